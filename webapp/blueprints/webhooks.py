@@ -1,0 +1,20 @@
+"""POST /webhooks/events: signed platform events in."""
+
+from flask import Blueprint, current_app, jsonify, request
+
+from webapp.domain.ingest import ingest
+from webapp.models import EventSource
+from webapp.signatures import verify
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+
+@bp.post("/events")
+def receive_event():
+    """Verify, then ingest one event; 202 when applied, 200 when seen before."""
+    body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    verify(body, request.headers, current_app.config["WEBHOOK_SECRETS"])
+    result = ingest(body, request.headers["webhook-id"], EventSource.WEBHOOK)
+    if result.duplicate:
+        return jsonify(status="duplicate", detail="event already received; nothing changed"), 200
+    return jsonify(status=result.outcome.value, detail=result.detail), 202

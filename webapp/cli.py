@@ -1,0 +1,61 @@
+"""Flask CLI commands: send a signed test event, load demo data."""
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import click
+import requests
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from webapp import demo
+from webapp.domain.events import PAYLOADS
+from webapp.domain.ingest import ingest
+from webapp.models import EventSource
+from webapp.signatures import sign
+
+events_cli = AppGroup("events", help="Send platform events to Bellhop.")
+demo_cli = AppGroup("demo", help="Demo data for a local run.")
+
+
+@events_cli.command("send")
+@click.argument("event_type", type=click.Choice(sorted(PAYLOADS)))
+@click.option("--demo", "use_demo", is_flag=True, help="Use a built-in sample payload.")
+@click.option("--payload", "payload_json", help="The payload as JSON, instead of --demo.")
+@click.option("--booking-id", default=None, help="Booking id for the sample payload.")
+@click.option("--start-in", default=90, show_default=True, help="Sample booking start, minutes from now.")
+@click.option("--url", default="http://127.0.0.1:8000/webhooks/events", show_default=True)
+def send_event(event_type, use_demo, payload_json, booking_id, start_in, url):
+    """Sign an event with the first configured secret and POST it to Bellhop's webhook."""
+    if not (use_demo or payload_json):
+        raise click.UsageError("give --demo or --payload")
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=start_in)
+    booking_id = booking_id or f"demo-{uuid.uuid4().hex[:8]}"
+    payload = json.loads(payload_json) if payload_json else demo.sample_payload(event_type, booking_id, start)
+    body = json.dumps(demo.event(event_type, payload))
+    secrets = current_app.config["WEBHOOK_SECRETS"]
+    if not secrets:
+        raise click.ClickException("BELLHOP_WEBHOOK_SECRETS is not set")
+    headers = sign(secrets[0], f"evt_{uuid.uuid4().hex}", datetime.now(timezone.utc), body)
+    response = requests.post(url, data=body, headers={**headers, "Content-Type": "application/json"}, timeout=10)
+    click.echo(f"{response.status_code} {response.text.strip()}")
+    click.echo(f"sent {event_type} for booking {booking_id}")
+    if response.status_code >= 400:
+        raise SystemExit(1)
+
+
+@demo_cli.command("load")
+def load_demo():
+    """Create demo bookings whose reminders fall due in the next few minutes."""
+    for sample in demo.demo_bookings(datetime.now(timezone.utc)):
+        result = ingest(json.dumps(sample), f"demo-{uuid.uuid4().hex}", EventSource.CLI)
+        payload = sample["payload"]
+        click.echo(f"booking {payload['booking_id']} ({payload['service_name']}) at "
+                   f"{payload['scheduled_time']}: {result.outcome.value}")
+
+
+def init_app(app: Flask) -> None:
+    """Register the command groups."""
+    app.cli.add_command(events_cli)
+    app.cli.add_command(demo_cli)

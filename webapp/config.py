@@ -1,0 +1,78 @@
+"""Configuration read from the environment, with embedded defaults for local use."""
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_boolean(value: str | None, default: bool = False) -> bool:
+    """Read an environment flag: only 1/true/yes/on are true."""
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def parse_list(value: str | None) -> list[str]:
+    """Split a comma- or space-separated setting into its items."""
+    return [item for item in (value or "").replace(",", " ").split() if item]
+
+
+def database_url(url: str | None) -> str:
+    """Return a SQLAlchemy URL, defaulting to the embedded SQLite file."""
+    if not url:
+        return f"sqlite:///{PROJECT_ROOT / 'instance' / 'bellhop.db'}"
+    # Heroku-style URLs name the scheme "postgres"; psycopg 3 needs its own driver name.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def env_int(name: str, default: int) -> int:
+    """Read an integer setting, failing loudly on a malformed value."""
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
+class Config:
+    """Settings for every process; each can be overridden by an environment variable."""
+
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    RQ_QUEUE = os.environ.get("BELLHOP_QUEUE", "bellhop")
+
+    # Inbound Standard Webhooks secrets; several are accepted so a secret can be rotated.
+    WEBHOOK_SECRETS = parse_list(os.environ.get("BELLHOP_WEBHOOK_SECRETS"))
+    # Secret used to sign what the outgoing webhook channel posts.
+    OUTBOUND_WEBHOOK_SECRET = os.environ.get("BELLHOP_OUTBOUND_WEBHOOK_SECRET")
+    MAX_CONTENT_LENGTH = env_int("BELLHOP_MAX_BODY_BYTES", 256 * 1024)
+
+    DEFAULT_DURATION_MINUTES = env_int("BELLHOP_DEFAULT_DURATION_MINUTES", 60)
+    CHANNELS = parse_list(os.environ.get("BELLHOP_CHANNELS", "log"))
+    WEBHOOK_CHANNEL_ENABLED = parse_boolean(os.environ.get("BELLHOP_WEBHOOK_CHANNEL"), True)
+    WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("BELLHOP_WEBHOOK_TIMEOUT", "10"))
+
+    MAX_ATTEMPTS = env_int("BELLHOP_MAX_ATTEMPTS", 5)
+    RETRY_BASE_SECONDS = env_int("BELLHOP_RETRY_BASE_SECONDS", 30)
+    RETRY_MAX_SECONDS = env_int("BELLHOP_RETRY_MAX_SECONDS", 3600)
+    DISPATCH_BATCH_SIZE = env_int("BELLHOP_DISPATCH_BATCH", 500)
+    DELIVER_BATCH_SIZE = env_int("BELLHOP_DELIVER_BATCH", 50)
+    LEASE_SECONDS = env_int("BELLHOP_LEASE_SECONDS", 300)
+    SWEEP_INTERVAL_SECONDS = env_int("BELLHOP_SWEEP_SECONDS", 5)
+    SCHEDULER_INTERVAL_SECONDS = float(os.environ.get("BELLHOP_SCHEDULER_INTERVAL", "1"))
+
+
+class TestConfig(Config):
+    """Settings for the test suite: the database comes from TEST_DATABASE_URL."""
+
+    TESTING = True
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("TEST_DATABASE_URL", "sqlite://"))
+    WEBHOOK_SECRETS = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+    OUTBOUND_WEBHOOK_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+    CHANNELS = ["log"]
+    RETRY_BASE_SECONDS = 1
+    RETRY_MAX_SECONDS = 2
+    LEASE_SECONDS = 30

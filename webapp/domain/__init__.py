@@ -1,0 +1,1 @@
+"""Bellhop's rules: ingest, planning, state transitions and rendering."""

@@ -1,0 +1,185 @@
+"""The platform's event envelope and payloads, validated before anything is stored."""
+
+from datetime import datetime, timedelta
+from zoneinfo import available_timezones
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+ID = Field(min_length=1, max_length=64)
+_ZONES = frozenset(available_timezones())
+
+
+class InvalidEvent(ValueError):
+    """An event that cannot be accepted; the message names the field that is wrong."""
+
+
+class Contact(BaseModel):
+    """Contact details a booking or user event may carry inline."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = ID
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(default=None, max_length=32)
+    telegram_chat_id: str | None = Field(default=None, max_length=64)
+    webhook_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
+    timezone: str | None = None
+    locale: str | None = Field(default=None, max_length=16)
+
+    @field_validator("timezone")
+    @classmethod
+    def known_zone(cls, value: str | None) -> str | None:
+        """Accept only IANA zone names."""
+        if value is not None and value not in _ZONES:
+            raise ValueError(f"unknown IANA timezone {value!r}")
+        return value
+
+    @field_validator("telegram_chat_id", mode="before")
+    @classmethod
+    def chat_id_as_text(cls, value):
+        """Telegram chat ids arrive as numbers or strings; keep them as text."""
+        return str(value) if isinstance(value, int) else value
+
+
+class BookingPayload(BaseModel):
+    """A booking event's payload: the seed's fields plus optional end and contacts."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    booking_id: str = ID
+    client_id: str | None = Field(default=None, min_length=1, max_length=64)
+    expert_id: str | None = Field(default=None, min_length=1, max_length=64)
+    scheduled_time: AwareDatetime | None = None
+    end_time: AwareDatetime | None = None
+    duration_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
+    service_name: str | None = Field(default=None, max_length=200)
+    client: Contact | None = None
+    expert: Contact | None = None
+
+    @model_validator(mode="after")
+    def consistent(self):
+        """Refuse an end before the start and contacts that contradict the ids."""
+        if self.end_time and self.scheduled_time and self.end_time <= self.scheduled_time:
+            raise ValueError("end_time must be after scheduled_time")
+        for role in ("client", "expert"):
+            contact, given_id = getattr(self, role), getattr(self, f"{role}_id")
+            if contact and given_id and contact.id != given_id:
+                raise ValueError(f"{role}.id does not match {role}_id")
+        return self
+
+    def end(self, default_minutes: int) -> datetime | None:
+        """Return the end: end_time, else start plus the duration or the default."""
+        if self.end_time or not self.scheduled_time:
+            return self.end_time
+        minutes = self.duration_minutes or default_minutes
+        return self.scheduled_time + timedelta(minutes=minutes)
+
+
+class NewBookingPayload(BookingPayload):
+    """booking.created needs the parties and the time."""
+
+    client_id: str = ID
+    expert_id: str = ID
+    scheduled_time: AwareDatetime
+
+
+class RescheduledPayload(BookingPayload):
+    """booking.rescheduled needs the new start."""
+
+    scheduled_time: AwareDatetime
+
+
+class PaymentPayload(BaseModel):
+    """A payment event's payload: who paid, how much, for what."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    payment_id: str = ID
+    user_id: str = ID
+    booking_id: str | None = Field(default=None, max_length=64)
+    amount: float | None = None
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    reason: str | None = Field(default=None, max_length=500)
+    user: Contact | None = None
+
+
+class UserPayload(Contact):
+    """A user event's payload: the user and their contact details."""
+
+    id: str | None = Field(default=None, max_length=64)
+    user_id: str = ID
+    reset_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
+
+    def contact(self) -> Contact:
+        """Return the contact details this event carries."""
+        fields = self.model_dump(exclude={"id", "user_id", "reset_url"})
+        return Contact(id=self.user_id, **fields)
+
+
+PAYLOADS: dict[str, type[BaseModel]] = {
+    "booking.created": NewBookingPayload,
+    "booking.accepted": BookingPayload,
+    "booking.cancelled": BookingPayload,
+    "booking.rescheduled": RescheduledPayload,
+    "booking.reminder.24hr": BookingPayload,
+    "payment.successful": PaymentPayload,
+    "payment.failed": PaymentPayload,
+    "payment.refunded": PaymentPayload,
+    "user.welcome": UserPayload,
+    "user.profile_updated": UserPayload,
+    "user.password_reset": UserPayload,
+}
+
+
+class Envelope(BaseModel):
+    """The message shape every source uses: {"event_type", "timestamp", "payload"}."""
+
+    event_type: str
+    timestamp: AwareDatetime
+    payload: dict
+
+    @field_validator("event_type")
+    @classmethod
+    def known_type(cls, value: str) -> str:
+        """Accept only the event types Bellhop handles."""
+        if value not in PAYLOADS:
+            raise ValueError(f"unknown event type {value!r}; expected one of {sorted(PAYLOADS)}")
+        return value
+
+
+class Event(BaseModel):
+    """A validated event: its type, when it happened, and its typed payload."""
+
+    event_type: str
+    timestamp: datetime
+    payload: BaseModel
+
+
+def describe(error: ValidationError, prefix: str = "") -> str:
+    """Name the first wrong field and why, e.g. 'payload.scheduled_time: ...'."""
+    first = error.errors()[0]
+    path = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{path}: {message}" if path else message
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Validate a raw event body, raising InvalidEvent that names the field."""
+    try:
+        envelope = Envelope.model_validate_json(raw)
+    except ValidationError as error:
+        raise InvalidEvent(describe(error)) from None
+    try:
+        payload = PAYLOADS[envelope.event_type].model_validate(envelope.payload)
+    except ValidationError as error:
+        raise InvalidEvent(describe(error, "payload")) from None
+    return Event(event_type=envelope.event_type, timestamp=envelope.timestamp, payload=payload)

@@ -1,0 +1,68 @@
+"""The one ingest path: every source hands its events here."""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from webapp import queueing
+from webapp.domain.events import InvalidEvent, parse_event
+from webapp.domain.notifications import Plan
+from webapp.domain.planning import handle_event
+from webapp.extensions import db
+from webapp.models import EventOutcome, EventSource, InboundEvent
+from webapp.models.types import utcnow
+
+log = logging.getLogger(__name__)
+MAX_EVENT_ID = 255
+# A concurrent event for the same booking or recipient can win a unique key; try again.
+ATTEMPTS = 3
+
+
+@dataclass
+class Ingested:
+    """What ingest did with one event."""
+
+    duplicate: bool
+    outcome: EventOutcome | None = None
+    detail: str | None = None
+    due_times: list[datetime] = field(default_factory=list)
+
+
+def ingest(raw: bytes | str, event_id: str, source: EventSource) -> Ingested:
+    """Validate, deduplicate and apply one event in a single transaction, then arm wake-ups."""
+    if not event_id or len(event_id) > MAX_EVENT_ID:
+        raise InvalidEvent(f"event id: must be 1 to {MAX_EVENT_ID} characters")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        raise InvalidEvent("body: must be UTF-8 JSON") from None
+    event = parse_event(text)
+    for attempt in range(ATTEMPTS):
+        try:
+            result = apply_once(event, event_id, source, text)
+            break
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == ATTEMPTS - 1:
+                raise
+    queueing.arm_wakeups(result.due_times)
+    return result
+
+
+def apply_once(event, event_id: str, source: EventSource, text: str) -> Ingested:
+    """Store the event and everything it changes, committing once."""
+    if db.session.scalar(select(InboundEvent.id).filter_by(event_id=event_id)) is not None:
+        return Ingested(duplicate=True)
+    now = utcnow()
+    record = InboundEvent(event_id=event_id, event_type=event.event_type, source=source,
+                          occurred_at=event.timestamp, received_at=now, payload=text,
+                          outcome=EventOutcome.APPLIED)
+    db.session.add(record)
+    db.session.flush()  # a concurrent copy of this event fails here, before any other write
+    plan = Plan(now=now, event_id=event_id)
+    record.outcome, record.detail = handle_event(event, plan)
+    db.session.commit()
+    return Ingested(False, record.outcome, record.detail, plan.due_times)

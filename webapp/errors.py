@@ -1,0 +1,46 @@
+"""JSON errors for the API: a clear reason, the right status, never a stack trace."""
+
+import logging
+
+from flask import Flask, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from webapp.domain.events import InvalidEvent
+from webapp.extensions import db
+from webapp.signatures import BadSignature
+
+log = logging.getLogger(__name__)
+
+
+def error(status: int, message: str, **headers):
+    """Build a JSON error response."""
+    response = jsonify(error=message)
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Map Bellhop's failures to the statuses senders act on."""
+
+    @app.errorhandler(InvalidEvent)
+    def invalid_event(exc):
+        db.session.rollback()
+        return error(400, str(exc))
+
+    @app.errorhandler(BadSignature)
+    def bad_signature(exc):
+        return error(401, f"bad signature: {exc}")
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def database_unavailable(exc):
+        # The sender retries on 503; nothing was committed.
+        db.session.rollback()
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        return error(503, "database unavailable, retry later", **{"Retry-After": "5"})
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        return error(exc.code, exc.description)

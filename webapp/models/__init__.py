@@ -1,0 +1,28 @@
+"""Bellhop's tables, one module per aggregate."""
+
+from webapp.models.booking import Booking
+from webapp.models.enums import (
+    AttemptOutcome,
+    BookingStatus,
+    EventOutcome,
+    EventSource,
+    NotificationStatus,
+    NotificationType,
+)
+from webapp.models.event import InboundEvent
+from webapp.models.notification import DeliveryAttempt, Notification
+from webapp.models.recipient import Recipient
+
+__all__ = [
+    "AttemptOutcome",
+    "Booking",
+    "BookingStatus",
+    "DeliveryAttempt",
+    "EventOutcome",
+    "EventSource",
+    "InboundEvent",
+    "Notification",
+    "NotificationStatus",
+    "NotificationType",
+    "Recipient",
+]

@@ -1,0 +1,80 @@
+"""Notifications and the record of every attempt to deliver them."""
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.booking import Booking
+from webapp.models.enums import (
+    AttemptOutcome,
+    NotificationStatus,
+    NotificationType,
+    string_enum,
+)
+from webapp.models.recipient import Recipient
+from webapp.models.types import UTCDateTime, utcnow
+
+
+class Notification(db.Model):
+    """One message for one recipient over one channel, planned for a time."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_status_scheduled_at", "status", "scheduled_at"),
+        # What dispatch scans: pending rows whose (possibly retried) due time has come.
+        Index("ix_notifications_status_due_at", "status", "due_at"),
+        Index("ix_notifications_booking_id", "booking_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id"))
+    type: Mapped[NotificationType] = mapped_column(string_enum(NotificationType))
+    channel: Mapped[str] = mapped_column(String(32))
+    status: Mapped[NotificationStatus] = mapped_column(
+        string_enum(NotificationStatus), default=NotificationStatus.PENDING
+    )
+    # When the message was planned for; due_at moves with retries, scheduled_at does not.
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The booking start a reminder refers to; a reminder for an old start is never sent.
+    booking_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    subject: Mapped[str | None] = mapped_column(String(500))
+    body: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    # Event details the message needs beyond booking and recipient (amount, reset link).
+    data: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    booking: Mapped[Booking | None] = relationship()
+    recipient: Mapped[Recipient] = relationship()
+    attempt_log: Mapped[list["DeliveryAttempt"]] = relationship(
+        back_populates="notification", order_by="DeliveryAttempt.id"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Notification {self.id} {self.type.value}/{self.channel} {self.status.value}>"
+
+
+class DeliveryAttempt(db.Model):
+    """One try at handing a notification to its channel, and what came of it."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"), index=True)
+    number: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[AttemptOutcome | None] = mapped_column(string_enum(AttemptOutcome))
+    error: Mapped[str | None] = mapped_column(Text)
+    response_summary: Mapped[str | None] = mapped_column(String(1000))
+
+    notification: Mapped[Notification] = relationship(back_populates="attempt_log")

@@ -1,0 +1,77 @@
+"""Redis and RQ handles, and the wake-ups that make dispatch run on time.
+
+The web side enqueues by dotted path only, so it never imports the worker modules.
+"""
+
+import logging
+import math
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq_scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+DISPATCH_JOB = "workers.jobs.dispatch_due"
+WAKEUP_PREFIX = "bellhop-wakeup-"
+# A wake-up is only a nudge; once it ran, its record is not worth keeping.
+WAKEUP_RESULT_TTL = 60
+
+
+def redis_connection() -> Redis:
+    """Return this app's Redis client, created once per process."""
+    client = current_app.extensions.get("bellhop_redis")
+    if client is None:
+        client = Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=5, socket_connect_timeout=5)
+        current_app.extensions["bellhop_redis"] = client
+    return client
+
+
+def queue() -> Queue:
+    """Return the RQ queue that dispatch and delivery jobs go to."""
+    return Queue(current_app.config["RQ_QUEUE"], connection=redis_connection())
+
+
+def scheduler() -> Scheduler:
+    """Return an rq-scheduler handle on Bellhop's queue."""
+    return Scheduler(queue_name=current_app.config["RQ_QUEUE"], connection=redis_connection())
+
+
+def wakeup_second(moment: datetime) -> int:
+    """Return the whole UTC second to wake at: rounded up, so nothing is due after it runs."""
+    if moment.tzinfo is None:
+        raise ValueError("wake-ups take timezone-aware datetimes only")
+    return math.ceil(moment.timestamp())
+
+
+def arm_wakeups(moments: Iterable[datetime]) -> int:
+    """Schedule one idempotent dispatch wake-up per distinct due second; return how many."""
+    seconds = sorted({wakeup_second(moment) for moment in moments})
+    if not seconds:
+        return 0
+    try:
+        write_wakeups(scheduler(), seconds)
+    except RedisError:
+        # SQL holds the notifications; the sweep finds them even with no wake-up.
+        log.warning("could not arm %d wake-ups; the sweep will dispatch them", len(seconds), exc_info=True)
+        return 0
+    return len(seconds)
+
+
+def write_wakeups(clock: Scheduler, seconds: list[int]) -> None:
+    """Write the wake-up jobs and their times in one round trip."""
+    pipe = clock.connection.pipeline(transaction=False)
+    for second in seconds:
+        job = clock._create_job(DISPATCH_JOB, id=f"{WAKEUP_PREFIX}{second}", result_ttl=WAKEUP_RESULT_TTL,
+                                commit=False)
+        job.save(pipeline=pipe)
+        pipe.zadd(clock.scheduled_jobs_key, {job.id: second})
+    pipe.execute()
+
+
+def utc_from_second(second: int) -> datetime:
+    """Return the aware UTC datetime of a Unix second."""
+    return datetime.fromtimestamp(second, tz=timezone.utc)

@@ -1,0 +1,1 @@
+"""Bellhop's background processes: RQ jobs, channels, the scheduler."""

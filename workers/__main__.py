@@ -1,0 +1,57 @@
+"""Entry point: `python -m workers worker` or `python -m workers scheduler`."""
+
+import argparse
+import logging
+import os
+
+from rq import SimpleWorker, Worker
+
+from webapp import create_app, queueing
+from webapp.extensions import db
+from workers.preflight import require_noeviction
+from workers.scheduler import BellhopScheduler
+
+
+def run_worker(burst: bool, simple: bool) -> None:
+    """Run an RQ worker on Bellhop's queue inside an app context."""
+    app = create_app()
+    with app.app_context():
+        redis = queueing.redis_connection()
+        require_noeviction(redis)
+        engine = db.engine
+        # A forked work horse must not share its parent's database connections.
+        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+        worker_class = SimpleWorker if simple else Worker
+        worker_class([queueing.queue()], connection=redis).work(burst=burst, with_scheduler=False)
+
+
+def run_scheduler(burst: bool) -> None:
+    """Run the clock that turns wake-ups into dispatch jobs, and keeps the sweep going."""
+    app = create_app()
+    with app.app_context():
+        redis = queueing.redis_connection()
+        require_noeviction(redis)
+        config = app.config
+        clock = BellhopScheduler(queue_name=config["RQ_QUEUE"], connection=redis,
+                                 interval=config["SCHEDULER_INTERVAL_SECONDS"],
+                                 sweep_interval=config["SWEEP_INTERVAL_SECONDS"])
+        clock.run(burst=burst)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run the chosen process."""
+    parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
+    parser.add_argument("process", choices=["worker", "scheduler"])
+    parser.add_argument("--burst", action="store_true", help="stop when there is no more work")
+    parser.add_argument("--simple", action="store_true", help="worker: run jobs in-process, no fork")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.process == "worker":
+        run_worker(args.burst, args.simple)
+    else:
+        run_scheduler(args.burst)
+
+
+if __name__ == "__main__":
+    main()
