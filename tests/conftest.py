@@ -1,0 +1,122 @@
+"""Fixtures: a real Redis, real SQLite and PostgreSQL, the app, and helpers to run jobs."""
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from redis import Redis
+from rq import SimpleWorker
+from sqlalchemy import delete
+
+from tests import services
+from tests.receiver import Receiver
+from webapp import create_app, queueing
+from webapp.config import TestConfig
+from webapp.extensions import db
+from workers.scheduler import BellhopScheduler
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A private Redis server for the whole run."""
+    workdir = Path(tempfile.mkdtemp(prefix="bellhop-redis-"))
+    process, url = services.start_redis(workdir)
+    yield url
+    process.terminate()
+    process.wait(10)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL cluster for the whole run."""
+    workdir = Path(tempfile.mkdtemp(prefix="bellhop-pg-"))
+    stop, url = services.start_postgres(workdir)
+    yield url
+    subprocess.run(stop, capture_output=True)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    """Each test runs once on SQLite (a file, shared with worker processes) and once on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'bellhop.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    migrate_once(url)
+    return url
+
+
+def migrate_once(url: str) -> None:
+    """Build the schema the way a release does: from the migrations."""
+    app = create_app(config_for(url, "redis://127.0.0.1:1/0"))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def config_for(database: str, redis: str, **overrides) -> type:
+    """Return a TestConfig subclass pointing at these servers."""
+    return type("BoundTestConfig", (TestConfig,), {
+        "SQLALCHEMY_DATABASE_URI": database, "REDIS_URL": redis, **overrides})
+
+
+@pytest.fixture
+def config_overrides():
+    """Tests override settings by overriding this fixture or updating the dict."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, redis_url, config_overrides):
+    """A Bellhop app on clean tables and an empty Redis."""
+    app = create_app(config_for(database_url, redis_url, **config_overrides))
+    with app.app_context():
+        clear_tables()
+        queueing.redis_connection().flushall()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def clear_tables() -> None:
+    """Delete every row, children first."""
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(delete(table))
+    db.session.commit()
+
+
+@pytest.fixture
+def redis(app) -> Redis:
+    """The app's Redis client."""
+    return queueing.redis_connection()
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Run the real scheduler step and a burst worker until nothing is left to do."""
+
+    def run() -> None:
+        connection = queueing.redis_connection()
+        clock = BellhopScheduler(queue_name=app.config["RQ_QUEUE"], connection=connection, interval=1,
+                                 sweep_interval=app.config["SWEEP_INTERVAL_SECONDS"])
+        clock.enqueue_jobs()
+        SimpleWorker([queueing.queue()], connection=connection).work(burst=True, with_scheduler=False)
+        db.session.expire_all()
+
+    return run
+
+
+@pytest.fixture
+def receiver():
+    """A loopback HTTP server that checks Bellhop's outgoing signatures and records requests."""
+    server = Receiver(TestConfig.OUTBOUND_WEBHOOK_SECRET)
+    yield server
+    server.stop()

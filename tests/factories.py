@@ -1,0 +1,73 @@
+"""Builders for platform events and signed requests."""
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from webapp.config import TestConfig
+from webapp.signatures import sign
+
+SECRET = TestConfig.WEBHOOK_SECRETS[0]
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def contact(person_id: str, **fields) -> dict:
+    return {"id": person_id, "name": person_id.title(), "timezone": "Europe/Berlin", **fields}
+
+
+def booking_payload(booking_id="b-1", start=None, minutes=60, client=None, expert=None, **extra) -> dict:
+    start = start or now() + timedelta(days=2)
+    payload = {"booking_id": booking_id, "client_id": "client-1", "expert_id": "expert-1",
+               "scheduled_time": iso(start), "duration_minutes": minutes, "service_name": "Code Review",
+               "client": client or contact("client-1"), "expert": expert or contact("expert-1")}
+    payload.update(extra)
+    return payload
+
+
+def envelope(event_type: str, payload: dict, at: datetime | None = None) -> dict:
+    return {"event_type": event_type, "timestamp": iso(at or now()), "payload": payload}
+
+
+def signed_headers(body: str, event_id: str | None = None, secret: str = SECRET, at: datetime | None = None):
+    headers = sign(secret, event_id or f"evt_{uuid.uuid4().hex}", at or now(), body)
+    headers["Content-Type"] = "application/json"
+    return headers
+
+
+def post(client, event: dict | str, event_id: str | None = None, **sign_options):
+    """Sign and post one event to the webhook; return the response."""
+    body = event if isinstance(event, str) else json.dumps(event)
+    return client.post("/webhooks/events", data=body, headers=signed_headers(body, event_id, **sign_options))
+
+
+def row_counts() -> dict[str, int]:
+    """Count the rows of every table, to prove a rejected request changed nothing."""
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
+
+    return {table.name: db.session.scalar(select(func.count()).select_from(table))
+            for table in db.metadata.sorted_tables}
+
+
+def notifications(**filters) -> list:
+    """Return notifications matching column values, freshly read, in id order."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import Notification
+
+    db.session.expire_all()
+    return list(db.session.scalars(select(Notification).filter_by(**filters).order_by(Notification.id)))
+
+
+def kinds(rows) -> list[tuple[str, str, str]]:
+    """Summarise rows as sorted (type, recipient, status) triples."""
+    return sorted((row.type.value, row.recipient.external_id, row.status.value) for row in rows)

@@ -1,0 +1,71 @@
+"""A loopback webhook receiver: verifies Standard Webhooks signatures, answers as scripted."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+
+class Receiver:
+    """Record every POST; answer from a script of (status, headers, delay), then 200."""
+
+    def __init__(self, secret: str):
+        self.verifier = Webhook(secret)
+        self.received: list[dict] = []
+        self.script: list[tuple[int, dict, float]] = []
+        self.on_request = None
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def answer(self, status: int, headers: dict | None = None, delay: float = 0.0) -> None:
+        """Queue one scripted answer."""
+        self.script.append((status, headers or {}, delay))
+
+    def next_answer(self) -> tuple[int, dict, float]:
+        with self.lock:
+            return self.script.pop(0) if self.script else (200, {}, 0.0)
+
+    def record(self, headers, body: bytes) -> None:
+        try:
+            self.verifier.verify(body, dict(headers), json_parse=False)
+            verified = True
+        except WebhookVerificationError:
+            verified = False
+        with self.lock:
+            self.received.append({"headers": dict(headers), "json": json.loads(body), "verified": verified,
+                                  "at": time.time()})
+
+    def handler(self):
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.record(self.headers, body)
+                if receiver.on_request:
+                    receiver.on_request(len(receiver.received))
+                status, headers, delay = receiver.next_answer()
+                time.sleep(delay)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

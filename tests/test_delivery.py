@@ -1,0 +1,239 @@
+"""Dispatch and delivery through the real scheduler step and RQ worker."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from tests.conftest import config_for
+from tests.factories import booking_payload, envelope, notifications, now, post
+from webapp import create_app
+from webapp.domain.ingest import ingest
+from webapp.extensions import db
+from webapp.models import DeliveryAttempt, EventSource, Notification
+
+HOOK_ONLY = {"CHANNELS": [], "WEBHOOK_TIMEOUT_SECONDS": 1.0}
+
+
+@pytest.fixture
+def config_overrides():
+    return dict(HOOK_ONLY)
+
+
+def hooked(receiver, person="expert-1"):
+    return {"id": person, "name": person.title(), "webhook_url": receiver.url, "timezone": "Asia/Kolkata"}
+
+
+def soon_booking(receiver, booking_id="b-1", seconds=2):
+    """A booking starting in a few seconds whose parties both take webhooks."""
+    start = now() + timedelta(seconds=seconds)
+    return booking_payload(booking_id, start=start, minutes=60, client=hooked(receiver, "client-1"),
+                           expert=hooked(receiver))
+
+
+def wait_until_due(rows) -> None:
+    time.sleep(max(0.0, max(r.due_at for r in rows).timestamp() - time.time()) + 0.05)
+
+
+def test_log_channel_sends_and_records_body(app, client, run_jobs, caplog):
+    app.config["CHANNELS"] = ["log"]
+    post(client, envelope("user.welcome", {"user_id": "u-1", "name": "Lin"}))
+    with caplog.at_level("INFO", logger="bellhop.channels.log"):
+        run_jobs()
+    [row] = notifications()
+    assert row.status.value == "sent" and row.sent_at is not None
+    assert row.subject == "Welcome to Hire an Expert"
+    assert "Hello Lin" in row.body
+    assert "Hello Lin" in caplog.text
+    [attempt] = row.attempt_log
+    assert attempt.outcome.value == "sent" and attempt.finished_at >= attempt.started_at
+
+
+def test_webhook_delivery_is_signed_and_rendered_in_the_recipients_timezone(client, run_jobs, receiver):
+    post(client, envelope("booking.created", soon_booking(receiver, seconds=3600 * 3)))
+    run_jobs()
+    [row] = notifications(type="booking_created")
+    assert row.status.value == "sent"
+    [request] = receiver.received
+    assert request["verified"]
+    assert request["headers"]["webhook-id"] == f"bellhop-notification-{row.id}"
+    assert request["json"]["type"] == "booking_created"
+    assert request["json"]["booking"]["booking_id"] == "b-1"
+    assert "IST" in request["json"]["body"]  # Asia/Kolkata, the expert's zone
+    assert row.attempt_log[0].response_summary.startswith("HTTP 200")
+
+
+def test_reminder_is_sent_when_due_and_not_before(client, run_jobs, receiver):
+    post(client, envelope("booking.created", soon_booking(receiver, seconds=2)))
+    run_jobs()
+    starts = notifications(type="booking_start")
+    assert {r.status.value for r in starts} == {"pending"}
+    wait_until_due(starts)
+    run_jobs()
+    assert {r.status.value for r in notifications(type="booking_start")} == {"sent"}
+    for row in notifications(type="booking_start"):
+        assert row.sent_at - row.scheduled_at < timedelta(seconds=5)
+
+
+def test_cancel_before_due_means_never_sent(client, run_jobs, receiver):
+    post(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
+    post(client, envelope("booking.cancelled", {"booking_id": "b-1"}))
+    wait_until_due(notifications(type="booking_start"))
+    run_jobs()
+    types_sent = sorted(r["json"]["type"] for r in receiver.received)
+    assert types_sent == ["booking_cancel", "booking_cancel"]
+    assert {r.status.value for r in notifications(type="booking_start")} == {"cancelled"}
+
+
+def test_cancel_after_dispatch_while_jobs_are_queued_means_not_sent(client, run_jobs, receiver, redis):
+    from workers.jobs import dispatch_due
+
+    post(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
+    wait_until_due(notifications(type="booking_start"))
+    dispatch_due()  # rows now queued, deliver jobs waiting in RQ
+    assert {r.status.value for r in notifications(type="booking_start")} == {"queued"}
+    post(client, envelope("booking.cancelled", {"booking_id": "b-1"}))
+    run_jobs()
+    assert "booking_start" not in [r["json"]["type"] for r in receiver.received]
+    assert {r.status.value for r in notifications(type="booking_start")} == {"cancelled"}
+
+
+def test_cancel_committed_mid_batch_stops_the_rest_of_the_batch(app, client, run_jobs, receiver,
+                                                                database_url, redis_url):
+    """The cancel commits while the worker is inside a batch: later rows of the batch are not sent."""
+    post(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
+    wait_until_due(notifications(type="booking_start"))
+    canceller = create_app(config_for(database_url, redis_url, **HOOK_ONLY))
+
+    def cancel_on_first_request(count):
+        if count == 1:
+            with canceller.app_context():
+                ingest(f'{{"event_type":"booking.cancelled","timestamp":"{now().isoformat()}",'
+                       '"payload":{"booking_id":"b-1"}}', "evt-cancel", EventSource.WEBHOOK)
+                db.engine.dispose()
+
+    receiver.on_request = cancel_on_first_request
+    app.config["DELIVER_BATCH_SIZE"] = 10
+    run_jobs()
+    sent_starts = [r for r in receiver.received if r["json"]["type"] == "booking_start"]
+    assert len(sent_starts) <= 1  # the one in flight when the cancel committed
+    rows = notifications(type="booking_start")
+    assert sorted(r.status.value for r in rows) in (["cancelled", "sent"], ["cancelled", "cancelled"])
+    assert len([r for r in rows if r.status.value == "sent"]) == len(sent_starts)
+
+
+def test_transient_error_is_retried_after_retry_after(client, run_jobs, receiver):
+    receiver.answer(503, {"Retry-After": "1"})
+    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "pending" and row.last_error == "HTTP 503"
+    assert row.due_at >= row.attempt_log[0].finished_at + timedelta(seconds=1)
+    wait_until_due([row])
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "sent" and row.attempts == 2
+    assert [a.outcome.value for a in row.attempt_log] == ["transient_error", "sent"]
+    ids = {r["headers"]["webhook-id"] for r in receiver.received}
+    assert len(ids) == 1  # the same idempotency key on every attempt
+
+
+def test_timeout_is_transient(client, run_jobs, receiver):
+    receiver.answer(200, delay=1.5)
+    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "pending" and row.last_error == "timed out"
+
+
+def test_permanent_error_fails_at_once(client, run_jobs, receiver):
+    receiver.answer(404)
+    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "failed" and row.attempts == 1
+    assert row.last_error == "permanent: HTTP 404"
+    assert row.attempt_log[0].outcome.value == "permanent_error"
+
+
+def test_transient_errors_stop_at_the_attempt_limit(app, client, run_jobs, receiver):
+    app.config["MAX_ATTEMPTS"] = 2
+    app.config["RETRY_BASE_SECONDS"] = app.config["RETRY_MAX_SECONDS"] = 0
+    for _ in range(3):
+        receiver.answer(500)
+    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    for _ in range(3):
+        run_jobs()
+        time.sleep(1.0)
+    [row] = notifications()
+    assert row.status.value == "failed" and row.attempts == 2
+    assert row.last_error == "gave up after 2 attempts: HTTP 500"
+
+
+def test_redis_flushed_with_reminders_pending_still_sends_them(client, run_jobs, receiver, redis):
+    post(client, envelope("booking.created", soon_booking(receiver, seconds=2)))
+    run_jobs()
+    redis.flushall()
+    wait_until_due(notifications(type="booking_start"))
+    run_jobs()  # the scheduler re-arms the sweep; the sweep finds the due rows
+    run_jobs()
+    assert {r.status.value for r in notifications(type="booking_start")} == {"sent"}
+
+
+def test_expired_lease_returns_a_stuck_row_and_it_is_sent(client, run_jobs, receiver):
+    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    # A worker claimed the row and died before recording anything.
+    db.session.execute(update(Notification).values(status="processing", attempts=1,
+                                                   lease_expires_at=now() - timedelta(seconds=1)))
+    db.session.commit()
+    from workers.jobs import sweep
+
+    assert sweep()["returned"] == 1
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "sent" and row.attempts == 2
+
+
+def test_template_error_fails_the_message_not_the_worker(app, client, run_jobs, receiver, tmp_path, monkeypatch):
+    from webapp.domain import rendering
+
+    broken = tmp_path / "user_welcome"
+    broken.mkdir()
+    (broken / "subject.txt").write_text("{{ recipient.no_such_field }}")
+    monkeypatch.setattr(rendering, "TEMPLATE_ROOT", tmp_path)
+    rendering.environment.cache_clear()
+    try:
+        post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+        post(client, envelope("payment.failed", {"payment_id": "p", "user_id": "u-1"}))
+        run_jobs()
+    finally:
+        rendering.environment.cache_clear()
+    rows = {r.type.value: r for r in notifications()}
+    assert rows["user_welcome"].status.value == "failed"
+    assert "template" in rows["user_welcome"].last_error
+    assert rows["payment_failed"].status.value == "failed"  # no template in the broken folder either
+
+
+def test_two_dispatchers_never_claim_the_same_row(client, run_jobs, receiver, app):
+    from workers.jobs import dispatch_due
+
+    for n in range(30):
+        post(client, envelope("user.welcome", {"user_id": f"u-{n}", "webhook_url": receiver.url}))
+    claimed = []
+
+    def dispatch():
+        with app.app_context():
+            claimed.append(dispatch_due())
+            db.session.remove()
+
+    threads = [threading.Thread(target=dispatch) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(claimed) == 30
+    run_jobs()
+    assert len(receiver.received) == 30
+    assert db.session.scalar(select(db.func.count()).select_from(DeliveryAttempt)) == 30

@@ -1,0 +1,153 @@
+"""POST /webhooks/events: signatures, validation, idempotency, and errors that change nothing."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from tests.factories import booking_payload, envelope, now, post, row_counts, signed_headers
+from webapp import create_app
+from webapp.extensions import db
+from webapp.models import Booking, InboundEvent, Recipient
+
+CREATED = envelope("booking.created", booking_payload())
+
+
+def test_signed_event_is_accepted_and_stored(client):
+    response = post(client, CREATED, event_id="evt-1")
+    assert response.status_code == 202
+    assert response.json["status"] == "applied"
+    event = db.session.scalar(select(InboundEvent))
+    assert (event.event_id, event.event_type, event.source.value) == ("evt-1", "booking.created", "webhook")
+    booking = db.session.scalar(select(Booking))
+    assert booking.external_id == "b-1" and booking.status.value == "requested"
+    assert booking.starts_at.tzinfo is not None
+    assert booking.ends_at - booking.starts_at == timedelta(minutes=60)
+    assert {r.external_id for r in db.session.scalars(select(Recipient))} == {"client-1", "expert-1"}
+
+
+def test_repeated_event_id_returns_200_and_changes_nothing(client):
+    assert post(client, CREATED, event_id="evt-1").status_code == 202
+    before = row_counts()
+    response = post(client, CREATED, event_id="evt-1")
+    assert response.status_code == 200
+    assert response.json["status"] == "duplicate"
+    assert row_counts() == before
+
+
+def test_any_of_several_secrets_verifies(app, client):
+    old, new = "whsec_" + "b2xkLXNlY3JldC1vbGQtc2VjcmV0LW9sZA==", "whsec_" + "bmV3LXNlY3JldC1uZXctc2VjcmV0LW5ldw=="
+    app.config["WEBHOOK_SECRETS"] = [old, new]
+    assert post(client, CREATED, secret=new).status_code == 202
+    assert post(client, envelope("booking.accepted", {"booking_id": "b-1"}), secret=old).status_code == 202
+
+
+def test_header_with_several_signatures_verifies_when_one_matches(client):
+    body = json.dumps(CREATED)
+    headers = signed_headers(body)
+    headers["webhook-signature"] = "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= " + headers["webhook-signature"]
+    assert client.post("/webhooks/events", data=body, headers=headers).status_code == 202
+
+
+def tampered(headers: dict) -> dict:
+    signature = headers["webhook-signature"]
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    return {**headers, "webhook-signature": flipped}
+
+
+BAD_SIGNATURES = {
+    "missing headers": lambda h: {"Content-Type": "application/json"},
+    "missing signature": lambda h: {k: v for k, v in h.items() if k != "webhook-signature"},
+    "flipped byte": tampered,
+    "garbage signature": lambda h: {**h, "webhook-signature": "not-a-signature"},
+    "wrong secret": None,
+    "too old": None,
+    "too new": None,
+}
+
+
+@pytest.mark.parametrize("case", BAD_SIGNATURES)
+def test_bad_signature_is_401_and_changes_nothing(client, case):
+    body = json.dumps(CREATED)
+    if case == "wrong secret":
+        headers = signed_headers(body, secret="whsec_" + "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==")
+    elif case in ("too old", "too new"):
+        headers = signed_headers(body, at=now() + timedelta(seconds=301 if case == "too new" else -301))
+    else:
+        headers = BAD_SIGNATURES[case](signed_headers(body))
+    before = row_counts()
+    response = client.post("/webhooks/events", data=body, headers=headers)
+    assert response.status_code == 401
+    assert "signature" in response.json["error"]
+    assert row_counts() == before
+
+
+def test_body_over_256_kib_is_413_and_changes_nothing(client):
+    padded = envelope("booking.created", booking_payload(service_name="x" * 100, notes="y" * 300_000))
+    before = row_counts()
+    response = post(client, padded)
+    assert response.status_code == 413
+    assert row_counts() == before
+
+
+BAD_BODIES = {
+    "not json": ("{nope", "Invalid JSON"),
+    "no event_type": (json.dumps({"timestamp": "2026-01-01T00:00:00Z", "payload": {}}), "event_type"),
+    "unknown event_type": (json.dumps(envelope("booking.exploded", {})), "event_type"),
+    "naive timestamp": (json.dumps({**CREATED, "timestamp": "2026-01-01T00:00:00"}), "timestamp"),
+    "missing booking_id": (json.dumps(envelope("booking.created", {**booking_payload(), "booking_id": ""})),
+                           "payload.booking_id"),
+    "missing scheduled_time": (json.dumps(envelope("booking.created", {
+        k: v for k, v in booking_payload().items() if k != "scheduled_time"})), "payload.scheduled_time"),
+    "bad time": (json.dumps(envelope("booking.created", booking_payload(scheduled_time="tomorrow"))),
+                 "payload.scheduled_time"),
+    "end before start": (json.dumps(envelope("booking.created", booking_payload(
+        end_time="2000-01-01T00:00:00Z"))), "end_time"),
+    "unknown timezone": (json.dumps(envelope("booking.created", booking_payload(
+        client={"id": "client-1", "timezone": "Mars/Olympus"}))), "payload.client.timezone"),
+    "payload not an object": (json.dumps({**CREATED, "payload": [1, 2]}), "payload"),
+    "payment without user": (json.dumps(envelope("payment.successful", {"payment_id": "p1"})), "payload.user_id"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_BODIES)
+def test_invalid_event_is_400_naming_the_field_and_changes_nothing(client, case):
+    body, field = BAD_BODIES[case]
+    before = row_counts()
+    response = post(client, body)
+    assert response.status_code == 400
+    assert field in response.json["error"]
+    assert row_counts() == before
+
+
+def test_overlong_event_id_is_400(client):
+    response = post(client, CREATED, event_id="e" * 300)
+    assert response.status_code == 400
+    assert "event id" in response.json["error"]
+
+
+def unreachable_database_url(database_url: str) -> str:
+    if database_url.startswith("sqlite"):
+        return "sqlite:////nonexistent-dir/bellhop.db"
+    return "postgresql+psycopg://bellhop@127.0.0.1:1/bellhop_test?connect_timeout=2"
+
+
+def test_database_down_is_503_and_the_retry_is_accepted_once(app, client, database_url, redis_url):
+    from tests.conftest import config_for
+
+    down = create_app(config_for(unreachable_database_url(database_url), redis_url))
+    body = json.dumps(CREATED)
+    headers = signed_headers(body, event_id="evt-retry")
+    response = down.test_client().post("/webhooks/events", data=body, headers=headers)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert row_counts()["inbound_events"] == 0
+    # The sender retries the same delivery once the database is back.
+    assert client.post("/webhooks/events", data=body, headers=headers).status_code == 202
+    assert client.post("/webhooks/events", data=body, headers=headers).status_code == 200
+    assert row_counts()["inbound_events"] == 1
+
+
+def test_health_answers(client):
+    assert client.get("/health").json == {"status": "ok"}
