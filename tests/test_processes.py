@@ -1,0 +1,77 @@
+"""The Procfile's worker and scheduler as real processes, and the checks they make at start."""
+
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+
+from tests.factories import booking_payload, envelope, notifications, now, post
+from webapp.config import PROJECT_ROOT, TestConfig
+
+
+def process_env(database_url: str, redis_url: str) -> dict:
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+           "BELLHOP_WEBHOOK_SECRETS": TestConfig.WEBHOOK_SECRETS[0],
+           "BELLHOP_OUTBOUND_WEBHOOK_SECRET": TestConfig.OUTBOUND_WEBHOOK_SECRET,
+           "BELLHOP_CHANNELS": "log", "BELLHOP_SWEEP_SECONDS": "2", "PYTHONUNBUFFERED": "1"}
+    return env
+
+
+def start(kind: str, env: dict, log_path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "workers", kind], cwd=PROJECT_ROOT, env=env,
+                            stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+
+
+@pytest.fixture
+def processes(database_url, redis_url, tmp_path):
+    """Start a scheduler and a forking worker; stop them after the test."""
+    env = process_env(database_url, redis_url)
+    running = [start("scheduler", env, tmp_path / "scheduler.log"), start("worker", env, tmp_path / "worker.log")]
+    yield tmp_path
+    for process in running:
+        process.terminate()
+    for process in running:
+        process.wait(20)
+
+
+def wait_for(predicate, seconds: float):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_signed_event_reaches_the_receiver_through_scheduler_and_worker(client, receiver, processes):
+    start_at = (now() + timedelta(seconds=4)).replace(microsecond=0)
+    hook = {"id": "expert-1", "name": "Grace", "webhook_url": receiver.url, "timezone": "America/New_York"}
+    response = post(client, envelope("booking.created", booking_payload(start=start_at, expert=hook)))
+    assert response.status_code == 202
+
+    def start_reminders_sent():
+        return {r.status.value for r in notifications(type="booking_start")} == {"sent"}
+
+    assert wait_for(start_reminders_sent, 20), (processes / "worker.log").read_text()[-3000:]
+    by_type = {r["json"]["type"]: r for r in receiver.received}
+    assert set(by_type) == {"booking_created", "booking_start"}
+    assert all(r["verified"] for r in receiver.received)
+    for row in notifications(type="booking_start"):
+        assert timedelta(0) <= row.sent_at - row.scheduled_at < timedelta(seconds=3)
+    assert "notification" in (processes / "worker.log").read_text()  # the log channel's line
+
+
+@pytest.mark.parametrize("kind", ["worker", "scheduler"])
+def test_refuses_to_start_when_redis_may_evict(kind, database_url, redis_url, redis, tmp_path):
+    redis.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        process = start(kind, process_env(database_url, redis_url), tmp_path / "out.log")
+        assert process.wait(30) != 0
+    finally:
+        redis.config_set("maxmemory-policy", "noeviction")
+    output = (tmp_path / "out.log").read_text()
+    assert "maxmemory-policy is 'allkeys-lru'" in output
+    assert "noeviction" in output
