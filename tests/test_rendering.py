@@ -7,7 +7,7 @@ import pytest
 from webapp.domain.rendering import render
 from webapp.models import Booking, BookingStatus, Notification, NotificationType, Recipient
 
-START = datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)  # 02:30 CEST: just after Berlin's DST change
+START = datetime(2026, 3, 29, 1, 30, tzinfo=timezone.utc)  # 03:30 CEST, just after Berlin moved its clocks
 
 
 def sample(kind: NotificationType, channel: str) -> Notification:
@@ -31,4 +31,4 @@ def test_every_type_renders(kind, channel):
 
 def test_times_are_shown_in_the_recipients_zone():
     body = render(sample(NotificationType.BOOKING_24H, "log")).body
-    assert "02:30 CEST" in body
+    assert "03:30 CEST" in body
