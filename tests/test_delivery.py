@@ -237,3 +237,31 @@ def test_two_dispatchers_never_claim_the_same_row(client, run_jobs, receiver, ap
     run_jobs()
     assert len(receiver.received) == 30
     assert db.session.scalar(select(db.func.count()).select_from(DeliveryAttempt)) == 30
+
+
+def test_cancel_while_a_send_fails_means_the_retry_is_never_sent(app, client, run_jobs, receiver,
+                                                                 database_url, redis_url):
+    """The cancel commits while the row is processing (so the cancel cannot touch it) and the send fails."""
+    post(client, envelope("booking.created", soon_booking(receiver, seconds=2)))
+    run_jobs()  # the booking_created message goes out first
+    sent_before = len(receiver.received)
+    wait_until_due(notifications(type="booking_start"))
+    canceller = create_app(config_for(database_url, redis_url, **HOOK_ONLY))
+    app.config["DELIVER_BATCH_SIZE"] = 1  # one row in flight at a time
+    for _ in range(4):
+        receiver.answer(503, {"Retry-After": "1"})
+
+    def cancel_during_first_send(count):
+        if count == sent_before + 1:
+            with canceller.app_context():
+                ingest(f'{{"event_type":"booking.cancelled","timestamp":"{now().isoformat()}",'
+                       '"payload":{"booking_id":"b-1"}}', "evt-cancel", EventSource.WEBHOOK)
+                db.engine.dispose()
+
+    receiver.on_request = cancel_during_first_send
+    run_jobs()
+    time.sleep(2.5)
+    run_jobs()
+    starts = [r for r in receiver.received if r["json"]["type"] == "booking_start"]
+    assert len(starts) == 1  # only the attempt that was already under way
+    assert {r.status.value for r in notifications(type="booking_start")} == {"cancelled"}
