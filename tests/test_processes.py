@@ -75,3 +75,61 @@ def test_refuses_to_start_when_redis_may_evict(kind, database_url, redis_url, re
     output = (tmp_path / "out.log").read_text()
     assert "maxmemory-policy is 'allkeys-lru'" in output
     assert "noeviction" in output
+
+
+@pytest.fixture
+def web_server(database_url, redis_url, tmp_path):
+    """Run the Procfile's web process (gunicorn) on a free loopback port."""
+    from tests.services import free_port, wait_for_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "4"],
+        cwd=PROJECT_ROOT, env=process_env(database_url, redis_url),
+        stdout=open(tmp_path / "web.log", "w"), stderr=subprocess.STDOUT)
+    wait_for_port(port)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(20)
+
+
+def test_same_event_posted_concurrently_is_applied_once(client, web_server):
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from tests.factories import row_counts, signed_headers
+
+    body = json.dumps(envelope("booking.created", booking_payload()))
+    headers = signed_headers(body, event_id="evt-concurrent")
+
+    def send(_):
+        return requests.post(f"{web_server}/webhooks/events", data=body, headers=headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(send, range(40)))
+    assert sorted(set(codes)) == [200, 202] and codes.count(202) == 1
+    counts = row_counts()
+    assert counts["inbound_events"] == 1 and counts["bookings"] == 1
+    assert counts["notifications"] == len(notifications()) == 9  # booking_created + 2 x 4 reminders
+
+
+def test_concurrent_bookings_sharing_new_recipients_all_apply(client, web_server):
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from tests.factories import row_counts, signed_headers
+
+    def send(n):
+        body = json.dumps(envelope("booking.created", booking_payload(f"b-{n}")))
+        return requests.post(f"{web_server}/webhooks/events", data=body, headers=signed_headers(body),
+                             timeout=30).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(send, range(20)))
+    assert codes == [202] * 20
+    counts = row_counts()
+    assert (counts["bookings"], counts["recipients"], counts["inbound_events"]) == (20, 2, 20)

@@ -44,3 +44,10 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc):
         return error(exc.code, exc.description)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        # A bug: roll back so nothing half-written survives, log it, and say no more than that.
+        db.session.rollback()
+        log.exception("unhandled error")
+        return error(500, "internal error; nothing was stored")

@@ -1,13 +1,13 @@
 """Entry point: `python -m workers worker` or `python -m workers scheduler`."""
 
 import argparse
-import logging
 import os
 
 from rq import SimpleWorker, Worker
 
 from webapp import create_app, queueing
 from webapp.extensions import db
+from workers import logcontext
 from workers.preflight import require_noeviction
 from workers.scheduler import BellhopScheduler
 
@@ -45,8 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--burst", action="store_true", help="stop when there is no more work")
     parser.add_argument("--simple", action="store_true", help="worker: run jobs in-process, no fork")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logcontext.configure(os.environ.get("LOG_LEVEL", "INFO"))
     if args.process == "worker":
         run_worker(args.burst, args.simple)
     else:

@@ -10,12 +10,12 @@ from sqlalchemy import select
 
 from webapp import queueing
 from webapp.domain import delivery, transitions
-from webapp.domain.delivery import DeliveryError, permanent, transient
-from webapp.domain.rendering import RenderError, render
+from webapp.domain.delivery import DeliveryError, transient
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus
 from webapp.models.types import utcnow
 from workers.channels import get_channel
+from workers.logcontext import current_notification
 
 log = logging.getLogger(__name__)
 DELIVER_JOB = "workers.jobs.deliver"
@@ -55,34 +55,36 @@ def enqueue_deliveries(claimed: list[tuple[int, str]]) -> None:
 def deliver(notification_ids: list[int], channel_name: str) -> int:
     """Send a batch of one channel's messages over one connection; return how many were sent."""
     channel = get_channel(channel_name, current_app.config)
-    with channel.opened() as sender:
-        return sum(deliver_one(notification_id, sender) for notification_id in notification_ids)
+    try:
+        with channel.opened() as sender:
+            return sum(deliver_one(notification_id, sender) for notification_id in notification_ids)
+    finally:
+        current_notification.set(None)
 
 
 def deliver_one(notification_id: int, sender) -> bool:
     """Claim, render, send and record one message; True when it was sent."""
+    current_notification.set(notification_id)
     started = delivery.begin(notification_id)
     if started is None:
         return False
-    notification, attempt = started
+    if started.error:
+        return settle_failure(started, started.error)
     try:
-        rendered = render(notification)
-        summary = sender.send(delivery.outgoing(notification, rendered))
-    except RenderError as error:
-        return settle_failure(notification, attempt, permanent(str(error)))
+        summary = sender.send(started.message)
     except DeliveryError as error:
-        return settle_failure(notification, attempt, error)
+        return settle_failure(started, error)
     except Exception as error:  # an unforeseen bug: retried, bounded by the attempt limit
         log.exception("notification %s: unexpected error while sending", notification_id)
-        return settle_failure(notification, attempt, transient(f"unexpected: {error!r}"))
-    delivery.succeed(notification, attempt, rendered, summary)
+        return settle_failure(started, transient(f"unexpected: {error!r}"))
+    delivery.succeed(started, summary)
     return True
 
 
-def settle_failure(notification, attempt, error: DeliveryError) -> bool:
+def settle_failure(started: delivery.Started, error: DeliveryError) -> bool:
     """Record a failed attempt and arm a wake-up for its retry."""
-    log.warning("notification %s attempt %s failed: %s", notification.id, attempt.number, error)
-    retry_at = delivery.fail(notification, attempt, error)
+    log.warning("notification %s attempt %s failed: %s", started.notification_id, started.attempts, error)
+    retry_at = delivery.fail(started, error)
     if retry_at is not None:
         queueing.arm_wakeups([retry_at])
     return False

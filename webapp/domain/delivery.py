@@ -5,9 +5,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import update
 
 from webapp.domain import transitions
-from webapp.domain.rendering import Rendered
+from webapp.domain.rendering import Rendered, RenderError, render
 from webapp.extensions import db
 from webapp.models import AttemptOutcome, DeliveryAttempt, Notification
 from webapp.models.types import utcnow
@@ -47,54 +48,77 @@ class Outgoing:
     payload: dict = field(default_factory=dict)
 
 
-def begin(notification_id: int) -> tuple[Notification, DeliveryAttempt] | None:
-    """Claim a queued row and open an attempt; None if it is taken, cancelled or moved."""
+@dataclass
+class Started:
+    """A claimed message, rendered and ready to send, with no database transaction left open."""
+
+    notification_id: int
+    attempt_id: int
+    attempts: int
+    useful_until: datetime | None
+    rendered: Rendered | None = None
+    message: Outgoing | None = None
+    error: DeliveryError | None = None
+
+
+def begin(notification_id: int) -> Started | None:
+    """Claim a queued row, open an attempt and render it; None if it is taken, cancelled or moved."""
     now = utcnow()
     if not transitions.claim_for_delivery(notification_id, now):
         transitions.drop_unwanted(notification_id, now)
         db.session.commit()
         return None
-    notification = db.session.get(Notification, notification_id)
+    notification = db.session.get(Notification, notification_id, populate_existing=True)
     attempt = DeliveryAttempt(notification=notification, number=notification.attempts, started_at=now)
     db.session.add(attempt)
+    db.session.flush()
+    booking = notification.booking
+    started = Started(notification_id, attempt.id, notification.attempts, booking.ends_at if booking else None)
+    try:
+        started.rendered = render(notification)
+        started.message = outgoing(notification, started.rendered)
+    except RenderError as error:
+        started.error = permanent(str(error))
+    # Commit before the network call: nothing stays locked or idle in a transaction while we wait.
     db.session.commit()
-    return notification, attempt
+    return started
 
 
-def succeed(notification: Notification, attempt: DeliveryAttempt, rendered: Rendered, summary: str) -> None:
+def succeed(started: Started, summary: str) -> None:
     """Record a delivered message and its attempt."""
     now = utcnow()
-    close(attempt, now, AttemptOutcome.SENT, None, summary)
-    transitions.mark_sent(notification.id, now, rendered.subject, rendered.body)
+    close(started.attempt_id, now, AttemptOutcome.SENT, None, summary)
+    transitions.mark_sent(started.notification_id, now, started.rendered.subject, started.rendered.body)
     db.session.commit()
 
 
-def fail(notification: Notification, attempt: DeliveryAttempt, error: DeliveryError) -> datetime | None:
+def fail(started: Started, error: DeliveryError) -> datetime | None:
     """Record a failed attempt; return when to try again, or None when it is final."""
     now = utcnow()
     outcome = AttemptOutcome.TRANSIENT_ERROR if error.transient else AttemptOutcome.PERMANENT_ERROR
-    close(attempt, now, outcome, str(error), error.summary)
-    retry_at = next_try(notification, error, now)
+    close(started.attempt_id, now, outcome, str(error), error.summary)
+    retry_at = next_try(started, error, now)
     if retry_at is None:
-        transitions.mark_failed(notification.id, now, final_reason(notification, error))
+        transitions.mark_failed(started.notification_id, now, final_reason(started.attempts, error))
     else:
-        transitions.mark_retry(notification.id, now, str(error), retry_at)
+        transitions.mark_retry(started.notification_id, now, str(error), retry_at)
     db.session.commit()
     return retry_at
 
 
-def close(attempt: DeliveryAttempt, now: datetime, outcome: AttemptOutcome, error: str | None, summary: str | None):
+def close(attempt_id: int, now: datetime, outcome: AttemptOutcome, error: str | None, summary: str | None):
     """Fill in how an attempt ended."""
-    attempt.finished_at, attempt.outcome, attempt.error = now, outcome, error
-    attempt.response_summary = (summary or "")[:1000] or None
+    db.session.execute(update(DeliveryAttempt).where(DeliveryAttempt.id == attempt_id).values(
+        finished_at=now, outcome=outcome, error=error, response_summary=(summary or "")[:1000] or None))
 
 
-def next_try(notification: Notification, error: DeliveryError, now: datetime) -> datetime | None:
+def next_try(started: Started, error: DeliveryError, now: datetime) -> datetime | None:
     """Return the retry time, or None when the error is permanent, attempts ran out, or it is too late."""
-    if not error.transient or notification.attempts >= current_app.config["MAX_ATTEMPTS"]:
+    if not error.transient or started.attempts >= current_app.config["MAX_ATTEMPTS"]:
         return None
-    retry_at = now + timedelta(seconds=backoff(notification.attempts, error.retry_after))
-    return None if too_late(notification, retry_at) else retry_at
+    retry_at = now + timedelta(seconds=backoff(started.attempts, error.retry_after))
+    # A booking message is useless once its booking has ended.
+    return None if started.useful_until and retry_at > started.useful_until else retry_at
 
 
 def backoff(attempts: int, retry_after: float | None) -> float:
@@ -106,17 +130,11 @@ def backoff(attempts: int, retry_after: float | None) -> float:
     return max(delay, retry_after or 0)
 
 
-def too_late(notification: Notification, retry_at: datetime) -> bool:
-    """A booking message is useless once its booking has ended."""
-    booking = notification.booking
-    return bool(booking and booking.ends_at and retry_at > booking.ends_at)
-
-
-def final_reason(notification: Notification, error: DeliveryError) -> str:
+def final_reason(attempts: int, error: DeliveryError) -> str:
     """Explain why no further attempt will be made."""
     if not error.transient:
         return f"permanent: {error}"
-    return f"gave up after {notification.attempts} attempts: {error}"
+    return f"gave up after {attempts} attempts: {error}"
 
 
 def outgoing(notification: Notification, rendered: Rendered) -> Outgoing:
