@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import and_, exists, or_, select, update
 
 from webapp.extensions import db
-from webapp.models import Booking, BookingStatus, Notification, NotificationStatus
+from webapp.models import Booking, BookingStatus, Notification, NotificationStatus, NotificationType
 
 S = NotificationStatus
 OPEN = (S.PENDING, S.QUEUED)
@@ -61,7 +61,7 @@ def still_wanted():
     """SQL condition: the booking is not cancelled and a reminder still fits its start."""
     booking_ok = exists().where(
         Booking.id == Notification.booking_id,
-        or_(Booking.status != BookingStatus.CANCELLED, Notification.type == "booking_cancel"),
+        or_(Booking.status != BookingStatus.CANCELLED, Notification.type == NotificationType.BOOKING_CANCEL),
         or_(Notification.booking_starts_at.is_(None), Booking.starts_at == Notification.booking_starts_at),
     )
     return or_(Notification.booking_id.is_(None), booking_ok)
