@@ -55,36 +55,43 @@ def enqueue_deliveries(claimed: list[tuple[int, str]]) -> None:
 def deliver(notification_ids: list[int], channel_name: str) -> int:
     """Send a batch of one channel's messages over one connection; return how many were sent."""
     channel = get_channel(channel_name, current_app.config)
+    batch = delivery.claim_batch(notification_ids)
+    claimed_at, sent = utcnow(), 0
     try:
         with channel.opened() as sender:
-            return sum(deliver_one(notification_id, sender) for notification_id in notification_ids)
+            for position, item in enumerate(batch):
+                current_notification.set(item.notification_id)
+                remaining = [later.notification_id for later in batch[position:]]
+                claimed_at = delivery.keep_leases(remaining, claimed_at)
+                sent += deliver_one(item, sender)
     finally:
         current_notification.set(None)
+    return sent
 
 
-def deliver_one(notification_id: int, sender) -> bool:
-    """Claim, render, send and record one message; True when it was sent."""
-    current_notification.set(notification_id)
-    started = delivery.begin(notification_id)
-    if started is None:
+def deliver_one(item: delivery.Prepared, sender) -> bool:
+    """Re-check, send and record one claimed message; True when it was sent."""
+    if not delivery.still_wanted(item):
+        delivery.abandon(item)
         return False
-    if started.error:
-        return settle_failure(started, started.error)
+    started_at = utcnow()
+    if item.error:
+        return settle_failure(item, started_at, item.error)
     try:
-        summary = sender.send(started.message)
+        summary = sender.send(item.message)
     except DeliveryError as error:
-        return settle_failure(started, error)
+        return settle_failure(item, started_at, error)
     except Exception as error:  # an unforeseen bug: retried, bounded by the attempt limit
-        log.exception("notification %s: unexpected error while sending", notification_id)
-        return settle_failure(started, transient(f"unexpected: {error!r}"))
-    delivery.succeed(started, summary)
+        log.exception("notification %s: unexpected error while sending", item.notification_id)
+        return settle_failure(item, started_at, transient(f"unexpected: {error!r}"))
+    delivery.succeed(item, started_at, summary)
     return True
 
 
-def settle_failure(started: delivery.Started, error: DeliveryError) -> bool:
+def settle_failure(item: delivery.Prepared, started_at, error: DeliveryError) -> bool:
     """Record a failed attempt and arm a wake-up for its retry."""
-    log.warning("notification %s attempt %s failed: %s", started.notification_id, started.attempts, error)
-    retry_at = delivery.fail(started, error)
+    log.warning("notification %s attempt %s failed: %s", item.notification_id, item.attempts, error)
+    retry_at = delivery.fail(item, started_at, error)
     if retry_at is not None:
         queueing.arm_wakeups([retry_at])
     return False

@@ -5,12 +5,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import insert, select
+from sqlalchemy.orm import joinedload
 
 from webapp.domain import transitions
 from webapp.domain.rendering import Rendered, RenderError, render
 from webapp.extensions import db
-from webapp.models import AttemptOutcome, DeliveryAttempt, Notification
+from webapp.models import AttemptOutcome, Booking, DeliveryAttempt, Notification, NotificationType
 from webapp.models.types import utcnow
 
 
@@ -49,11 +50,13 @@ class Outgoing:
 
 
 @dataclass
-class Started:
+class Prepared:
     """A claimed message, rendered and ready to send, with no database transaction left open."""
 
     notification_id: int
-    attempt_id: int
+    type: NotificationType
+    booking_id: int | None
+    booking_starts_at: datetime | None
     attempts: int
     useful_until: datetime | None
     rendered: Rendered | None = None
@@ -61,64 +64,103 @@ class Started:
     error: DeliveryError | None = None
 
 
-def begin(notification_id: int) -> Started | None:
-    """Claim a queued row, open an attempt and render it; None if it is taken, cancelled or moved."""
+def claim_batch(ids: list[int]) -> list[Prepared]:
+    """Claim a batch of queued rows and render them, in one transaction; skip rows taken or unwanted."""
     now = utcnow()
-    if not transitions.claim_for_delivery(notification_id, now):
-        transitions.drop_unwanted(notification_id, now)
-        db.session.commit()
-        return None
-    notification = db.session.get(Notification, notification_id, populate_existing=True)
-    attempt = DeliveryAttempt(notification=notification, number=notification.attempts, started_at=now)
-    db.session.add(attempt)
-    db.session.flush()
+    claimed = transitions.claim_for_delivery(ids, now)
+    transitions.drop_unwanted(sorted(set(ids) - set(claimed)), now)
+    rows = db.session.scalars(select(Notification).where(Notification.id.in_(claimed)).order_by(Notification.id)
+                              .options(*EAGER).execution_options(populate_existing=True))
+    prepared = [prepare(row) for row in rows]
+    # Commit before any network call: nothing stays locked or idle in a transaction while we wait.
+    db.session.commit()
+    return prepared
+
+
+EAGER = (
+    joinedload(Notification.recipient),
+    joinedload(Notification.booking).joinedload(Booking.client),
+    joinedload(Notification.booking).joinedload(Booking.expert),
+)
+
+
+def prepare(notification: Notification) -> Prepared:
+    """Render one claimed row; a template failure becomes a permanent error for that row only."""
     booking = notification.booking
-    started = Started(notification_id, attempt.id, notification.attempts, booking.ends_at if booking else None)
+    item = Prepared(notification.id, notification.type, notification.booking_id, notification.booking_starts_at,
+                    notification.attempts, booking.ends_at if booking else None)
     try:
-        started.rendered = render(notification)
-        started.message = outgoing(notification, started.rendered)
+        item.rendered = render(notification)
+        item.message = outgoing(notification, item.rendered)
     except RenderError as error:
-        started.error = permanent(str(error))
-    # Commit before the network call: nothing stays locked or idle in a transaction while we wait.
+        item.error = permanent(str(error))
+    return item
+
+
+def still_wanted(item: Prepared) -> bool:
+    """Re-read the booking just before sending: a cancel or move since the claim stops the send."""
+    if item.booking_id is None:
+        return True
+    return transitions.booking_still_wants(item.booking_id, item.type, item.booking_starts_at)
+
+
+def abandon(item: Prepared) -> None:
+    """Record that a claimed row will not be sent because its booking no longer wants it."""
+    transitions.abandon(item.notification_id, utcnow())
     db.session.commit()
-    return started
 
 
-def succeed(started: Started, summary: str) -> None:
-    """Record a delivered message and its attempt."""
+def keep_leases(ids: list[int], claimed_at: datetime) -> datetime:
+    """Extend the leases of a slow batch's remaining rows once half the lease has gone by."""
     now = utcnow()
-    close(started.attempt_id, now, AttemptOutcome.SENT, None, summary)
-    transitions.mark_sent(started.notification_id, now, started.rendered.subject, started.rendered.body)
+    if ids and now - claimed_at > transitions.lease() / 2:
+        transitions.extend_lease(ids, now)
+        db.session.commit()
+        return now
+    return claimed_at
+
+
+def succeed(item: Prepared, started_at: datetime, summary: str) -> None:
+    """Record a delivered message and its attempt in one commit."""
+    now = utcnow()
+    record_attempt(item, started_at, now, AttemptOutcome.SENT, None, summary)
+    transitions.mark_sent(item.notification_id, now, item.rendered.subject, item.rendered.body)
     db.session.commit()
 
 
-def fail(started: Started, error: DeliveryError) -> datetime | None:
+def fail(item: Prepared, started_at: datetime, error: DeliveryError) -> datetime | None:
     """Record a failed attempt; return when to try again, or None when it is final."""
     now = utcnow()
     outcome = AttemptOutcome.TRANSIENT_ERROR if error.transient else AttemptOutcome.PERMANENT_ERROR
-    close(started.attempt_id, now, outcome, str(error), error.summary)
-    retry_at = next_try(started, error, now)
+    record_attempt(item, started_at, now, outcome, str(error), error.summary)
+    retry_at = next_try(item, error, now)
     if retry_at is None:
-        transitions.mark_failed(started.notification_id, now, final_reason(started.attempts, error))
+        transitions.mark_failed(item.notification_id, now, final_reason(item.attempts, error))
     else:
-        transitions.mark_retry(started.notification_id, now, str(error), retry_at)
+        transitions.mark_retry(item.notification_id, now, str(error), retry_at)
     db.session.commit()
     return retry_at
 
 
-def close(attempt_id: int, now: datetime, outcome: AttemptOutcome, error: str | None, summary: str | None):
-    """Fill in how an attempt ended."""
-    db.session.execute(update(DeliveryAttempt).where(DeliveryAttempt.id == attempt_id).values(
-        finished_at=now, outcome=outcome, error=error, response_summary=(summary or "")[:1000] or None))
+def record_attempt(item: Prepared, started_at: datetime, finished_at: datetime, outcome: AttemptOutcome,
+                   error: str | None, summary: str | None) -> None:
+    """Write one attempt row."""
+    db.session.connection().execute(INSERT_ATTEMPT, {
+        "notification_id": item.notification_id, "number": item.attempts, "started_at": started_at,
+        "finished_at": finished_at, "outcome": outcome, "error": error,
+        "response_summary": (summary or "")[:1000] or None})
 
 
-def next_try(started: Started, error: DeliveryError, now: datetime) -> datetime | None:
+INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)
+
+
+def next_try(item: Prepared, error: DeliveryError, now: datetime) -> datetime | None:
     """Return the retry time, or None when the error is permanent, attempts ran out, or it is too late."""
-    if not error.transient or started.attempts >= current_app.config["MAX_ATTEMPTS"]:
+    if not error.transient or item.attempts >= current_app.config["MAX_ATTEMPTS"]:
         return None
-    retry_at = now + timedelta(seconds=backoff(started.attempts, error.retry_after))
+    retry_at = now + timedelta(seconds=backoff(item.attempts, error.retry_after))
     # A booking message is useless once its booking has ended.
-    return None if started.useful_until and retry_at > started.useful_until else retry_at
+    return None if item.useful_until and retry_at > item.useful_until else retry_at
 
 
 def backoff(attempts: int, retry_after: float | None) -> float:

@@ -7,24 +7,36 @@ statuses it may leave is the only way a row changes, so no two of them can both 
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, insert, literal, or_, select, update
 
 from webapp.extensions import db
-from webapp.models import Booking, BookingStatus, Notification, NotificationStatus, NotificationType
+from webapp.models import (
+    AttemptOutcome,
+    Booking,
+    BookingStatus,
+    DeliveryAttempt,
+    Notification,
+    NotificationStatus,
+    NotificationType,
+)
+from webapp.models.types import UTCDateTime
 
 S = NotificationStatus
 OPEN = (S.PENDING, S.QUEUED)
+LOST = "worker lost mid-send: lease expired"
 
 
 def change(ids, from_statuses, **values) -> list[int]:
     """Move the rows among ids that are still in from_statuses; return those moved."""
     if not ids:
         return []
+    # The Core table, not the ORM entity: this runs per message, and the ORM's bulk path costs more.
+    table = Notification.__table__
     statement = (
-        update(Notification)
-        .where(Notification.id.in_(list(ids)), Notification.status.in_(from_statuses))
+        update(table)
+        .where(table.c.id.in_(list(ids)), table.c.status.in_(from_statuses))
         .values(**values)
-        .returning(Notification.id)
+        .returning(table.c.id)
     )
     return list(db.session.scalars(statement))
 
@@ -67,25 +79,58 @@ def still_wanted():
     return or_(Notification.booking_id.is_(None), booking_ok)
 
 
-def claim_for_delivery(notification_id: int, now: datetime) -> bool:
-    """Take a queued row for sending, only if its booking still wants it."""
+def claim_for_delivery(ids: list[int], now: datetime) -> list[int]:
+    """Take queued rows for sending, only those whose booking still wants them; return the ids taken."""
     statement = (
         update(Notification)
-        .where(Notification.id == notification_id, Notification.status == S.QUEUED, still_wanted())
-        .values(
-            status=S.PROCESSING,
-            attempts=Notification.attempts + 1,
-            lease_expires_at=now + lease(),
-            updated_at=now,
-        )
+        .where(Notification.id.in_(ids), Notification.status == S.QUEUED, still_wanted())
+        .values(status=S.PROCESSING, attempts=Notification.attempts + 1, lease_expires_at=now + lease(),
+                updated_at=now)
+        .returning(Notification.id)
     )
-    return db.session.execute(statement).rowcount == 1
+    return list(db.session.scalars(statement))
+
+
+BOOKING_STATE = select(Booking.status, Booking.starts_at).where(Booking.id == bindparam("booking_id"))
+
+
+def booking_still_wants(booking_id: int, kind: NotificationType, booking_starts_at: datetime | None) -> bool:
+    """Read, just before a send, whether the booking was cancelled or moved since the claim."""
+    booking = db.session.connection().execute(BOOKING_STATE, {"booking_id": booking_id}).first()
+    if booking is None:
+        return False
+    if booking.status == BookingStatus.CANCELLED and kind != NotificationType.BOOKING_CANCEL:
+        return False
+    return booking_starts_at is None or booking.starts_at == booking_starts_at
+
+
+def abandon(notification_id: int, now: datetime) -> bool:
+    """Cancel a claimed row whose booking was cancelled or moved before it could be sent."""
+    return bool(change([notification_id], [S.PROCESSING], status=S.CANCELLED, lease_expires_at=None,
+                       last_error="booking cancelled or rescheduled before sending", updated_at=now))
+
+
+def extend_lease(ids: list[int], now: datetime) -> None:
+    """Keep the rows a slow batch still holds from being taken back by the sweep."""
+    db.session.execute(update(Notification).where(Notification.id.in_(ids), Notification.status == S.PROCESSING)
+                       .values(lease_expires_at=now + lease()))
+
+
+# Built once: marking a row sent runs for every message, so skip rebuilding the statement each time.
+MARK_SENT = (
+    update(Notification.__table__)
+    .where(Notification.__table__.c.id == bindparam("notification_id"),
+           Notification.__table__.c.status == S.PROCESSING)
+    .values(status=S.SENT, sent_at=bindparam("now"), subject=bindparam("subject"), body=bindparam("body"),
+            last_error=None, lease_expires_at=None, updated_at=bindparam("now"))
+)
 
 
 def mark_sent(notification_id: int, now: datetime, subject: str, body: str) -> bool:
     """Record a delivered message."""
-    return bool(change([notification_id], [S.PROCESSING], status=S.SENT, sent_at=now, subject=subject,
-                       body=body, last_error=None, lease_expires_at=None, updated_at=now))
+    result = db.session.connection().execute(
+        MARK_SENT, {"notification_id": notification_id, "now": now, "subject": subject, "body": body})
+    return result.rowcount == 1
 
 
 def mark_failed(notification_id: int, now: datetime, error: str) -> bool:
@@ -101,8 +146,9 @@ def mark_retry(notification_id: int, now: datetime, error: str, due: datetime) -
 
 
 def release_expired(now: datetime, max_attempts: int) -> tuple[int, int]:
-    """Return rows whose lease ran out to pending, or fail those out of attempts."""
+    """Return rows whose lease ran out to pending, or fail those out of attempts; record the lost attempts."""
     expired = and_(Notification.status.in_((S.QUEUED, S.PROCESSING)), Notification.lease_expires_at < now)
+    record_lost_attempts(and_(expired, Notification.status == S.PROCESSING), now)
     exhausted = db.session.execute(
         update(Notification)
         .where(expired, Notification.status == S.PROCESSING, Notification.attempts >= max_attempts)
@@ -116,16 +162,27 @@ def release_expired(now: datetime, max_attempts: int) -> tuple[int, int]:
     return returned, exhausted
 
 
+def record_lost_attempts(condition, now: datetime) -> None:
+    """A worker died mid-send: write the attempt it never finished, so every attempt is on record."""
+    stamp = literal(now, UTCDateTime())
+    lost = select(Notification.id, Notification.attempts, stamp, stamp,
+                  literal(AttemptOutcome.TRANSIENT_ERROR.value), literal(LOST)).where(condition)
+    db.session.execute(insert(DeliveryAttempt).from_select(
+        ["notification_id", "number", "started_at", "finished_at", "outcome", "error"], lost))
+
+
 def lease() -> timedelta:
     """How long a claimed row may stay queued or processing before the sweep takes it back."""
     return timedelta(seconds=current_app.config["LEASE_SECONDS"])
 
 
-def drop_unwanted(notification_id: int, now: datetime) -> bool:
-    """Cancel a queued row whose booking was cancelled or moved since it was planned."""
+def drop_unwanted(ids: list[int], now: datetime) -> int:
+    """Cancel queued rows whose booking was cancelled or moved since they were planned."""
+    if not ids:
+        return 0
     statement = (
         update(Notification)
-        .where(Notification.id == notification_id, Notification.status == S.QUEUED, ~still_wanted())
+        .where(Notification.id.in_(ids), Notification.status == S.QUEUED, ~still_wanted())
         .values(status=S.CANCELLED, last_error="booking cancelled or rescheduled before sending", updated_at=now)
     )
-    return db.session.execute(statement).rowcount == 1
+    return db.session.execute(statement).rowcount

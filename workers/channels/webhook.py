@@ -1,6 +1,7 @@
 """The webhook channel: a signed JSON POST to the recipient's URL."""
 
 import json
+import urllib.request
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -23,6 +24,9 @@ class WebhookChannel(Channel):
     def opened(self):
         """Share one HTTP session (and its keep-alive connections) across a batch."""
         with requests.Session() as session:
+            # Read proxy settings once per batch, not on every request (requests rescans the environment).
+            session.proxies = urllib.request.getproxies()
+            session.trust_env = False
             self.session = session
             yield self
 
@@ -51,7 +55,8 @@ class WebhookChannel(Channel):
 
 def classify(response: requests.Response) -> str:
     """Return a summary for 2xx; raise a classified error for anything else."""
-    summary = f"HTTP {response.status_code}: {response.text[:200]}"
+    # Decode the bytes as they are: guessing the charset of every answer costs more than the send.
+    summary = f"HTTP {response.status_code}: {response.content[:200].decode('utf-8', 'replace')}"
     status = response.status_code
     if 200 <= status < 300:
         return summary

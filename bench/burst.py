@@ -1,0 +1,76 @@
+"""Burst: many reminders due in the same second, delivered over the webhook channel."""
+
+import json
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import requests
+from rq_scheduler import Scheduler
+
+from bench.harness import Stack, seed_reminders
+from bench.stats import lateness_summary
+from webapp import queueing
+
+LEAD_SECONDS = 6  # time for the processes to start before the reminders fall due
+
+
+def due_second() -> datetime:
+    """A whole second a little in the future."""
+    return (datetime.now(timezone.utc) + timedelta(seconds=LEAD_SECONDS)).replace(microsecond=0)
+
+
+def measure(stack: Stack, count: int, due: datetime, timeout: float) -> dict:
+    """Wait for every message and summarise throughput and lateness against the due time."""
+    complete = stack.wait_for_arrivals(count, timeout)
+    arrivals = stack.arrivals()
+    lateness = [arrived - due.timestamp() for _, arrived in arrivals]
+    distinct = len({notification_id for notification_id, _ in arrivals})
+    span = max(arrived for _, arrived in arrivals) - due.timestamp() if arrivals else float("nan")
+    return {"count": count, "received": len(arrivals), "distinct": distinct, "complete": complete,
+            "throughput": len(arrivals) / span if arrivals else 0.0, **lateness_summary(lateness or [0.0])}
+
+
+def bellhop_burst(stack: Stack, count: int, workers: int = 2, timeout: float = 600) -> dict:
+    """Bellhop's design: one wake-up for the second, dispatch claims rows, deliver jobs per batch."""
+    stack.reset()
+    due = due_second()
+    seed_reminders(stack, [due] * count)
+    with stack.app.app_context():
+        queueing.arm_wakeups([due])
+    with stack.running(workers):
+        return measure(stack, count, due, timeout)
+
+
+def naive_burst(stack: Stack, count: int, workers: int = 2, timeout: float = 600) -> dict:
+    """The naive design: one rq-scheduler job per notification, each delivering one message."""
+    stack.reset()
+    due = due_second()
+    ids = seed_reminders(stack, [due] * count, status="queued")
+    with stack.app.app_context():
+        clock = Scheduler(queue_name=stack.app.config["RQ_QUEUE"], connection=queueing.redis_connection())
+        for notification_id in ids:
+            clock.enqueue_at(due, "workers.jobs.deliver", [notification_id], "webhook")
+    with stack.running(workers, BELLHOP_SWEEP_SECONDS="3600"):
+        return measure(stack, count, due, timeout)
+
+
+def raw_capacity(stack: Stack, count: int, concurrency: int = 2) -> dict:
+    """The receiver's own capacity: a plain client posting the same bodies with the same concurrency."""
+    body = json.dumps({"notification_id": 0, "type": "booking_start", "subject": "x" * 40, "body": "y" * 200})
+    per_thread = count // concurrency
+
+    def post_many():
+        with requests.Session() as session:
+            for _ in range(per_thread):
+                session.post(stack.receiver_url, data=body, headers={"Content-Type": "application/json"}, timeout=10)
+
+    requests.post(f"http://127.0.0.1:{stack.receiver_port}/reset", timeout=10)
+    threads = [threading.Thread(target=post_many) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return {"count": per_thread * concurrency, "throughput": per_thread * concurrency / elapsed}
