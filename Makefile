@@ -1,5 +1,5 @@
 # Command 1 runs Bellhop locally; command 2 runs every test.
-.PHONY: run test lint
+.PHONY: run test lint bench
 
 run:
 	scripts/run-local
@@ -9,3 +9,7 @@ test:
 
 lint:
 	scripts/bootstrap && .venv/bin/ruff check .
+
+# Every benchmark, full sizes, on SQLite and PostgreSQL (about half an hour); prints one table.
+bench:
+	scripts/bootstrap && .venv/bin/python -m bench.run

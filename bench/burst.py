@@ -31,14 +31,14 @@ def measure(stack: Stack, count: int, due: datetime, timeout: float) -> dict:
             "throughput": len(arrivals) / span if arrivals else 0.0, **lateness_summary(lateness or [0.0])}
 
 
-def bellhop_burst(stack: Stack, count: int, workers: int = 2, timeout: float = 600) -> dict:
+def bellhop_burst(stack: Stack, count: int, workers: int = 2, timeout: float = 600, simple: bool = False) -> dict:
     """Bellhop's design: one wake-up for the second, dispatch claims rows, deliver jobs per batch."""
     stack.reset()
     due = due_second()
     seed_reminders(stack, [due] * count)
     with stack.app.app_context():
         queueing.arm_wakeups([due])
-    with stack.running(workers):
+    with stack.running(workers, simple=simple):
         return measure(stack, count, due, timeout)
 
 
@@ -74,3 +74,12 @@ def raw_capacity(stack: Stack, count: int, concurrency: int = 2) -> dict:
         thread.join()
     elapsed = time.perf_counter() - started
     return {"count": per_thread * concurrency, "throughput": per_thread * concurrency / elapsed}
+
+
+def measure_each(stack: Stack, due_by_id: dict, timeout: float) -> dict:
+    """Wait for every message and summarise each one's lateness against its own due time."""
+    complete = stack.wait_for_arrivals(len(due_by_id), timeout)
+    arrivals = stack.arrivals()
+    lateness = [arrived - due_by_id[notification_id].timestamp() for notification_id, arrived in arrivals]
+    return {"count": len(due_by_id), "received": len(arrivals), "complete": complete,
+            **lateness_summary(lateness or [0.0])}

@@ -65,10 +65,10 @@ class Stack:
                                 stderr=subprocess.STDOUT)
 
     @contextmanager
-    def running(self, workers: int, scheduler: bool = True, **env):
-        """Run the scheduler and this many forking RQ workers for the duration of the block."""
-        started = [self.spawn(f"worker{n}", [sys.executable, "-m", "workers", "worker"], self.env(**env))
-                   for n in range(workers)]
+    def running(self, workers: int, scheduler: bool = True, simple: bool = False, **env):
+        """Run the scheduler and this many RQ workers (forking unless simple) for the duration of the block."""
+        command = [sys.executable, "-m", "workers", "worker"] + (["--simple"] if simple else [])
+        started = [self.spawn(f"worker{n}", command, self.env(**env)) for n in range(workers)]
         if scheduler:
             started.append(self.spawn("scheduler", [sys.executable, "-m", "workers", "scheduler"], self.env(**env)))
         try:

@@ -158,3 +158,12 @@ def test_every_event_is_recorded_with_its_outcome(client):
         InboundEvent.id))]
     assert outcomes == [("booking.cancelled", "applied"), ("booking.created", "stale")]
     assert row_counts()["inbound_events"] == 2
+
+
+def test_ingest_arms_one_wakeup_per_distinct_due_second(client, redis):
+    start = (now() + timedelta(days=2)).replace(microsecond=0)
+    post(client, envelope("booking.created", booking_payload(start=start, minutes=60)))
+    armed = {member.decode() for member in redis.zrange("rq:scheduler:scheduled_jobs", 0, -1)}
+    due_seconds = {int(r.due_at.timestamp() + 0.999999) for r in notifications(status="pending")}
+    assert len(due_seconds) == 5  # now (booking_created), 24 h, 1 h, start, end - 5 min
+    assert armed == {f"bellhop-wakeup-{second}" for second in due_seconds}

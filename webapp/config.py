@@ -62,7 +62,8 @@ class Config:
     DELIVER_BATCH_SIZE = env_int("BELLHOP_DELIVER_BATCH", 50)
     LEASE_SECONDS = env_int("BELLHOP_LEASE_SECONDS", 300)
     SWEEP_INTERVAL_SECONDS = env_int("BELLHOP_SWEEP_SECONDS", 5)
-    SCHEDULER_INTERVAL_SECONDS = float(os.environ.get("BELLHOP_SCHEDULER_INTERVAL", "1"))
+    # Well under a second: a due reminder waits for the next poll, so this bounds its lateness.
+    SCHEDULER_INTERVAL_SECONDS = float(os.environ.get("BELLHOP_SCHEDULER_INTERVAL", "0.25"))
 
 
 class TestConfig(Config):

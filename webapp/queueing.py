@@ -5,6 +5,7 @@ The web side enqueues by dotted path only, so it never imports the worker module
 
 import logging
 import math
+import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
@@ -19,6 +20,7 @@ DISPATCH_JOB = "workers.jobs.dispatch_due"
 WAKEUP_PREFIX = "bellhop-wakeup-"
 # A wake-up is only a nudge; once it ran, its record is not worth keeping.
 WAKEUP_RESULT_TTL = 60
+ARMED_MEMO_SIZE, ARMED_MEMO_SECONDS = 10_000, 600
 
 
 def redis_connection() -> Redis:
@@ -48,8 +50,9 @@ def wakeup_second(moment: datetime) -> int:
 
 
 def arm_wakeups(moments: Iterable[datetime]) -> int:
-    """Schedule one idempotent dispatch wake-up per distinct due second; return how many."""
-    seconds = sorted({wakeup_second(moment) for moment in moments})
+    """Schedule one idempotent dispatch wake-up per distinct due second; return how many were written."""
+    armed = recently_armed()
+    seconds = sorted({wakeup_second(moment) for moment in moments} - armed.keys())
     if not seconds:
         return 0
     try:
@@ -58,7 +61,27 @@ def arm_wakeups(moments: Iterable[datetime]) -> int:
         # SQL holds the notifications; the sweep finds them even with no wake-up.
         log.warning("could not arm %d wake-ups; the sweep will dispatch them", len(seconds), exc_info=True)
         return 0
+    remember(armed, seconds)
     return len(seconds)
+
+
+def recently_armed() -> dict[int, float]:
+    """The seconds this process armed lately: reminders bunch at :00 and :30, so most are repeats.
+
+    Skipping a repeat is safe even if Redis lost it since: the sweep re-arms every pending
+    second shortly before it falls due.
+    """
+    return current_app.extensions.setdefault("bellhop_armed", {})
+
+
+def remember(armed: dict[int, float], seconds: list[int]) -> None:
+    """Note armed seconds, forgetting old ones so the memo stays small."""
+    now = time.monotonic()
+    if len(armed) > ARMED_MEMO_SIZE:
+        for second, when in list(armed.items()):
+            if now - when > ARMED_MEMO_SECONDS:
+                del armed[second]
+    armed.update(dict.fromkeys(seconds, now))
 
 
 def write_wakeups(clock: Scheduler, seconds: list[int]) -> None:

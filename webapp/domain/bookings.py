@@ -25,6 +25,7 @@ class Applied:
     outcome: EventOutcome
     detail: str | None = None
     moved: bool = False
+    created: bool = False
 
 
 def find_or_create(external_id: str) -> Booking:
@@ -38,8 +39,12 @@ def find_or_create(external_id: str) -> Booking:
 
 def apply(event_type: str, at: datetime, payload: BookingPayload, default_minutes: int) -> Applied:
     """Apply one booking event; an older event or a cancelled booking changes nothing."""
-    booking = find_or_create(payload.booking_id)
-    attach_parties(booking, payload, at)
+    parties = party_ids(payload)
+    people = recipients.upsert_many({external_id: getattr(payload, role) for role, external_id in parties.items()}, at)
+    booking = find_or_create(payload.booking_id)  # parties first: the booking row is written with them
+    created = booking.id is None
+    for role, external_id in parties.items():
+        setattr(booking, role, people[external_id])
     if booking.last_event_at and at < booking.last_event_at:
         return Applied(booking, EventOutcome.STALE, "older than the booking's newest event")
     if booking.status == BookingStatus.CANCELLED:
@@ -49,16 +54,18 @@ def apply(event_type: str, at: datetime, payload: BookingPayload, default_minute
     booking.status = next_status(booking.status, event_type)
     booking.last_event_at = at
     moved = old_start is not None and booking.starts_at != old_start
-    return Applied(booking, EventOutcome.APPLIED, moved=moved)
+    return Applied(booking, EventOutcome.APPLIED, moved=moved, created=created)
 
 
-def attach_parties(booking: Booking, payload: BookingPayload, at: datetime) -> None:
-    """Link client and expert, updating their contacts from the event."""
+def party_ids(payload: BookingPayload) -> dict[str, str]:
+    """Return the platform ids of the client and expert the event names."""
+    ids = {}
     for role in ("client", "expert"):
         contact = getattr(payload, role)
         external_id = getattr(payload, f"{role}_id") or (contact.id if contact else None)
         if external_id:
-            setattr(booking, role, recipients.upsert(external_id, contact, at))
+            ids[role] = external_id
+    return ids
 
 
 def update_fields(booking: Booking, payload: BookingPayload, default_minutes: int) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp import queueing
 from webapp.domain.events import InvalidEvent, parse_event
-from webapp.domain.notifications import Plan
+from webapp.domain.notifications import Plan, persist
 from webapp.domain.planning import handle_event
 from webapp.extensions import db
 from webapp.models import EventOutcome, EventSource, InboundEvent
@@ -57,12 +57,13 @@ def apply_once(event, event_id: str, source: EventSource, text: str) -> Ingested
     if db.session.scalar(select(InboundEvent.id).filter_by(event_id=event_id)) is not None:
         return Ingested(duplicate=True)
     now = utcnow()
-    record = InboundEvent(event_id=event_id, event_type=event.event_type, source=source,
-                          occurred_at=event.timestamp, received_at=now, payload=text,
-                          outcome=EventOutcome.APPLIED)
-    db.session.add(record)
-    db.session.flush()  # a concurrent copy of this event fails here, before any other write
     plan = Plan(now=now, event_id=event_id)
-    record.outcome, record.detail = handle_event(event, plan)
+    outcome, detail = handle_event(event, plan)
+    persist(plan)
+    # Written last, with its outcome: a concurrent copy of this event fails on the unique event id
+    # at commit, and its whole transaction rolls back.
+    db.session.add(InboundEvent(event_id=event_id, event_type=event.event_type, source=source,
+                                occurred_at=event.timestamp, received_at=now, payload=text,
+                                outcome=outcome, detail=detail))
     db.session.commit()
-    return Ingested(False, record.outcome, record.detail, plan.due_times)
+    return Ingested(False, outcome, detail, plan.due_times)

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -26,11 +26,38 @@ NO_CHANNEL = "none"
 
 
 @dataclass
+class Planned:
+    """A notification an event calls for, before it is written."""
+
+    recipient: Recipient
+    booking: Booking | None
+    kind: NotificationType
+    channel: str
+    due: datetime
+    key: str
+    data: dict | None
+    problem: str | None
+
+    def row(self) -> dict:
+        """Return the column values to insert; an unreachable recipient's row is failed at once."""
+        booking = self.booking
+        status = NotificationStatus.FAILED if self.problem else NotificationStatus.PENDING
+        return {
+            "recipient_id": self.recipient.id, "booking_id": booking.id if booking else None,
+            "booking_starts_at": booking.starts_at if booking else None, "type": self.kind,
+            "channel": self.channel, "status": status,
+            "last_error": self.problem, "scheduled_at": self.due, "due_at": self.due, "attempts": 0,
+            "dedupe_key": self.key, "data": self.data
+        }
+
+
+@dataclass
 class Plan:
-    """What one event planned: the due times that need a wake-up."""
+    """What one event planned: candidate rows, written together once the event is handled."""
 
     now: datetime
     event_id: str
+    rows: list[Planned] = field(default_factory=list)
     due_times: list[datetime] = field(default_factory=list)
 
 
@@ -71,36 +98,26 @@ def existing_keys(keys: list[str]) -> set[str]:
 
 
 def add(plan: Plan, recipient: Recipient, kind: NotificationType, due: datetime,
-        booking: Booking | None = None, data: dict | None = None) -> list[Notification]:
-    """Plan a message on each of the recipient's channels, skipping ones already planned."""
-    rows = []
+        booking: Booking | None = None, data: dict | None = None) -> None:
+    """Plan a message on each of the recipient's channels; persist() writes what is new."""
     for channel in channels_for(recipient):
         if booking:
             key = booking_key(booking, kind, recipient, channel)
         else:
             key = event_key(plan.event_id, kind, recipient, channel)
-        rows.append(build(recipient, kind, channel, due, key, booking, data))
-    taken = existing_keys([row.dedupe_key for row in rows])
-    fresh = [row for row in rows if row.dedupe_key not in taken]
-    db.session.add_all(fresh)
-    plan.due_times.extend(row.due_at for row in fresh if row.status == NotificationStatus.PENDING)
-    return fresh
+        problem = missing_contact(recipient, channel)
+        plan.rows.append(Planned(recipient, booking, kind, channel, due, key, data, problem))
 
 
-def build(recipient, kind, channel, due, key, booking, data) -> Notification:
-    """Make one row; an unreachable recipient's row is failed at once with the reason."""
-    problem = missing_contact(recipient, channel)
-    return Notification(
-        recipient=recipient,
-        booking=booking,
-        booking_starts_at=booking.starts_at if booking else None,
-        type=kind,
-        channel=channel,
-        status=NotificationStatus.FAILED if problem else NotificationStatus.PENDING,
-        last_error=problem,
-        scheduled_at=due,
-        due_at=due,
-        attempts=0,
-        dedupe_key=key,
-        data=data,
-    )
+def persist(plan: Plan) -> int:
+    """Insert the planned rows whose keys are new: one look-up and one insert for the whole event."""
+    candidates = {planned.key: planned for planned in plan.rows}
+    if not candidates:
+        return 0
+    taken = existing_keys(list(candidates))  # autoflushes: new recipients and bookings get their ids
+    rows = [planned.row() | {"created_at": plan.now, "updated_at": plan.now}
+            for key, planned in candidates.items() if key not in taken]
+    if rows:
+        db.session.execute(insert(Notification.__table__), rows)
+    plan.due_times.extend(row["due_at"] for row in rows if row["status"] == NotificationStatus.PENDING)
+    return len(rows)

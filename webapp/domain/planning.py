@@ -6,6 +6,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from webapp.domain import bookings, notifications, recipients, transitions
+from webapp.domain.bookings import Applied
 from webapp.domain.events import Event
 from webapp.domain.notifications import Plan
 from webapp.extensions import db
@@ -61,39 +62,46 @@ def handle_booking(event: Event, plan: Plan) -> tuple[EventOutcome, str | None]:
     if applied.outcome != EventOutcome.APPLIED:
         return applied.outcome, applied.detail
     db.session.flush()
-    BOOKING_PLANS[event.event_type](applied.booking, plan, applied.moved)
+    BOOKING_PLANS[event.event_type](applied, plan)
     return applied.outcome, None
 
 
-def on_created(booking: Booking, plan: Plan, _moved: bool) -> None:
+def on_created(applied: Applied, plan: Plan) -> None:
     """Tell the expert of the request, and plan both parties' reminders."""
+    booking = applied.booking
     if booking.expert:
         notifications.add(plan, booking.expert, T.BOOKING_CREATED, plan.now, booking)
-    replan(booking, plan)
-
-
-def on_accepted(booking: Booking, plan: Plan, moved: bool) -> None:
-    """Tell the client the expert accepted."""
-    if booking.client:
-        notifications.add(plan, booking.client, T.BOOKING_ACCEPTED, plan.now, booking)
-    if moved:
+    if applied.created:
+        plan_reminders(booking, plan)  # a booking first seen now has no reminders to move
+    else:
         replan(booking, plan)
 
 
-def on_cancelled(booking: Booking, plan: Plan, _moved: bool) -> None:
+def on_accepted(applied: Applied, plan: Plan) -> None:
+    """Tell the client the expert accepted."""
+    booking = applied.booking
+    if booking.client:
+        notifications.add(plan, booking.client, T.BOOKING_ACCEPTED, plan.now, booking)
+    if applied.moved:
+        replan(booking, plan)
+
+
+def on_cancelled(applied: Applied, plan: Plan) -> None:
     """Cancel everything still to send, and tell both parties now."""
+    booking = applied.booking
     transitions.cancel_open_for_booking(booking.id, "booking cancelled", plan.now)
     for person in booking.parties:
         notifications.add(plan, person, T.BOOKING_CANCEL, plan.now, booking)
 
 
-def on_rescheduled(booking: Booking, plan: Plan, _moved: bool) -> None:
+def on_rescheduled(applied: Applied, plan: Plan) -> None:
     """Move the reminders to the new start."""
-    replan(booking, plan)
+    replan(applied.booking, plan)
 
 
-def on_reminder_24h(booking: Booking, plan: Plan, _moved: bool) -> None:
+def on_reminder_24h(applied: Applied, plan: Plan) -> None:
     """Send the 24 h reminder now, unless it was already sent or is on its way."""
+    booking = applied.booking
     if booking.starts_at is None:
         return
     for person in booking.parties:
@@ -143,7 +151,6 @@ def handle_payment(event: Event, plan: Plan) -> tuple[EventOutcome, str | None]:
     """Tell the payer about their payment now."""
     payload = event.payload
     person = recipients.upsert(payload.user_id, payload.user, event.timestamp)
-    db.session.flush()
     data = payload.model_dump(mode="json", include={"payment_id", "amount", "currency", "reason", "booking_id"})
     notifications.add(plan, person, PAYMENT_MESSAGES[event.event_type], plan.now, None, data)
     return EventOutcome.APPLIED, None
@@ -153,7 +160,6 @@ def handle_user(event: Event, plan: Plan) -> tuple[EventOutcome, str | None]:
     """Create or update the user, then send their account message now."""
     payload = event.payload
     person = recipients.upsert(payload.user_id, payload.contact(), event.timestamp)
-    db.session.flush()
     data = {"reset_url": payload.reset_url} if payload.reset_url else None
     notifications.add(plan, person, USER_MESSAGES[event.event_type], plan.now, None, data)
     return EventOutcome.APPLIED, None

@@ -11,23 +11,32 @@ from webapp.models import Recipient
 CONTACT_FIELDS = ("name", "email", "phone", "telegram_chat_id", "webhook_url", "timezone", "locale")
 
 
-def find_or_create(external_id: str) -> Recipient:
-    """Return the recipient with this platform id, creating an empty one if new."""
-    recipient = db.session.scalar(select(Recipient).filter_by(external_id=external_id))
-    if recipient is None:
-        recipient = Recipient(external_id=external_id, timezone="UTC", locale="en")
-        db.session.add(recipient)
-    return recipient
+def upsert_many(contacts: dict[str, Contact | None], at: datetime) -> dict[str, Recipient]:
+    """Find or create each recipient by platform id in one query, applying the contacts given."""
+    if not contacts:
+        return {}
+    found = {person.external_id: person for person in
+             db.session.scalars(select(Recipient).where(Recipient.external_id.in_(list(contacts))))}
+    for external_id, contact in contacts.items():
+        person = found.get(external_id)
+        if person is None:
+            person = found[external_id] = Recipient(external_id=external_id, timezone="UTC", locale="en")
+            db.session.add(person)
+        apply_contact(person, contact, at)
+    return found
 
 
 def upsert(external_id: str, contact: Contact | None, at: datetime) -> Recipient:
-    """Apply contact details unless a newer event already set them."""
-    recipient = find_or_create(external_id)
+    """Find or create one recipient, applying its contact details."""
+    return upsert_many({external_id: contact}, at)[external_id]
+
+
+def apply_contact(recipient: Recipient, contact: Contact | None, at: datetime) -> None:
+    """Copy contact details unless a newer event already set them."""
     if contact is None or (recipient.last_event_at and at < recipient.last_event_at):
-        return recipient
+        return
     for field in CONTACT_FIELDS:
         value = getattr(contact, field)
         if value is not None:
             setattr(recipient, field, value)
     recipient.last_event_at = at
-    return recipient

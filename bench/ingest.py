@@ -1,0 +1,91 @@
+"""Ingest: signed booking.created events posted concurrently to gunicorn, beside a bare endpoint."""
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from multiprocessing import Pool
+
+import requests
+
+from bench.harness import SECRET, Stack
+from tests import services
+from webapp.demo import booking_payload, event
+from webapp.signatures import sign
+
+GUNICORN = ["--workers", "2", "--worker-class", "sync"]
+CLIENT_PROCESSES, THREADS_PER_PROCESS = 2, 8
+
+
+def signed_requests(count: int, hook_url: str) -> list[tuple[str, dict]]:
+    """Pre-sign distinct booking.created events, so the client spends no time signing."""
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=3)
+    batch = []
+    for n in range(count):
+        payload = booking_payload(f"bench-{uuid.uuid4().hex}", start + timedelta(minutes=30 * (n % 500)), 60,
+                                  "Code Review")
+        # A client per booking and a pool of experts, as on a real platform (not two hot rows for every
+        # event); both reachable, so every reminder is a real pending row.
+        people = {"client": f"bench-client-{n}", "expert": f"bench-expert-{n % 100}"}
+        for role, person in people.items():
+            payload[f"{role}_id"] = person
+            payload[role] = {**payload[role], "id": person, "webhook_url": hook_url}
+        body = json.dumps(event("booking.created", payload))
+        headers = sign(SECRET, f"evt_{uuid.uuid4().hex}", datetime.now(timezone.utc), body)
+        batch.append((body, {**headers, "Content-Type": "application/json"}))
+    return batch
+
+
+def post_share(args) -> tuple[int, int]:
+    """One client process: post its share over keep-alive sessions; return (ok, failed)."""
+    url, share = args
+
+    def post(item):
+        body, headers = item
+        return requests.post(url, data=body, headers=headers, timeout=60).status_code
+
+    with ThreadPoolExecutor(THREADS_PER_PROCESS) as pool:
+        codes = list(pool.map(post, share))
+    ok = sum(1 for code in codes if code == 202)
+    return ok, len(codes) - ok
+
+
+def load(url: str, batch: list) -> dict:
+    """Post every request from several client processes; report accepted requests per second."""
+    shares = [(url, batch[n::CLIENT_PROCESSES]) for n in range(CLIENT_PROCESSES)]
+    started = time.perf_counter()
+    with Pool(CLIENT_PROCESSES) as pool:
+        results = pool.map(post_share, shares)
+    elapsed = time.perf_counter() - started
+    ok = sum(result[0] for result in results)
+    return {"count": len(batch), "accepted": ok, "failed": sum(result[1] for result in results),
+            "throughput": ok / elapsed}
+
+
+def serve(stack: Stack, app_path: str) -> tuple[subprocess.Popen, str]:
+    """Start gunicorn for an app on a free port."""
+    port = services.free_port()
+    process = stack.spawn(f"gunicorn-{app_path.replace(':', '-')}",
+                          [sys.executable, "-m", "gunicorn", app_path, "--bind", f"127.0.0.1:{port}", *GUNICORN])
+    services.wait_for_port(port)
+    return process, f"http://127.0.0.1:{port}/webhooks/events"
+
+
+def ingest(stack: Stack, count: int) -> dict:
+    """Bellhop's webhook against the bare endpoint, same gunicorn settings, same client, same run."""
+    stack.reset()
+    figures = {}
+    for name, app_path in (("bare", "bench.bare_app:app"), ("bellhop", "wsgi:app")):
+        process, url = serve(stack, app_path)
+        try:
+            figures[name] = load(url, signed_requests(count, stack.receiver_url))
+        finally:
+            process.terminate()
+            process.wait(30)
+    figures["ratio"] = figures["bellhop"]["throughput"] / figures["bare"]["throughput"]
+    return figures
+
+

@@ -1,0 +1,127 @@
+"""Run every benchmark and print one table: `make bench` (full) or `python -m bench.run --smoke`."""
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import burst, ingest, memory, precision
+from bench.harness import Stack
+
+FULL = {"burst": 10_000, "naive": 1_000, "precision": (200, 120), "ingest": 4_000, "memory": 1_000_000,
+        "naive_memory": 10_000, "scale_counts": (1_000, 10_000, 100_000), "scale_workers": (1, 2, 4)}
+SMOKE = {"burst": 60, "naive": 20, "precision": (10, 4), "ingest": 60, "memory": 2_000,
+         "naive_memory": 200, "scale_counts": (30, 60), "scale_workers": (1, 2)}
+
+
+def run_backend(backend: str, sizes: dict, only: set[str]) -> list[tuple]:
+    """Run the chosen benchmarks on one backend; return table rows (name, figure, baseline, ratio, target)."""
+    stack, rows = Stack(backend), []
+    try:
+        if "burst" in only:
+            rows += burst_rows(stack, sizes)
+        if "precision" in only:
+            result = precision.precision(stack, *sizes["precision"])
+            rows.append(("precision lateness p50 / p99 / max (s)",
+                         f"{result['p50']:.2f} / {result['p99']:.2f} / {result['max']:.2f}", "-", "-",
+                         "p50 <= 0.5, p99 <= 1", result))
+        if "ingest" in only:
+            result = ingest.ingest(stack, sizes["ingest"])
+            rows.append(("ingest (accepted req/s)", f"{result['bellhop']['throughput']:.0f}",
+                         f"bare {result['bare']['throughput']:.0f}", f"{result['ratio']:.2f}", ">= 0.33", result))
+        if "memory" in only:
+            ours = memory.bellhop_memory(stack, sizes["memory"])
+            naive = memory.naive_memory(stack, sizes["naive_memory"])
+            ratio = ours["per_reminder"] / naive["per_reminder"]
+            rows.append((f"Redis bytes per pending reminder ({ours['count']:,})", f"{ours['per_reminder']:.2f}",
+                         f"one job each {naive['per_reminder']:.0f}", f"{ratio:.4f}", "<= 16 bytes",
+                         {"bellhop": ours, "naive": naive}))
+        if "scale" in only:
+            rows += scale_rows(stack, sizes)
+    finally:
+        stack.close()
+    return rows
+
+
+def burst_rows(stack: Stack, sizes: dict) -> list[tuple]:
+    """Burst throughput and lateness beside the receiver's raw capacity and the naive design."""
+    raw = burst.raw_capacity(stack, sizes["burst"])
+    ours = burst.bellhop_burst(stack, sizes["burst"])
+    naive = burst.naive_burst(stack, sizes["naive"])
+    check_complete(ours, naive)
+    return [
+        (f"burst {sizes['burst']:,}: throughput (msg/s)", f"{ours['throughput']:.0f}",
+         f"raw receiver {raw['throughput']:.0f}", f"{ours['throughput'] / raw['throughput']:.2f}", ">= 0.5",
+         {"bellhop": ours, "raw": raw}),
+        (f"burst {sizes['burst']:,}: vs naive ({sizes['naive']:,} jobs)", f"{ours['throughput']:.0f}",
+         f"naive {naive['throughput']:.1f}", f"{ours['throughput'] / naive['throughput']:.1f}", ">= 20",
+         {"naive": naive}),
+        (f"burst {sizes['burst']:,}: lateness p50 / p99 / max (s)",
+         f"{ours['p50']:.2f} / {ours['p99']:.2f} / {ours['max']:.2f}",
+         f"naive {naive['p50']:.2f} / {naive['p99']:.2f} / {naive['max']:.2f}", "-", "p99 <= 5", {}),
+    ]
+
+
+def scale_rows(stack: Stack, sizes: dict) -> list[tuple]:
+    """Burst throughput as the burst grows (2 workers) and as workers are added (middle size)."""
+    rows, base = [], None
+    for count in sizes["scale_counts"]:
+        result = burst.bellhop_burst(stack, count)
+        check_complete(result)
+        base = base or result["throughput"]
+        rows.append((f"scale: burst {count:,}, 2 workers (msg/s)", f"{result['throughput']:.0f}",
+                     f"{sizes['scale_counts'][0]:,} burst {base:.0f}", f"{result['throughput'] / base:.2f}",
+                     "flat (linear cost)", result))
+    middle, base = sizes["scale_counts"][1], None
+    for workers in sizes["scale_workers"]:
+        result = burst.bellhop_burst(stack, middle, workers=workers)
+        check_complete(result)
+        base = base or result["throughput"]
+        rows.append((f"scale: burst {middle:,}, {workers} worker(s) (msg/s)", f"{result['throughput']:.0f}",
+                     f"1 worker {base:.0f}", f"{result['throughput'] / base:.2f}", "-", result))
+    return rows
+
+
+def check_complete(*results: dict) -> None:
+    """A benchmark that lost or duplicated a message is a failure, whatever its speed."""
+    for result in results:
+        if not result["complete"] or result.get("distinct", result["received"]) != result["count"]:
+            raise SystemExit(f"benchmark lost or duplicated messages: {result}")
+
+
+def print_table(backend: str, rows: list[tuple]) -> None:
+    header = ("benchmark", "figure", "baseline (same run)", "ratio", "target")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(5)]
+    print(f"\n## {backend}\n")
+    for row in [header, tuple("-" * width for width in widths), *rows]:
+        print("| " + " | ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:5])) + " |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves every benchmark still runs")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
+    parser.add_argument("--only", default="burst,precision,ingest,memory,scale")
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    args = parser.parse_args(argv)
+    sizes, only = (SMOKE if args.smoke else FULL), set(args.only.split(","))
+    backends = ["sqlite", "postgresql"] if args.backend == "all" else [args.backend]
+    print(f"Bellhop benchmarks, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+          f"Python {platform.python_version()}, {'smoke' if args.smoke else 'full'} sizes")
+    started, results = time.monotonic(), {}
+    for backend in backends:
+        rows = run_backend(backend, sizes, only)
+        print_table(backend, rows)
+        results[backend] = [{"name": row[0], "figure": row[1], "baseline": row[2], "ratio": row[3],
+                             "detail": row[5]} for row in rows]
+    print(f"\n({time.monotonic() - started:.0f} s in all)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

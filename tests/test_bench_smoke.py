@@ -1,0 +1,38 @@
+"""Every benchmark runs at tiny sizes, so the benchmarks cannot rot (speed is not asserted here)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.services import IN_CI, postgres_bindir, redis_binary
+from webapp.config import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    if not (redis_binary() and postgres_bindir()) and not IN_CI:
+        pytest.skip("benchmarks need redis-server and PostgreSQL")
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    run = subprocess.run([sys.executable, "-m", "bench.run", "--smoke", "--json", str(out)], cwd=PROJECT_ROOT,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run.stdout, json.loads(out.read_text())
+
+
+def test_every_benchmark_prints_its_row_with_a_baseline(smoke):
+    table, _ = smoke
+    for name in ("burst", "vs naive", "lateness", "precision", "ingest", "Redis bytes", "scale"):
+        assert table.count(name) >= 2, name  # once per backend
+    assert "## sqlite" in table and "## postgresql" in table
+
+
+def test_every_message_of_every_burst_arrived_exactly_once(smoke):
+    _, results = smoke
+    for backend, rows in results.items():
+        bursts = [row["detail"] for row in rows if row["name"].startswith("scale")]
+        bursts += [row["detail"]["bellhop"] for row in rows if row["name"].endswith("throughput (msg/s)")]
+        assert bursts, backend
+        for burst in bursts:
+            assert burst["received"] == burst["distinct"] == burst["count"]
