@@ -194,6 +194,9 @@ def test_expired_lease_returns_a_stuck_row_and_it_is_sent(client, run_jobs, rece
     run_jobs()
     [row] = notifications()
     assert row.status.value == "sent" and row.attempts == 2
+    # The attempt the dead worker never finished is on record too.
+    assert [(a.number, a.outcome.value) for a in row.attempt_log] == [(1, "transient_error"), (2, "sent")]
+    assert "worker lost" in row.attempt_log[0].error
 
 
 def test_template_error_fails_the_message_not_the_worker(app, client, run_jobs, receiver, tmp_path, monkeypatch):
@@ -265,3 +268,21 @@ def test_cancel_while_a_send_fails_means_the_retry_is_never_sent(app, client, ru
     starts = [r for r in receiver.received if r["json"]["type"] == "booking_start"]
     assert len(starts) == 1  # only the attempt that was already under way
     assert {r.status.value for r in notifications(type="booking_start")} == {"cancelled"}
+
+
+def test_a_slow_batch_keeps_its_leases_so_the_sweep_cannot_take_its_rows(app, client, receiver):
+    from webapp.domain import delivery
+    from workers.jobs import dispatch_due, sweep
+
+    app.config["LEASE_SECONDS"] = 2
+    for n in range(3):
+        post(client, envelope("user.welcome", {"user_id": f"u-{n}", "webhook_url": receiver.url}))
+    dispatch_due()
+    ids = [row.id for row in notifications()]
+    batch = delivery.claim_batch(ids)
+    claimed_at = now()
+    time.sleep(1.2)  # more than half the lease has gone by
+    delivery.keep_leases([item.notification_id for item in batch], claimed_at)
+    time.sleep(1.0)  # past the original lease, within the extended one
+    assert sweep()["returned"] == 0
+    assert {row.status.value for row in notifications()} == {"processing"}
