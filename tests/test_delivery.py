@@ -286,3 +286,12 @@ def test_a_slow_batch_keeps_its_leases_so_the_sweep_cannot_take_its_rows(app, cl
     time.sleep(1.0)  # past the original lease, within the extended one
     assert sweep()["returned"] == 0
     assert {row.status.value for row in notifications()} == {"processing"}
+
+
+def test_unknown_channel_in_configuration_fails_the_message_with_the_reason(app, client, run_jobs):
+    app.config["CHANNELS"] = ["carrier-pigeon"]
+    post(client, envelope("user.welcome", {"user_id": "u-1"}))
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "failed"
+    assert "unknown channel 'carrier-pigeon'" in row.last_error

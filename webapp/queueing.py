@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import current_app
 from redis import Redis
@@ -94,7 +94,3 @@ def write_wakeups(clock: Scheduler, seconds: list[int]) -> None:
         pipe.zadd(clock.scheduled_jobs_key, {job.id: second})
     pipe.execute()
 
-
-def utc_from_second(second: int) -> datetime:
-    """Return the aware UTC datetime of a Unix second."""
-    return datetime.fromtimestamp(second, tz=timezone.utc)

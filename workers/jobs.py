@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from webapp import queueing
 from webapp.domain import delivery, transitions
-from webapp.domain.delivery import DeliveryError, transient
+from webapp.domain.delivery import DeliveryError, permanent, transient
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus
 from webapp.models.types import utcnow
@@ -54,8 +54,14 @@ def enqueue_deliveries(claimed: list[tuple[int, str]]) -> None:
 
 def deliver(notification_ids: list[int], channel_name: str) -> int:
     """Send a batch of one channel's messages over one connection; return how many were sent."""
-    channel = get_channel(channel_name, current_app.config)
     batch = delivery.claim_batch(notification_ids)
+    try:
+        channel = get_channel(channel_name, current_app.config)
+    except KeyError as error:
+        # A misspelt channel in the configuration: fail the messages visibly, do not retry forever.
+        for item in batch:
+            settle_failure(item, utcnow(), permanent(str(error.args[0])))
+        return 0
     claimed_at, sent = utcnow(), 0
     try:
         with channel.opened() as sender:
