@@ -33,6 +33,19 @@ def soon_booking(receiver, booking_id="b-1", seconds=2):
                            expert=hooked(receiver))
 
 
+def canceller(database_url: str, redis_url: str):
+    """Return a function that commits booking b-1's cancel from a second app, as another web process would."""
+    other = create_app(config_for(database_url, redis_url, **HOOK_ONLY))
+
+    def cancel() -> None:
+        with other.app_context():
+            ingest(f'{{"event_type":"booking.cancelled","timestamp":"{now().isoformat()}",'
+                   '"payload":{"booking_id":"b-1"}}', "evt-cancel", EventSource.WEBHOOK)
+            db.engine.dispose()
+
+    return cancel
+
+
 def wait_until_due(rows) -> None:
     time.sleep(max(0.0, max(r.due_at for r in rows).timestamp() - time.time()) + 0.05)
 
@@ -105,16 +118,8 @@ def test_cancel_committed_mid_batch_stops_the_rest_of_the_batch(app, client, run
     """The cancel commits while the worker is inside a batch: later rows of the batch are not sent."""
     post(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
     wait_until_due(notifications(type="booking_start"))
-    canceller = create_app(config_for(database_url, redis_url, **HOOK_ONLY))
-
-    def cancel_on_first_request(count):
-        if count == 1:
-            with canceller.app_context():
-                ingest(f'{{"event_type":"booking.cancelled","timestamp":"{now().isoformat()}",'
-                       '"payload":{"booking_id":"b-1"}}', "evt-cancel", EventSource.WEBHOOK)
-                db.engine.dispose()
-
-    receiver.on_request = cancel_on_first_request
+    cancel = canceller(database_url, redis_url)
+    receiver.on_request = lambda count: count == 1 and cancel()
     app.config["DELIVER_BATCH_SIZE"] = 10
     run_jobs()
     sent_starts = [r for r in receiver.received if r["json"]["type"] == "booking_start"]
@@ -249,19 +254,11 @@ def test_cancel_while_a_send_fails_means_the_retry_is_never_sent(app, client, ru
     run_jobs()  # the booking_created message goes out first
     sent_before = len(receiver.received)
     wait_until_due(notifications(type="booking_start"))
-    canceller = create_app(config_for(database_url, redis_url, **HOOK_ONLY))
+    cancel = canceller(database_url, redis_url)
     app.config["DELIVER_BATCH_SIZE"] = 1  # one row in flight at a time
     for _ in range(4):
         receiver.answer(503, {"Retry-After": "1"})
-
-    def cancel_during_first_send(count):
-        if count == sent_before + 1:
-            with canceller.app_context():
-                ingest(f'{{"event_type":"booking.cancelled","timestamp":"{now().isoformat()}",'
-                       '"payload":{"booking_id":"b-1"}}', "evt-cancel", EventSource.WEBHOOK)
-                db.engine.dispose()
-
-    receiver.on_request = cancel_during_first_send
+    receiver.on_request = lambda count: count == sent_before + 1 and cancel()
     run_jobs()
     time.sleep(2.5)
     run_jobs()
@@ -282,7 +279,7 @@ def test_a_slow_batch_keeps_its_leases_so_the_sweep_cannot_take_its_rows(app, cl
     batch = delivery.claim_batch(ids)
     claimed_at = now()
     time.sleep(1.2)  # more than half the lease has gone by
-    delivery.keep_leases([item.notification_id for item in batch], claimed_at)
+    delivery.keep_leases(batch, claimed_at)
     time.sleep(1.0)  # past the original lease, within the extended one
     assert sweep()["returned"] == 0
     assert {row.status.value for row in notifications()} == {"processing"}

@@ -67,8 +67,7 @@ def deliver(notification_ids: list[int], channel_name: str) -> int:
         with channel.opened() as sender:
             for position, item in enumerate(batch):
                 current_notification.set(item.notification_id)
-                remaining = [later.notification_id for later in batch[position:]]
-                claimed_at = delivery.keep_leases(remaining, claimed_at)
+                claimed_at = delivery.keep_leases(batch[position:], claimed_at)
                 sent += deliver_one(item, sender)
     finally:
         current_notification.set(None)

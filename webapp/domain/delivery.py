@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 from webapp.domain import transitions
 from webapp.domain.rendering import Rendered, RenderError, render
 from webapp.extensions import db
-from webapp.models import AttemptOutcome, Booking, DeliveryAttempt, Notification, NotificationType
+from webapp.models import AttemptOutcome, Booking, DeliveryAttempt, Notification
 from webapp.models.types import utcnow
 
 
@@ -54,9 +54,7 @@ class Prepared:
     """A claimed message, rendered and ready to send, with no database transaction left open."""
 
     notification_id: int
-    type: NotificationType
     booking_id: int | None
-    booking_starts_at: datetime | None
     attempts: int
     useful_until: datetime | None
     rendered: Rendered | None = None
@@ -87,8 +85,8 @@ EAGER = (
 def prepare(notification: Notification) -> Prepared:
     """Render one claimed row; a template failure becomes a permanent error for that row only."""
     booking = notification.booking
-    item = Prepared(notification.id, notification.type, notification.booking_id, notification.booking_starts_at,
-                    notification.attempts, booking.ends_at if booking else None)
+    item = Prepared(notification.id, notification.booking_id, notification.attempts,
+                    booking.ends_at if booking else None)
     try:
         item.rendered = render(notification)
         item.message = outgoing(notification, item.rendered)
@@ -100,8 +98,8 @@ def prepare(notification: Notification) -> Prepared:
 def still_wanted(item: Prepared) -> bool:
     """Re-read the booking just before sending: a cancel or move since the claim stops the send."""
     if item.booking_id is None:
-        return True
-    return transitions.booking_still_wants(item.booking_id, item.type, item.booking_starts_at)
+        return True  # nothing can cancel a message that belongs to no booking
+    return transitions.is_still_wanted(item.notification_id)
 
 
 def abandon(item: Prepared) -> None:
@@ -110,11 +108,11 @@ def abandon(item: Prepared) -> None:
     db.session.commit()
 
 
-def keep_leases(ids: list[int], claimed_at: datetime) -> datetime:
+def keep_leases(remaining: list[Prepared], claimed_at: datetime) -> datetime:
     """Extend the leases of a slow batch's remaining rows once half the lease has gone by."""
     now = utcnow()
-    if ids and now - claimed_at > transitions.lease() / 2:
-        transitions.extend_lease(ids, now)
+    if remaining and now - claimed_at > transitions.lease() / 2:
+        transitions.extend_lease([item.notification_id for item in remaining], now)
         db.session.commit()
         return now
     return claimed_at

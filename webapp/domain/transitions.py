@@ -91,17 +91,12 @@ def claim_for_delivery(ids: list[int], now: datetime) -> list[int]:
     return list(db.session.scalars(statement))
 
 
-BOOKING_STATE = select(Booking.status, Booking.starts_at).where(Booking.id == bindparam("booking_id"))
+STILL_WANTED = select(Notification.id).where(Notification.id == bindparam("notification_id"), still_wanted())
 
 
-def booking_still_wants(booking_id: int, kind: NotificationType, booking_starts_at: datetime | None) -> bool:
-    """Read, just before a send, whether the booking was cancelled or moved since the claim."""
-    booking = db.session.connection().execute(BOOKING_STATE, {"booking_id": booking_id}).first()
-    if booking is None:
-        return False
-    if booking.status == BookingStatus.CANCELLED and kind != NotificationType.BOOKING_CANCEL:
-        return False
-    return booking_starts_at is None or booking.starts_at == booking_starts_at
+def is_still_wanted(notification_id: int) -> bool:
+    """Re-check, just before a send, the claim's own condition: the booking was not cancelled or moved."""
+    return db.session.connection().execute(STILL_WANTED, {"notification_id": notification_id}).first() is not None
 
 
 def abandon(notification_id: int, now: datetime) -> bool:
