@@ -1,11 +1,13 @@
 """Burst: many reminders due in the same second, delivered over the webhook channel."""
 
 import json
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from multiprocessing import Pool
 
 import requests
+import urllib3
 from rq_scheduler import Scheduler
 
 from bench.harness import Stack, seed_reminders
@@ -55,25 +57,34 @@ def naive_burst(stack: Stack, count: int, workers: int = 2, timeout: float = 600
         return measure(stack, count, due, timeout)
 
 
-def raw_capacity(stack: Stack, count: int, concurrency: int = 2) -> dict:
-    """The receiver's own capacity: a plain client posting the same bodies with the same concurrency."""
-    body = json.dumps({"notification_id": 0, "type": "booking_start", "subject": "x" * 40, "body": "y" * 200})
-    per_thread = count // concurrency
+def raw_capacity(stack: Stack, count: int, workers: int = 2) -> dict:
+    """The receiver's own capacity: a plain client posting as many requests with Bellhop's concurrency.
 
-    def post_many():
-        with requests.Session() as session:
-            for _ in range(per_thread):
-                session.post(stack.receiver_url, data=body, headers={"Content-Type": "application/json"}, timeout=10)
-
+    The client mirrors Bellhop's shape, one process per worker with a thread per concurrent send,
+    over the same HTTP library (urllib3, keep-alive), so neither side gets a cheaper client.
+    """
+    threads = stack.app.config["WEBHOOK_CONCURRENCY"]
+    per_process = count // workers
     requests.post(f"http://127.0.0.1:{stack.receiver_port}/reset", timeout=10)
-    threads = [threading.Thread(target=post_many) for _ in range(concurrency)]
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with Pool(workers) as pool:
+        pool.map(post_many, [(stack.receiver_url, per_process, threads)] * workers)
     elapsed = time.perf_counter() - started
-    return {"count": per_thread * concurrency, "throughput": per_thread * concurrency / elapsed}
+    return {"count": per_process * workers, "concurrency": workers * threads,
+            "throughput": per_process * workers / elapsed}
+
+
+def post_many(args: tuple[str, int, int]) -> None:
+    """One client process: post count bodies from threads sharing a keep-alive pool."""
+    url, count, threads = args
+    body = json.dumps({"notification_id": 0, "type": "booking_start", "subject": "x" * 40, "body": "y" * 200})
+    pool = urllib3.PoolManager(maxsize=threads, retries=False, timeout=10)
+
+    def post(_):
+        pool.request("POST", url, body=body.encode(), headers={"Content-Type": "application/json"})
+
+    with ThreadPoolExecutor(threads) as executor:
+        list(executor.map(post, range(count)))
 
 
 def measure_each(stack: Stack, due_by_id: dict, timeout: float) -> dict:

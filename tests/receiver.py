@@ -17,6 +17,7 @@ class Receiver:
         self.script: list[tuple[int, dict, float]] = []
         self.on_request = None
         self.lock = threading.Lock()
+        self.in_flight = self.max_in_flight = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -32,6 +33,12 @@ class Receiver:
     def next_answer(self) -> tuple[int, dict, float]:
         with self.lock:
             return self.script.pop(0) if self.script else (200, {}, 0.0)
+
+    def count_in_flight(self, change: int) -> None:
+        """Track how many requests are being answered at once."""
+        with self.lock:
+            self.in_flight += change
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
 
     def record(self, headers, body: bytes) -> None:
         try:
@@ -53,7 +60,9 @@ class Receiver:
                 if receiver.on_request:
                     receiver.on_request(len(receiver.received))
                 status, headers, delay = receiver.next_answer()
+                receiver.count_in_flight(+1)
                 time.sleep(delay)
+                receiver.count_in_flight(-1)
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

@@ -34,15 +34,20 @@ def soon_booking(receiver, booking_id="b-1", seconds=2):
 
 
 def canceller(database_url: str, redis_url: str):
-    """Return a function that commits booking b-1's cancel from a second app, as another web process would."""
+    """Return a function that commits booking b-1's cancel from a second app, as another web process would.
+
+    The function's committed_at list gets the time just after the commit returned.
+    """
     other = create_app(config_for(database_url, redis_url, **HOOK_ONLY))
 
     def cancel() -> None:
         with other.app_context():
             ingest(f'{{"event_type":"booking.cancelled","timestamp":"{now().isoformat()}",'
                    '"payload":{"booking_id":"b-1"}}', "evt-cancel", EventSource.WEBHOOK)
+            cancel.committed_at.append(now())
             db.engine.dispose()
 
+    cancel.committed_at = []
     return cancel
 
 
@@ -115,18 +120,36 @@ def test_cancel_after_dispatch_while_jobs_are_queued_means_not_sent(client, run_
 
 def test_cancel_committed_mid_batch_stops_the_rest_of_the_batch(app, client, run_jobs, receiver,
                                                                 database_url, redis_url):
-    """The cancel commits while the worker is inside a batch: later rows of the batch are not sent."""
+    """One send at a time: the cancel commits during the first, so the batch's next row is not sent."""
     post(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
     wait_until_due(notifications(type="booking_start"))
     cancel = canceller(database_url, redis_url)
     receiver.on_request = lambda count: count == 1 and cancel()
-    app.config["DELIVER_BATCH_SIZE"] = 10
+    app.config.update(DELIVER_BATCH_SIZE=10, WEBHOOK_CONCURRENCY=1)
     run_jobs()
     sent_starts = [r for r in receiver.received if r["json"]["type"] == "booking_start"]
     assert len(sent_starts) <= 1  # the one in flight when the cancel committed
     rows = notifications(type="booking_start")
     assert sorted(r.status.value for r in rows) in (["cancelled", "sent"], ["cancelled", "cancelled"])
     assert len([r for r in rows if r.status.value == "sent"]) == len(sent_starts)
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_no_attempt_that_starts_after_a_cancel_commits_is_sent(app, client, run_jobs, receiver, database_url,
+                                                              redis_url, concurrency):
+    """With parallel sends, what may go out is exactly what had started before the cancel committed."""
+    post(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
+    wait_until_due(notifications(type="booking_start"))
+    cancel = canceller(database_url, redis_url)
+    receiver.on_request = lambda count: count == 1 and cancel()
+    app.config.update(DELIVER_BATCH_SIZE=10, WEBHOOK_CONCURRENCY=concurrency)
+    run_jobs()
+    [committed_at] = cancel.committed_at
+    started = db.session.scalars(select(DeliveryAttempt.started_at).join(Notification)
+                                 .where(Notification.type == "booking_start")).all()
+    assert len(started) == len([r for r in receiver.received if r["json"]["type"] == "booking_start"])
+    assert all(at < committed_at for at in started)
+    assert {r.status.value for r in notifications(type="booking_start")} <= {"sent", "cancelled"}
 
 
 def test_transient_error_is_retried_after_retry_after(client, run_jobs, receiver):
@@ -292,3 +315,28 @@ def test_unknown_channel_in_configuration_fails_the_message_with_the_reason(app,
     [row] = notifications()
     assert row.status.value == "failed"
     assert "unknown channel 'carrier-pigeon'" in row.last_error
+
+
+def test_a_batch_keeps_several_posts_in_flight_and_records_each(app, client, run_jobs, receiver):
+    app.config["WEBHOOK_CONCURRENCY"] = 4
+    for n in range(8):
+        post(client, envelope("user.welcome", {"user_id": f"u-{n}", "webhook_url": receiver.url}))
+        receiver.answer(200, delay=0.3)
+    run_jobs()
+    assert receiver.max_in_flight == 4
+    assert {row.status.value for row in notifications()} == {"sent"}
+    assert db.session.scalar(select(db.func.count()).select_from(DeliveryAttempt)) == 8
+
+
+def test_worker_warm_up_changes_no_row(app, client, receiver):
+    from workers.jobs import dispatch_due
+    from workers.warmup import warm_up
+
+    post(client, envelope("booking.created", soon_booking(receiver, seconds=3600)))
+    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    dispatch_due()
+    before = [(r.id, r.status, r.attempts, r.updated_at) for r in notifications()]
+    warm_up()
+    db.session.expire_all()
+    assert [(r.id, r.status, r.attempts, r.updated_at) for r in notifications()] == before
+    assert db.session.scalar(select(db.func.count()).select_from(DeliveryAttempt)) == 0

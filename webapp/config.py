@@ -54,12 +54,15 @@ class Config:
     CHANNELS = parse_list(os.environ.get("BELLHOP_CHANNELS", "log"))
     WEBHOOK_CHANNEL_ENABLED = parse_boolean(os.environ.get("BELLHOP_WEBHOOK_CHANNEL"), True)
     WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("BELLHOP_WEBHOOK_TIMEOUT", "10"))
+    # Posts a worker has in flight at once; a crash can re-send at most these (with the same key).
+    WEBHOOK_CONCURRENCY = env_int("BELLHOP_WEBHOOK_CONCURRENCY", 8)
 
     MAX_ATTEMPTS = env_int("BELLHOP_MAX_ATTEMPTS", 5)
     RETRY_BASE_SECONDS = env_int("BELLHOP_RETRY_BASE_SECONDS", 30)
     RETRY_MAX_SECONDS = env_int("BELLHOP_RETRY_MAX_SECONDS", 3600)
     DISPATCH_BATCH_SIZE = env_int("BELLHOP_DISPATCH_BATCH", 500)
-    DELIVER_BATCH_SIZE = env_int("BELLHOP_DELIVER_BATCH", 50)
+    # Large on purpose: each deliver job has a fixed cost, and a 50-row batch spent more on it than on sending.
+    DELIVER_BATCH_SIZE = env_int("BELLHOP_DELIVER_BATCH", 500)
     LEASE_SECONDS = env_int("BELLHOP_LEASE_SECONDS", 300)
     SWEEP_INTERVAL_SECONDS = env_int("BELLHOP_SWEEP_SECONDS", 5)
     # Well under a second: a due reminder waits for the next poll, so this bounds its lateness.

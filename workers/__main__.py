@@ -7,9 +7,10 @@ from rq import SimpleWorker, Worker
 
 from webapp import create_app, queueing
 from webapp.extensions import db
-from workers import logcontext
+from workers import jobs, logcontext  # noqa: F401  jobs: imported once here, not in every forked horse
 from workers.preflight import require_noeviction
 from workers.scheduler import BellhopScheduler
+from workers.warmup import warm_up
 
 
 def run_worker(burst: bool, simple: bool) -> None:
@@ -22,6 +23,8 @@ def run_worker(burst: bool, simple: bool) -> None:
         # A forked work horse must not share its parent's database connections.
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
         worker_class = SimpleWorker if simple else Worker
+        if not simple:
+            warm_up()
         worker_class([queueing.queue()], connection=redis).work(burst=burst, with_scheduler=False)
 
 

@@ -1,7 +1,10 @@
 """RQ jobs: dispatch due rows, deliver a channel batch, sweep. Each runs in an app context."""
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
 from itertools import groupby
 
 from flask import current_app
@@ -53,53 +56,66 @@ def enqueue_deliveries(claimed: list[tuple[int, str]]) -> None:
 
 
 def deliver(notification_ids: list[int], channel_name: str) -> int:
-    """Send a batch of one channel's messages over one connection; return how many were sent."""
+    """Send a batch of one channel's messages over reused connections; return how many were sent."""
     batch = delivery.claim_batch(notification_ids)
     try:
         channel = get_channel(channel_name, current_app.config)
     except KeyError as error:
         # A misspelt channel in the configuration: fail the messages visibly, do not retry forever.
-        for item in batch:
-            settle_failure(item, utcnow(), permanent(str(error.args[0])))
+        now = utcnow()
+        settle([delivery.Outcome(item, now, now, error=permanent(str(error.args[0]))) for item in batch])
         return 0
-    claimed_at, sent = utcnow(), 0
-    try:
-        with channel.opened() as sender:
-            for position, item in enumerate(batch):
-                current_notification.set(item.notification_id)
-                claimed_at = delivery.keep_leases(batch[position:], claimed_at)
-                sent += deliver_one(item, sender)
-    finally:
-        current_notification.set(None)
+    claimed_at, sent, width = utcnow(), 0, channel.concurrency
+    with channel.opened() as sender, sending(width) as send_all:
+        for start in range(0, len(batch), width):
+            claimed_at = delivery.keep_leases(batch[start:], claimed_at)
+            sent += deliver_window(batch[start:start + width], sender, send_all)
     return sent
 
 
-def deliver_one(item: delivery.Prepared, sender) -> bool:
-    """Re-check, send and record one claimed message; True when it was sent."""
-    if not delivery.still_wanted(item):
-        delivery.abandon(item)
-        return False
+@contextmanager
+def sending(width: int):
+    """Yield a map function that runs up to width sends at once (a plain map for one)."""
+    if width <= 1:
+        yield map
+        return
+    with ThreadPoolExecutor(width, thread_name_prefix="send") as pool:
+        yield pool.map
+
+
+def deliver_window(window: list[delivery.Prepared], sender, send_all) -> int:
+    """Re-check a window of messages, send them together, record every outcome in one commit."""
+    # Taken before the re-check, so an attempt that starts after a cancel commits always sees it.
     started_at = utcnow()
-    if item.error:
-        return settle_failure(item, started_at, item.error)
+    wanted = delivery.keep_wanted(window)
+    outcomes = list(send_all(partial(attempt, sender=sender, started_at=started_at), wanted))
+    settle(outcomes)
+    return sum(1 for outcome in outcomes if outcome.error is None)
+
+
+def attempt(item: delivery.Prepared, sender, started_at) -> delivery.Outcome:
+    """Send one message (on a sending thread); turn any failure into a classified error."""
     try:
+        if item.error:
+            raise item.error
         summary = sender.send(item.message)
     except DeliveryError as error:
-        return settle_failure(item, started_at, error)
+        return delivery.Outcome(item, started_at, utcnow(), error=error)
     except Exception as error:  # an unforeseen bug: retried, bounded by the attempt limit
         log.exception("notification %s: unexpected error while sending", item.notification_id)
-        return settle_failure(item, started_at, transient(f"unexpected: {error!r}"))
-    delivery.succeed(item, started_at, summary)
-    return True
+        return delivery.Outcome(item, started_at, utcnow(), error=transient(f"unexpected: {error!r}"))
+    return delivery.Outcome(item, started_at, utcnow(), summary=summary)
 
 
-def settle_failure(item: delivery.Prepared, started_at, error: DeliveryError) -> bool:
-    """Record a failed attempt and arm a wake-up for its retry."""
-    log.warning("notification %s attempt %s failed: %s", item.notification_id, item.attempts, error)
-    retry_at = delivery.fail(item, started_at, error)
-    if retry_at is not None:
-        queueing.arm_wakeups([retry_at])
-    return False
+def settle(outcomes: list[delivery.Outcome]) -> None:
+    """Record outcomes in one commit, log the failures, arm wake-ups for the retries."""
+    for outcome in outcomes:
+        if outcome.error:
+            current_notification.set(outcome.item.notification_id)
+            log.warning("notification %s attempt %s failed: %s", outcome.item.notification_id,
+                        outcome.item.attempts, outcome.error)
+    current_notification.set(None)
+    queueing.arm_wakeups(delivery.record(outcomes))
 
 
 def sweep() -> dict:

@@ -95,17 +95,14 @@ def prepare(notification: Notification) -> Prepared:
     return item
 
 
-def still_wanted(item: Prepared) -> bool:
-    """Re-read the booking just before sending: a cancel or move since the claim stops the send."""
-    if item.booking_id is None:
-        return True  # nothing can cancel a message that belongs to no booking
-    return transitions.is_still_wanted(item.notification_id)
-
-
-def abandon(item: Prepared) -> None:
-    """Record that a claimed row will not be sent because its booking no longer wants it."""
-    transitions.abandon(item.notification_id, utcnow())
+def keep_wanted(window: list[Prepared]) -> list[Prepared]:
+    """Re-read the bookings just before sending; cancel and drop the rows a cancel or move has made unwanted."""
+    booked = [item.notification_id for item in window if item.booking_id is not None]
+    wanted = transitions.wanted_among(booked)
+    transitions.abandon([notification_id for notification_id in booked if notification_id not in wanted], utcnow())
+    # Also ends the read: no snapshot or lock is held while the sends wait on the network.
     db.session.commit()
+    return [item for item in window if item.booking_id is None or item.notification_id in wanted]
 
 
 def keep_leases(remaining: list[Prepared], claimed_at: datetime) -> datetime:
@@ -118,35 +115,60 @@ def keep_leases(remaining: list[Prepared], claimed_at: datetime) -> datetime:
     return claimed_at
 
 
-def succeed(item: Prepared, started_at: datetime, summary: str) -> None:
-    """Record a delivered message and its attempt in one commit."""
-    now = utcnow()
-    record_attempt(item, started_at, now, AttemptOutcome.SENT, None, summary)
-    transitions.mark_sent(item.notification_id, now, item.rendered.subject, item.rendered.body)
+@dataclass
+class Outcome:
+    """What one attempt to send a message came to: a provider summary, or a classified error."""
+
+    item: Prepared
+    started_at: datetime
+    finished_at: datetime
+    summary: str | None = None
+    error: DeliveryError | None = None
+
+
+def record(outcomes: list[Outcome]) -> list[datetime]:
+    """Record a window's attempts and their rows' new states in one commit; return the retry times."""
+    sent = [outcome for outcome in outcomes if outcome.error is None]
+    failed = [outcome for outcome in outcomes if outcome.error is not None]
+    # One executemany per statement, not one round through the ORM per message.
+    connection = db.session.connection()
+    if outcomes:
+        connection.execute(INSERT_ATTEMPT, [attempt_row(outcome) for outcome in outcomes])
+    transitions.mark_sent([sent_row(outcome) for outcome in sent])
+    retry_times = [retry_at for retry_at in map(settle_failure, failed) if retry_at]
     db.session.commit()
+    return retry_times
 
 
-def fail(item: Prepared, started_at: datetime, error: DeliveryError) -> datetime | None:
-    """Record a failed attempt; return when to try again, or None when it is final."""
-    now = utcnow()
-    outcome = AttemptOutcome.TRANSIENT_ERROR if error.transient else AttemptOutcome.PERMANENT_ERROR
-    record_attempt(item, started_at, now, outcome, str(error), error.summary)
+def sent_row(outcome: Outcome) -> dict:
+    """The values that mark one delivered row sent."""
+    item = outcome.item
+    return {"notification_id": item.notification_id, "now": outcome.finished_at,
+            "subject": item.rendered.subject, "body": item.rendered.body}
+
+
+def settle_failure(outcome: Outcome) -> datetime | None:
+    """Move a failed row to pending for a retry, or to failed; return the retry time, if any."""
+    item, error, now = outcome.item, outcome.error, outcome.finished_at
     retry_at = next_try(item, error, now)
     if retry_at is None:
         transitions.mark_failed(item.notification_id, now, final_reason(item.attempts, error))
     else:
         transitions.mark_retry(item.notification_id, now, str(error), retry_at)
-    db.session.commit()
     return retry_at
 
 
-def record_attempt(item: Prepared, started_at: datetime, finished_at: datetime, outcome: AttemptOutcome,
-                   error: str | None, summary: str | None) -> None:
-    """Write one attempt row."""
-    db.session.connection().execute(INSERT_ATTEMPT, {
-        "notification_id": item.notification_id, "number": item.attempts, "started_at": started_at,
-        "finished_at": finished_at, "outcome": outcome, "error": error,
-        "response_summary": (summary or "")[:1000] or None})
+def attempt_row(outcome: Outcome) -> dict:
+    """One attempt's row: its outcome, error and the provider's answer."""
+    error = outcome.error
+    if error is None:
+        kind, summary = AttemptOutcome.SENT, outcome.summary
+    else:
+        kind = AttemptOutcome.TRANSIENT_ERROR if error.transient else AttemptOutcome.PERMANENT_ERROR
+        summary = error.summary
+    return {"notification_id": outcome.item.notification_id, "number": outcome.item.attempts,
+            "started_at": outcome.started_at, "finished_at": outcome.finished_at, "outcome": kind,
+            "error": None if error is None else str(error), "response_summary": (summary or "")[:1000] or None}
 
 
 INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)

@@ -91,18 +91,20 @@ def claim_for_delivery(ids: list[int], now: datetime) -> list[int]:
     return list(db.session.scalars(statement))
 
 
-STILL_WANTED = select(Notification.id).where(Notification.id == bindparam("notification_id"), still_wanted())
+STILL_WANTED = select(Notification.id).where(Notification.id.in_(bindparam("ids", expanding=True)), still_wanted())
 
 
-def is_still_wanted(notification_id: int) -> bool:
+def wanted_among(ids: list[int]) -> set[int]:
     """Re-check, just before a send, the claim's own condition: the booking was not cancelled or moved."""
-    return db.session.connection().execute(STILL_WANTED, {"notification_id": notification_id}).first() is not None
+    if not ids:
+        return set()
+    return set(db.session.connection().execute(STILL_WANTED, {"ids": ids}).scalars())
 
 
-def abandon(notification_id: int, now: datetime) -> bool:
-    """Cancel a claimed row whose booking was cancelled or moved before it could be sent."""
-    return bool(change([notification_id], [S.PROCESSING], status=S.CANCELLED, lease_expires_at=None,
-                       last_error="booking cancelled or rescheduled before sending", updated_at=now))
+def abandon(ids: list[int], now: datetime) -> list[int]:
+    """Cancel claimed rows whose booking was cancelled or moved before they could be sent."""
+    return change(ids, [S.PROCESSING], status=S.CANCELLED, lease_expires_at=None,
+                  last_error="booking cancelled or rescheduled before sending", updated_at=now)
 
 
 def extend_lease(ids: list[int], now: datetime) -> None:
@@ -121,11 +123,10 @@ MARK_SENT = (
 )
 
 
-def mark_sent(notification_id: int, now: datetime, subject: str, body: str) -> bool:
-    """Record a delivered message."""
-    result = db.session.connection().execute(
-        MARK_SENT, {"notification_id": notification_id, "now": now, "subject": subject, "body": body})
-    return result.rowcount == 1
+def mark_sent(rows: list[dict]) -> None:
+    """Record delivered messages: each row names notification_id, now, subject and body."""
+    if rows:
+        db.session.connection().execute(MARK_SENT, rows)
 
 
 def mark_failed(notification_id: int, now: datetime, error: str) -> bool:

@@ -13,6 +13,11 @@ class Channel:
     def __init__(self, config):
         self.config = config
 
+    @property
+    def concurrency(self) -> int:
+        """How many messages a batch may have in flight at once; one unless send() is thread-safe."""
+        return 1
+
     @contextmanager
     def opened(self):
         """Hold whatever connection a batch can reuse, and release it after."""

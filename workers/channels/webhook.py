@@ -20,12 +20,17 @@ class WebhookChannel(Channel):
 
     name = "webhook"
 
+    @property
+    def concurrency(self) -> int:
+        """Posts run in parallel: a receiver's latency, not our CPU, is what a sequential batch waits on."""
+        return max(1, self.config["WEBHOOK_CONCURRENCY"])
+
     @contextmanager
     def opened(self):
         """Share one connection pool (and its keep-alive connections) across a batch."""
         timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=self.config["WEBHOOK_TIMEOUT_SECONDS"])
         # urllib3 rather than requests: this runs per message, and it does the same for less work.
-        self.pool = connection_pool(timeout)
+        self.pool = connection_pool(timeout, self.concurrency)
         try:
             yield self
         finally:
@@ -55,10 +60,10 @@ class WebhookChannel(Channel):
         return sign(secret, message_id, datetime.now(timezone.utc), body) if secret else {"webhook-id": message_id}
 
 
-def connection_pool(timeout: urllib3.Timeout) -> urllib3.PoolManager:
-    """A pool that honours an HTTP(S) proxy from the environment, read once per batch."""
+def connection_pool(timeout: urllib3.Timeout, size: int) -> urllib3.PoolManager:
+    """A thread-safe pool, keeping one connection per sending thread, that honours an HTTP(S) proxy."""
     proxy = urllib.request.getproxies().get("https") or urllib.request.getproxies().get("http")
-    options = {"timeout": timeout, "retries": False}
+    options = {"timeout": timeout, "retries": False, "maxsize": size}
     return urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
 
 
