@@ -20,3 +20,12 @@ def test_timestamps_come_back_timezone_aware(client):
     for row in notifications():
         assert row.scheduled_at.utcoffset().total_seconds() == 0
         assert row.created_at.tzinfo is not None
+
+
+def test_postgresql_connections_plan_every_statement_instead_of_keeping_generic_plans():
+    from webapp.extensions import engine_options
+
+    postgres = engine_options({"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@h/db",
+                               "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True}})
+    assert postgres == {"pool_pre_ping": True, "connect_args": {"prepare_threshold": None}}
+    assert "connect_args" not in engine_options({"SQLALCHEMY_DATABASE_URI": "sqlite://"})

@@ -24,8 +24,9 @@ def create_app(config_class: type = Config) -> Flask:
 def register_extensions(app: Flask) -> None:
     """Bind the shared extensions to this app."""
     from webapp import models  # noqa: F401  (registers the tables with the metadata)
-    from webapp.extensions import db, migrate
+    from webapp.extensions import db, engine_options, migrate
 
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
 

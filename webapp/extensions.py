@@ -25,3 +25,14 @@ def tune_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def engine_options(config) -> dict:
+    """SQLAlchemy engine options for the configured database."""
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # psycopg prepares a statement on its fifth run, and PostgreSQL may then keep a generic plan made
+        # while the table was small: a sequential scan that stays as the table grows. Measured: the
+        # notification key look-up took most of the database's CPU during ingest. Plan every run instead.
+        options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
+    return options
