@@ -21,6 +21,7 @@ WAKEUP_PREFIX = "bellhop-wakeup-"
 # A wake-up is only a nudge; once it ran, its record is not worth keeping.
 WAKEUP_RESULT_TTL = 60
 ARMED_MEMO_SIZE, ARMED_MEMO_SECONDS = 10_000, 600
+MEMO_TRUST_SECONDS = 2  # the memo only speaks for seconds at least this far ahead
 
 
 def redis_connection() -> Redis:
@@ -51,8 +52,10 @@ def wakeup_second(moment: datetime) -> int:
 
 def arm_wakeups(moments: Iterable[datetime]) -> int:
     """Schedule one idempotent dispatch wake-up per distinct due second; return how many were written."""
-    armed = recently_armed()
-    seconds = sorted({wakeup_second(moment) for moment in moments} - armed.keys())
+    armed, soon = recently_armed(), time.time() + MEMO_TRUST_SECONDS
+    # A wake-up due within moments may already have fired before this row committed: write it again.
+    seconds = sorted(second for second in {wakeup_second(moment) for moment in moments}
+                     if second not in armed or second <= soon)
     if not seconds:
         return 0
     try:
