@@ -57,6 +57,31 @@ class Config:
     # Posts a worker has in flight at once; a crash can re-send at most these (with the same key).
     WEBHOOK_CONCURRENCY = env_int("BELLHOP_WEBHOOK_CONCURRENCY", 8)
 
+    # Email over SMTP. SMTP_SECURITY: none, starttls or ssl.
+    SMTP_HOST = os.environ.get("SMTP_HOST", "127.0.0.1")
+    SMTP_PORT = env_int("SMTP_PORT", 25)
+    SMTP_SECURITY = os.environ.get("SMTP_SECURITY", "none").lower()
+    SMTP_USERNAME = os.environ.get("SMTP_USERNAME")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD")
+    SMTP_FROM = os.environ.get("SMTP_FROM", "Bellhop <bellhop@localhost>")
+    SMTP_MESSAGE_ID_DOMAIN = os.environ.get("SMTP_MESSAGE_ID_DOMAIN", "bellhop.local")
+    SMTP_CA_FILE = os.environ.get("SMTP_CA_FILE")
+    SMTP_TIMEOUT_SECONDS = float(os.environ.get("SMTP_TIMEOUT", "10"))
+
+    # SMS through Twilio's Messages API; the base URL is settable for a stand-in or a regional edge.
+    TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID")
+    TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN")
+    TWILIO_FROM = os.environ.get("TWILIO_FROM")
+    TWILIO_BASE_URL = os.environ.get("TWILIO_BASE_URL", "https://api.twilio.com")
+    SMS_TIMEOUT_SECONDS = float(os.environ.get("SMS_TIMEOUT", "10"))
+    SMS_CONCURRENCY = env_int("SMS_CONCURRENCY", 4)
+
+    # Telegram's Bot API.
+    TELEGRAM_BOT_TOKEN = os.environ.get("TELEGRAM_BOT_TOKEN")
+    TELEGRAM_BASE_URL = os.environ.get("TELEGRAM_BASE_URL", "https://api.telegram.org")
+    TELEGRAM_TIMEOUT_SECONDS = float(os.environ.get("TELEGRAM_TIMEOUT", "10"))
+    TELEGRAM_CONCURRENCY = env_int("TELEGRAM_CONCURRENCY", 4)
+
     MAX_ATTEMPTS = env_int("BELLHOP_MAX_ATTEMPTS", 5)
     RETRY_BASE_SECONDS = env_int("BELLHOP_RETRY_BASE_SECONDS", 30)
     RETRY_MAX_SECONDS = env_int("BELLHOP_RETRY_MAX_SECONDS", 3600)

@@ -23,6 +23,7 @@ CONTACT_FOR_CHANNEL = {
     "telegram": "telegram_chat_id",
 }
 NO_CHANNEL = "none"
+KNOWN_CHANNELS = ("log", *CONTACT_FOR_CHANNEL)
 
 
 @dataclass
@@ -62,11 +63,12 @@ class Plan:
 
 
 def channels_for(recipient: Recipient) -> list[str]:
-    """Return the channels a recipient gets under the current configuration."""
+    """Return the configured channels this recipient can be reached on; NO_CHANNEL when there are none."""
     channels = list(current_app.config["CHANNELS"])
-    if current_app.config["WEBHOOK_CHANNEL_ENABLED"] and recipient.webhook_url:
+    if current_app.config["WEBHOOK_CHANNEL_ENABLED"]:
         channels.append("webhook")
-    return list(dict.fromkeys(channels)) or [NO_CHANNEL]
+    reachable = [channel for channel in dict.fromkeys(channels) if missing_contact(recipient, channel) is None]
+    return reachable or [NO_CHANNEL]
 
 
 def missing_contact(recipient: Recipient, channel: str) -> str | None:

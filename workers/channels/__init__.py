@@ -1,7 +1,10 @@
 """The channel registry: each channel registers by name, jobs look it up."""
 
 from workers.channels.base import Channel
+from workers.channels.email import EmailChannel
 from workers.channels.log import LogChannel
+from workers.channels.sms import SmsChannel
+from workers.channels.telegram import TelegramChannel
 from workers.channels.webhook import WebhookChannel
 
 CHANNELS: dict[str, type[Channel]] = {}
@@ -21,5 +24,5 @@ def get_channel(name: str, config) -> Channel:
         raise KeyError(f"unknown channel {name!r}; known: {sorted(CHANNELS)}") from None
 
 
-register(LogChannel)
-register(WebhookChannel)
+for channel in (LogChannel, WebhookChannel, EmailChannel, SmsChannel, TelegramChannel):
+    register(channel)

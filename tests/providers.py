@@ -1,0 +1,157 @@
+"""Loopback stand-ins for providers the tests cannot reach, answering as their documented APIs do.
+
+- Twilio's Messages API: form-encoded POST with HTTP Basic auth; 201 with the created
+  Message, or an error body {"code", "message", "more_info", "status"}.
+- Telegram's Bot API sendMessage: JSON POST to /bot<token>/sendMessage; {"ok": true,
+  "result": {...}}, or {"ok": false, "error_code", "description", "parameters"}.
+- SMTP: a real SMTP server (aiosmtpd) that keeps what it accepts and can be scripted
+  to answer a recipient with a 4xx or 5xx code.
+"""
+
+import base64
+import json
+import threading
+import time
+import uuid
+from email import message_from_bytes, policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+from aiosmtpd.controller import Controller
+
+from tests.services import free_port
+
+
+class StandIn:
+    """A threaded loopback HTTP server that records requests and answers from a script, then normally."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.script: list[tuple[int, dict, dict, float]] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def answer(self, status: int, body: dict, headers: dict | None = None, delay: float = 0.0) -> None:
+        """Queue one scripted answer for the next request."""
+        self.script.append((status, body, headers or {}, delay))
+
+    def next_answer(self, request: dict) -> tuple[int, dict, dict, float]:
+        with self.lock:
+            self.requests.append(request)
+            return self.script.pop(0) if self.script else (*self.success(request), {}, 0.0)
+
+    def success(self, request: dict) -> tuple[int, dict]:
+        raise NotImplementedError
+
+    def handler(self):
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = {"path": self.path, "headers": self.headers, "raw": raw}  # names match in any case
+                status, body, headers, delay = stand_in.next_answer(request)
+                time.sleep(delay)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Twilio(StandIn):
+    """Twilio's Messages API for one account."""
+
+    SID, TOKEN, FROM = "AC" + "0" * 32, "twilio-test-token", "+15005550006"
+
+    def success(self, request):
+        expected = f"/2010-04-01/Accounts/{self.SID}/Messages.json"
+        auth = "Basic " + base64.b64encode(f"{self.SID}:{self.TOKEN}".encode()).decode()
+        if request["headers"].get("Authorization") != auth:
+            return 401, {"code": 20003, "message": "Authenticate", "more_info": "", "status": 401}
+        if request["path"] != expected:
+            return 404, {"code": 20404, "message": "The requested resource was not found", "status": 404}
+        form = {name: values[0] for name, values in parse_qs(request["raw"].decode()).items()}
+        request["form"] = form
+        return 201, {"sid": "SM" + uuid.uuid4().hex, "status": "queued", "to": form["To"], "from": form["From"],
+                     "body": form["Body"], "num_segments": str(segments_by_twilio(form["Body"]))}
+
+    def error(self, status: int, code: int, message: str, headers: dict | None = None) -> None:
+        """Script an error answer in Twilio's shape."""
+        self.answer(status, {"code": code, "message": message, "status": status,
+                             "more_info": f"https://www.twilio.com/docs/errors/{code}"}, headers)
+
+
+def segments_by_twilio(body: str) -> int:
+    """What the stand-in reports: GSM-7 assumed, as for the plain texts the tests send."""
+    return 1 if len(body) <= 160 else -(-len(body) // 153)
+
+
+class Telegram(StandIn):
+    """Telegram's Bot API for one bot."""
+
+    TOKEN = "123456:test-bot-token"
+
+    def success(self, request):
+        if request["path"] != f"/bot{self.TOKEN}/sendMessage":
+            return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
+        request["json"] = json.loads(request["raw"])
+        return 200, {"ok": True, "result": {"message_id": len(self.requests), "text": request["json"]["text"],
+                                            "chat": {"id": int(request["json"]["chat_id"])}}}
+
+    def error(self, code: int, description: str, retry_after: int | None = None) -> None:
+        """Script an error answer in the Bot API's shape."""
+        body = {"ok": False, "error_code": code, "description": description}
+        if retry_after is not None:
+            body["parameters"] = {"retry_after": retry_after}
+        self.answer(code, body)
+
+
+class SmtpServer:
+    """A real SMTP server on loopback; refuse_next() scripts a reply to the next recipient."""
+
+    def __init__(self):
+        self.messages: list = []
+        self.peers: list = []
+        self.refusals: list[str] = []
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+        self.controller.start()
+
+    @property
+    def port(self) -> int:
+        return self.controller.port
+
+    def refuse_next(self, reply: str) -> None:
+        """Answer the next RCPT TO with this reply, e.g. '450 4.2.1 Mailbox busy'."""
+        self.refusals.append(reply)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.refusals:
+            return self.refusals.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.peers.append(session.peer)
+        return "250 Message accepted for delivery"
+
+    def stop(self) -> None:
+        self.controller.stop()

@@ -1,0 +1,241 @@
+"""Email, SMS and Telegram through the real pipeline, against loopback stand-ins for the providers."""
+
+import math
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from tests.factories import envelope, notifications, now, post
+from tests.providers import SmtpServer, Telegram, Twilio
+from webapp.domain import sms
+from webapp.extensions import db
+from webapp.models import DeliveryAttempt
+
+WELCOME = {"user_id": "u-1", "name": "Lin Chen", "timezone": "Europe/Berlin"}
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def twilio():
+    server = Twilio()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def telegram():
+    server = Telegram()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def config_overrides(request):
+    overrides = {"CHANNELS": [], "WEBHOOK_CHANNEL_ENABLED": False, "RETRY_BASE_SECONDS": 1,
+                 "SMTP_TIMEOUT_SECONDS": 2.0, "SMS_TIMEOUT_SECONDS": 1.0, "TELEGRAM_TIMEOUT_SECONDS": 1.0}
+    for name in ("smtp", "twilio", "telegram"):
+        if name in request.fixturenames:
+            server = request.getfixturevalue(name)
+            overrides.update(provider_settings(name, server))
+    return overrides
+
+
+def provider_settings(name: str, server) -> dict:
+    if name == "smtp":
+        return {"CHANNELS": ["email"], "SMTP_HOST": "127.0.0.1", "SMTP_PORT": server.port}
+    if name == "twilio":
+        return {"CHANNELS": ["sms"], "TWILIO_BASE_URL": server.url, "TWILIO_ACCOUNT_SID": Twilio.SID,
+                "TWILIO_AUTH_TOKEN": Twilio.TOKEN, "TWILIO_FROM": Twilio.FROM}
+    return {"CHANNELS": ["telegram"], "TELEGRAM_BASE_URL": server.url, "TELEGRAM_BOT_TOKEN": Telegram.TOKEN}
+
+
+def run_when_due(run_jobs) -> None:
+    """Wait for the wake-up of a message posted this second, then run the jobs.
+
+    The first run of a test also runs the sweep, which dispatches whatever is due; later
+    runs rely on the message's own wake-up, as production does.
+    """
+    time.sleep(math.ceil(time.time()) - time.time() + 0.3)
+    run_jobs()
+
+
+def attempts() -> list[DeliveryAttempt]:
+    return list(db.session.scalars(select(DeliveryAttempt).order_by(DeliveryAttempt.id)))
+
+
+def assert_retry_pending(seconds_at_least: float) -> None:
+    [row] = notifications()
+    assert row.status.value == "pending"
+    assert row.due_at >= row.updated_at + timedelta(seconds=seconds_at_least) - timedelta(milliseconds=50)
+
+
+# --- email
+
+
+def test_email_is_multipart_text_and_html_with_a_message_id(client, run_jobs, smtp):
+    post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+    run_jobs()
+    [message] = smtp.messages
+    assert message["To"] == "Lin Chen <lin@example.com>"
+    assert message["Subject"] == "Welcome to Hire an Expert"
+    message_id = message["Message-ID"].strip()
+    assert message_id.startswith("<") and message_id.endswith(".bellhop-notification-1@bellhop.local>")
+    assert message.get_content_type() == "multipart/alternative"
+    text, html = (part.get_content() for part in message.iter_parts())
+    assert "Lin Chen" in text and "<p>" in html and "Lin Chen" in html
+    [row] = notifications()
+    assert row.status.value == "sent"
+    assert attempts()[0].response_summary == f"SMTP accepted {message_id}"
+
+
+def test_email_batch_reuses_one_smtp_connection(app, client, run_jobs, smtp):
+    for n in range(3):
+        post(client, envelope("user.welcome", {**WELCOME, "user_id": f"u-{n}", "email": f"u{n}@example.com"}))
+    run_jobs()
+    assert len(smtp.messages) == 3
+    assert len(set(smtp.peers)) == 1  # one client connection, so one client port
+
+
+def test_smtp_4xx_is_retried_and_5xx_fails_at_once(client, run_jobs, smtp):
+    smtp.refuse_next("450 4.2.1 Mailbox busy, try later")
+    post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+    run_jobs()
+    assert_retry_pending(0.5)
+    assert notifications()[0].last_error == "SMTP 450: 4.2.1 Mailbox busy, try later"
+
+    smtp.refuse_next("550 5.1.1 No such user")
+    post(client, envelope("user.welcome", {**WELCOME, "user_id": "u-2", "email": "nobody@example.com"}))
+    run_when_due(run_jobs)
+    failed = notifications(status="failed")
+    assert [row.last_error for row in failed] == ["permanent: SMTP 550: 5.1.1 No such user"]
+
+
+def test_unreachable_smtp_server_is_transient(app, client, run_jobs):
+    from tests.services import free_port
+
+    app.config.update(CHANNELS=["email"], SMTP_PORT=free_port())  # nothing listens there
+    post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "pending" and row.last_error.startswith("SMTP connection failed")
+
+
+# --- SMS
+
+
+def test_sms_goes_through_twilio_with_basic_auth_and_records_segments(client, run_jobs, twilio):
+    post(client, envelope("user.welcome", {**WELCOME, "phone": "+4915112345678"}))
+    run_jobs()
+    [request] = twilio.requests
+    assert request["form"]["To"] == "+4915112345678" and request["form"]["From"] == Twilio.FROM
+    assert request["form"]["Body"].startswith("Welcome to Hire an Expert")
+    [row] = notifications()
+    assert row.status.value == "sent"
+    summary = attempts()[0].response_summary
+    assert summary.startswith("twilio SM") and summary.endswith(f"segments={sms.segments(row.body)}")
+
+
+def test_sms_to_a_number_not_in_e164_fails_without_calling_twilio(client, run_jobs, twilio):
+    post(client, envelope("user.welcome", {**WELCOME, "phone": "0151 1234 5678"}))
+    run_jobs()
+    assert twilio.requests == []
+    [row] = notifications()
+    assert row.status.value == "failed" and "E.164" in row.last_error
+
+
+def test_twilio_invalid_number_is_permanent(client, run_jobs, twilio):
+    twilio.error(400, 21211, "The 'To' number +15005550001 is not a valid phone number.")
+    post(client, envelope("user.welcome", {**WELCOME, "phone": "+15005550001"}))
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "failed"
+    assert "unreachable number: Twilio 21211" in row.last_error
+
+
+def test_twilio_429_waits_for_retry_after_and_5xx_is_transient(client, run_jobs, twilio):
+    twilio.error(429, 20429, "Too Many Requests", {"Retry-After": "3"})
+    post(client, envelope("user.welcome", {**WELCOME, "phone": "+4915112345678"}))
+    run_jobs()
+    assert_retry_pending(3)
+    assert notifications()[0].last_error == "Twilio 20429: Too Many Requests"
+
+
+def test_twilio_server_error_is_transient(client, run_jobs, twilio):
+    twilio.error(503, 20503, "Service Unavailable")
+    post(client, envelope("user.welcome", {**WELCOME, "phone": "+4915112345678"}))
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "pending" and row.last_error == "Twilio 20503: Service Unavailable"
+
+
+def test_twilio_slower_than_the_timeout_is_transient(client, run_jobs, twilio):
+    twilio.answer(201, {}, delay=1.5)  # past SMS_TIMEOUT_SECONDS
+    post(client, envelope("user.welcome", {**WELCOME, "phone": "+4915112345678"}))
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "pending" and row.last_error == "timed out"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("a" * 160, 1), ("a" * 161, 2), ("a" * 306, 2), ("a" * 307, 3),
+    ("€" * 80, 1), ("€" * 81, 2),  # € is in GSM's extension table: two septets each
+    ("ü" * 160, 1),  # in the basic GSM alphabet
+    ("ł" * 70, 1), ("ł" * 71, 2), ("ł" * 134, 2), ("ł" * 135, 3),  # forces UCS-2
+    ("😀" * 35, 1), ("😀" * 36, 2),  # two UTF-16 units each
+])
+def test_sms_segments(text, expected):
+    assert sms.segments(text) == expected
+
+
+@pytest.mark.parametrize("number, valid", [
+    ("+4915112345678", True), ("+15005550006", True), ("4915112345678", False), ("+0123456789", False),
+    ("+49 151 1234", False), ("", False), (None, False), ("+1234567890123456", False),
+])
+def test_e164(number, valid):
+    assert sms.is_e164(number) is valid
+
+
+# --- Telegram
+
+
+def test_telegram_send_message_to_the_recipients_chat(client, run_jobs, telegram):
+    post(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": "424242"}))
+    run_jobs()
+    [request] = telegram.requests
+    assert request["json"]["chat_id"] == "424242" and "Lin Chen" in request["json"]["text"]
+    assert notifications()[0].status.value == "sent"
+    assert attempts()[0].response_summary == "telegram message 1"
+
+
+def test_telegram_429_honours_retry_after_from_the_body(client, run_jobs, telegram):
+    telegram.error(429, "Too Many Requests: retry after 4", retry_after=4)
+    post(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": "424242"}))
+    run_jobs()
+    assert_retry_pending(4)
+    assert notifications()[0].last_error == "Telegram 429: Too Many Requests: retry after 4"
+
+
+def test_telegram_blocked_or_unknown_chat_is_permanent(client, run_jobs, telegram):
+    telegram.error(403, "Forbidden: bot was blocked by the user")
+    post(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": "424242"}))
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "failed"
+    assert row.last_error == "permanent: Telegram 403: Forbidden: bot was blocked by the user"
+
+
+def test_channel_without_credentials_fails_visibly(app, client, run_jobs):
+    app.config.update(CHANNELS=["telegram"], TELEGRAM_BOT_TOKEN=None)
+    post(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": "424242"}))
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "failed" and "TELEGRAM_BOT_TOKEN" in row.last_error
+    assert row.updated_at <= now()

@@ -1,0 +1,65 @@
+"""The SMS channel: Twilio's Messages REST API."""
+
+from contextlib import contextmanager
+
+import urllib3
+
+from webapp.domain import sms
+from webapp.domain.delivery import permanent, transient
+from workers.channels import http
+from workers.channels.base import Channel
+
+# Twilio error codes that mean this number can never receive the message; see twilio.com/docs/api/errors.
+UNREACHABLE_NUMBER = {21211, 21214, 21217, 21401, 21407, 21408, 21421, 21610, 21612, 21614}
+
+
+class SmsChannel(Channel):
+    """Send each message as an SMS through Twilio, over one keep-alive pool per batch."""
+
+    name = "sms"
+
+    @property
+    def concurrency(self) -> int:
+        """Parallel requests per worker: Twilio queues each message itself, so a request is short."""
+        return max(1, self.config["SMS_CONCURRENCY"])
+
+    @contextmanager
+    def opened(self):
+        """Share one connection pool across a batch."""
+        self.pool = http.connection_pool(self.config["SMS_TIMEOUT_SECONDS"], self.concurrency)
+        try:
+            yield self
+        finally:
+            self.pool.clear()
+
+    def send(self, message):
+        """Create a Twilio Message; return its sid, status and segment count."""
+        number = message.recipient.get("phone")
+        if not sms.is_e164(number):
+            raise permanent(f"phone number {number!r} is not in E.164 form (e.g. +4915112345678)")
+        if len(message.body) > sms.MAX_BODY:
+            raise permanent(f"SMS body is {len(message.body)} characters; Twilio accepts at most {sms.MAX_BODY}")
+        sid, token = self.config["TWILIO_ACCOUNT_SID"], self.config["TWILIO_AUTH_TOKEN"]
+        if not (sid and token and self.config["TWILIO_FROM"]):
+            raise permanent("SMS is not configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM")
+        url = f"{self.config['TWILIO_BASE_URL'].rstrip('/')}/2010-04-01/Accounts/{sid}/Messages.json"
+        fields = {"To": number, "From": self.config["TWILIO_FROM"], "Body": message.body}
+        headers = urllib3.make_headers(basic_auth=f"{sid}:{token}", user_agent="Bellhop")
+        response = http.request(self.pool, "POST", url, fields=fields, encode_multipart=False, headers=headers)
+        return classify(response, sms.segments(message.body))
+
+
+def classify(response: urllib3.BaseHTTPResponse, counted_segments: int) -> str:
+    """Summarise a created message; raise a classified error for Twilio's error answers."""
+    answer = http.json_body(response)
+    status = response.status
+    if 200 <= status < 300:
+        segments = answer.get("num_segments") or counted_segments
+        return f"twilio {answer.get('sid')} {answer.get('status')}; segments={segments}"
+    detail = f"Twilio {answer.get('code', status)}: {answer.get('message', http.summary(response))}"
+    if http.is_transient_status(status):
+        raise transient(detail, http.retry_after_seconds(response), http.summary(response))
+    if answer.get("code") in UNREACHABLE_NUMBER:
+        raise permanent(f"unreachable number: {detail}", http.summary(response))
+    raise permanent(detail, http.summary(response))
+
