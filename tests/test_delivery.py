@@ -230,8 +230,8 @@ def test_expired_lease_returns_a_stuck_row_and_it_is_sent(client, run_jobs, rece
 def test_template_error_fails_the_message_not_the_worker(app, client, run_jobs, receiver, tmp_path, monkeypatch):
     from webapp.domain import rendering
 
-    broken = tmp_path / "user_welcome"
-    broken.mkdir()
+    broken = tmp_path / "en" / "user_welcome"
+    broken.mkdir(parents=True)
     (broken / "subject.txt").write_text("{{ recipient.no_such_field }}")
     monkeypatch.setattr(rendering, "TEMPLATE_ROOT", tmp_path)
     rendering.environment.cache_clear()

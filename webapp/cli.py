@@ -10,13 +10,16 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from webapp import demo
+from webapp.domain import template_check
 from webapp.domain.events import PAYLOADS
 from webapp.domain.ingest import ingest
-from webapp.models import EventSource
+from webapp.domain.notifications import KNOWN_CHANNELS
+from webapp.models import EventSource, NotificationType
 from webapp.signatures import sign
 
 events_cli = AppGroup("events", help="Send platform events to Bellhop.")
 demo_cli = AppGroup("demo", help="Demo data for a local run.")
+templates_cli = AppGroup("templates", help="Message templates.")
 
 
 @events_cli.command("send")
@@ -55,7 +58,21 @@ def load_demo():
                    f"{payload['scheduled_time']}: {result.outcome.value}")
 
 
+@templates_cli.command("check")
+@click.option("--locale", "locales", multiple=True, help="Check only this language (repeatable).")
+def check_templates(locales):
+    """Fail, naming each gap, if a type and channel lacks a template or one fails to render."""
+    problems = template_check.gaps(list(locales) or None)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} template problem(s)")
+    checked = list(locales) or template_check.shipped_locales()
+    click.echo(f"templates ok: {len(NotificationType)} types x {len(KNOWN_CHANNELS)} channels in {', '.join(checked)}")
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups."""
     app.cli.add_command(events_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(templates_cli)

@@ -1,17 +1,27 @@
-"""Rendering a notification's subject and body from its templates."""
+"""Rendering a notification's subject and body from its templates, in the recipient's language and zone.
+
+Templates live in templates/notifications/<locale>/<type>/: subject.txt, default.txt, and
+<channel>.txt where a channel needs its own text (sms.txt, say). A recipient's locale
+falls back from de_AT to de to the default locale, file by file.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_time
+from babel.numbers import format_currency, format_decimal
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
 from jinja2.sandbox import SandboxedEnvironment
 
 from webapp.config import PROJECT_ROOT
 from webapp.models import Notification
 
 TEMPLATE_ROOT = PROJECT_ROOT / "templates" / "notifications"
+DEFAULT_LOCALE = "en"
 
 
 class RenderError(Exception):
@@ -35,7 +45,7 @@ def environment() -> SandboxedEnvironment:
         autoescape=False,
         keep_trailing_newline=False,
     )
-    env.filters["local"] = local_time
+    env.filters.update(when=when, clock=clock, money=money)
     return env
 
 
@@ -47,16 +57,86 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def local_time(moment: datetime | None, tz: str = "UTC", fmt: str = "%a %d %b %Y, %H:%M %Z") -> str:
-    """Format an aware datetime in a recipient's timezone."""
+def locale_chain(locale: str | None) -> list[str]:
+    """Locales to look for templates in, most specific first: de_AT, de, then the default."""
+    chain = []
+    if locale:
+        normal = locale.replace("-", "_")
+        chain += [normal, normal.split("_")[0]]
+    return list(dict.fromkeys([*chain, DEFAULT_LOCALE]))
+
+
+@lru_cache(maxsize=8)
+def languages(root: Path) -> frozenset[str]:
+    """The languages with a folder of templates under root."""
+    return frozenset(path.name for path in root.iterdir() if path.is_dir()) if root.is_dir() else frozenset()
+
+
+def text_locale(locale: str | None) -> str:
+    """The locale a message is written in: the recipient's, if we ship their language, else the default.
+
+    Dates and numbers follow it too, so a message never mixes an English sentence with a French date.
+    """
+    shipped = languages(TEMPLATE_ROOT)
+    return next((name for name in locale_chain(locale) if name.split("_")[0] in shipped), DEFAULT_LOCALE)
+
+
+@lru_cache(maxsize=256)
+def babel_locale(locale: str | None) -> Locale:
+    """The most specific locale in the chain that Babel knows."""
+    for name in locale_chain(locale):
+        try:
+            return Locale.parse(name)
+        except (UnknownLocaleError, ValueError):
+            continue
+    return Locale.parse(DEFAULT_LOCALE)
+
+
+def local(context, moment: datetime) -> datetime:
+    """The moment in the zone the template is rendering for."""
+    return moment.astimezone(zone(context.get("tz")))
+
+
+@pass_context
+def when(context, moment: datetime | None) -> str:
+    """A date and time as the recipient reads them: 'Sunday, March 29, 2026, 3:30 AM CEST'."""
     if moment is None:
-        return "(time not set)"
-    return moment.astimezone(zone(tz)).strftime(fmt)
+        return "-"
+    at, language = local(context, moment), babel_locale(context.get("locale"))
+    return plain(f"{format_date(at, 'full', locale=language)}, {format_time(at, 'short', locale=language)} {at:%Z}")
 
 
-def template_names(kind: str, channel: str) -> list[str]:
+@pass_context
+def clock(context, moment: datetime | None) -> str:
+    """A time of day as the recipient reads it: '15:30 CEST' or '3:30 PM EDT'."""
+    if moment is None:
+        return "-"
+    at = local(context, moment)
+    return plain(f"{format_time(at, 'short', locale=babel_locale(context.get('locale')))} {at:%Z}")
+
+
+@pass_context
+def money(context, amount, currency: str | None = None) -> str:
+    """An amount in the recipient's number format, with its currency when known."""
+    language = babel_locale(context.get("locale"))
+    if currency:
+        return plain(format_currency(amount, currency.upper(), locale=language))
+    return plain(format_decimal(amount, format="#,##0.00", locale=language))
+
+
+def plain(text: str) -> str:
+    """Swap CLDR's no-break spaces for plain ones: one U+202F turns a whole SMS into UCS-2, halving it."""
+    return text.replace("\u202f", " ").replace("\u00a0", " ")
+
+
+def template_names(kind: str, channel: str, locale: str | None) -> list[str]:
     """Return the body templates to try, most specific first."""
-    return [f"{kind}/{channel}.txt", f"{kind}/default.txt"]
+    return [f"{name}/{kind}/{file}" for name in locale_chain(locale) for file in (f"{channel}.txt", "default.txt")]
+
+
+def subject_names(kind: str, locale: str | None) -> list[str]:
+    """Return the subject templates to try, most specific first."""
+    return [f"{name}/{kind}/subject.txt" for name in locale_chain(locale)]
 
 
 def context(notification: Notification) -> dict:
@@ -70,20 +150,26 @@ def context(notification: Notification) -> dict:
         "booking": booking,
         "other": other,
         "tz": recipient.timezone or "UTC",
+        "locale": text_locale(recipient.locale),
         "data": notification.data or {},
         "notification": notification,
     }
 
 
 def render(notification: Notification) -> Rendered:
-    """Render subject and body in the recipient's timezone."""
-    env, kind = environment(), notification.type.value
-    values = context(notification)
+    """Render subject and body in the recipient's language and timezone."""
+    kind, channel = notification.type.value, notification.channel
+    return render_with(kind, channel, context(notification))
+
+
+def render_with(kind: str, channel: str, values: dict) -> Rendered:
+    """Render one type's subject and body for a channel from a template context."""
+    env, locale = environment(), values.get("locale")
     try:
-        subject = env.get_template(f"{kind}/subject.txt").render(values).strip()
-        body = env.select_template(template_names(kind, notification.channel)).render(values).strip()
+        subject = env.select_template(subject_names(kind, locale)).render(values).strip()
+        body = env.select_template(template_names(kind, channel, locale)).render(values).strip()
     except TemplateNotFound as missing:
-        raise RenderError(f"no template {missing.name} for {kind}/{notification.channel}") from None
+        raise RenderError(f"no template {missing.name} for {kind}/{channel}") from None
     except Exception as failure:  # a template bug must fail this message, not the worker
-        raise RenderError(f"template for {kind}/{notification.channel} failed: {failure}") from None
+        raise RenderError(f"template for {kind}/{channel} failed: {failure}") from None
     return Rendered(subject=subject, body=body)
