@@ -30,13 +30,13 @@ class Stack:
         self.backend = backend
         self.workdir = Path(tempfile.mkdtemp(prefix=f"bellhop-bench-{backend}-"))
         self.redis_process, self.redis_url = services.start_redis(self.workdir)
-        self.stop_db = None
+        self.stop_db, self.pg_dir = None, None
         if backend == "sqlite":
             self.database_url = f"sqlite:///{self.workdir / 'bench.db'}"
         else:
             # Its own directory: the postgres user cannot enter this root-only one.
-            pg_dir = Path(tempfile.mkdtemp(prefix="bellhop-bench-pg-"))
-            self.stop_db, self.database_url = services.start_postgres(pg_dir)
+            self.pg_dir = Path(tempfile.mkdtemp(prefix="bellhop-bench-pg-"))
+            self.stop_db, self.database_url = services.start_postgres(self.pg_dir)
         self.receiver_port = services.free_port()
         self.receiver = self.spawn("receiver", [sys.executable, "-m", "bench.receiver", str(self.receiver_port)])
         services.wait_for_port(self.receiver_port)
@@ -113,7 +113,9 @@ class Stack:
             subprocess.run(self.stop_db, capture_output=True)
         with self.app.app_context():
             db.engine.dispose()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        for directory in (self.workdir, self.pg_dir):
+            if directory:
+                shutil.rmtree(directory, ignore_errors=True)
 
 
 def seed_reminders(stack: Stack, due_times: list, status: str = "pending") -> list[int]:
