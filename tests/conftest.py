@@ -12,6 +12,7 @@ from rq import SimpleWorker
 from sqlalchemy import delete
 
 from tests import services
+from tests.providers import SmtpServer, Telegram, Twilio
 from tests.receiver import Receiver
 from webapp import create_app, queueing
 from webapp.config import TestConfig
@@ -118,5 +119,29 @@ def run_jobs(app):
 def receiver():
     """A loopback HTTP server that checks Bellhop's outgoing signatures and records requests."""
     server = Receiver(TestConfig.OUTBOUND_WEBHOOK_SECRET)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on loopback that keeps what it accepts."""
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def twilio():
+    """A loopback stand-in for Twilio's Messages API."""
+    server = Twilio()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def telegram():
+    """A loopback stand-in for Telegram's Bot API."""
+    server = Telegram()
     yield server
     server.stop()

@@ -8,33 +8,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import envelope, notifications, now, post
-from tests.providers import SmtpServer, Telegram, Twilio
+from tests.providers import Telegram, Twilio
 from webapp.domain import sms
 from webapp.extensions import db
 from webapp.models import DeliveryAttempt
 
 WELCOME = {"user_id": "u-1", "name": "Lin Chen", "timezone": "Europe/Berlin"}
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def twilio():
-    server = Twilio()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def telegram():
-    server = Telegram()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -87,11 +66,11 @@ def test_email_is_multipart_text_and_html_with_a_message_id(client, run_jobs, sm
     assert message["To"] == "Lin Chen <lin@example.com>"
     assert message["Subject"] == "Welcome to Hire an Expert"
     message_id = message["Message-ID"].strip()
-    assert message_id.startswith("<") and message_id.endswith(".bellhop-notification-1@bellhop.local>")
+    [row] = notifications()
+    assert message_id.startswith("<") and message_id.endswith(f".bellhop-notification-{row.id}@bellhop.local>")
     assert message.get_content_type() == "multipart/alternative"
     text, html = (part.get_content() for part in message.iter_parts())
     assert "Lin Chen" in text and "<p>" in html and "Lin Chen" in html
-    [row] = notifications()
     assert row.status.value == "sent"
     assert attempts()[0].response_summary == f"SMTP accepted {message_id}"
 

@@ -33,9 +33,10 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount the HTTP entry points."""
-    from webapp.blueprints import health, webhooks
+    from webapp.blueprints import health, unsubscribe, webhooks
 
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(unsubscribe.bp)
     app.register_blueprint(health.bp)
 
 

@@ -57,6 +57,9 @@ class Config:
     # Posts a worker has in flight at once; a crash can re-send at most these (with the same key).
     WEBHOOK_CONCURRENCY = env_int("BELLHOP_WEBHOOK_CONCURRENCY", 8)
 
+    # Where people reach this Bellhop: unsubscribe links in emails point here.
+    PUBLIC_URL = os.environ.get("BELLHOP_PUBLIC_URL", "http://127.0.0.1:8000")
+
     # Email over SMTP. SMTP_SECURITY: none, starttls or ssl.
     SMTP_HOST = os.environ.get("SMTP_HOST", "127.0.0.1")
     SMTP_PORT = env_int("SMTP_PORT", 25)

@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import insert, select
 from sqlalchemy.orm import joinedload
 
-from webapp.domain import transitions
+from webapp.domain import preferences, transitions, unsubscribe
 from webapp.domain.rendering import Rendered, RenderError, render
 from webapp.extensions import db
 from webapp.models import AttemptOutcome, Booking, DeliveryAttempt, Notification
@@ -47,6 +47,7 @@ class Outgoing:
     body: str
     recipient: dict
     payload: dict = field(default_factory=dict)
+    unsubscribe_url: str | None = None
 
 
 @dataclass
@@ -216,8 +217,11 @@ def outgoing(notification: Notification, rendered: Rendered) -> Outgoing:
                                                             "telegram_chat_id", "webhook_url", "timezone")}
     # Stable across attempts, so a receiver can drop the copy a crash may cause.
     key = f"bellhop-notification-{notification.id}"
+    unsubscribe_url = None
+    if notification.channel == "email":  # every email carries a way out; other channels have their own
+        unsubscribe_url = unsubscribe.link(recipient.id, "email", preferences.category_of(notification.type))
     return Outgoing(notification.id, key, notification.type.value, notification.channel, rendered.subject,
-                    rendered.body, contact, payload)
+                    rendered.body, contact, payload, unsubscribe_url)
 
 
 def booking_summary(booking) -> dict:

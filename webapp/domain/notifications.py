@@ -6,6 +6,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import insert, select
 
+from webapp.domain import preferences
 from webapp.extensions import db
 from webapp.models import (
     Booking,
@@ -38,16 +39,21 @@ class Planned:
     key: str
     data: dict | None
     problem: str | None
+    suppressed: str | None = None
 
     def row(self) -> dict:
         """Return the column values to insert; an unreachable recipient's row is failed at once."""
         booking = self.booking
-        status = NotificationStatus.FAILED if self.problem else NotificationStatus.PENDING
+        status = NotificationStatus.PENDING
+        if self.problem:
+            status = NotificationStatus.FAILED
+        elif self.suppressed:
+            status = NotificationStatus.SUPPRESSED
         return {
             "recipient_id": self.recipient.id, "booking_id": booking.id if booking else None,
             "booking_starts_at": booking.starts_at if booking else None, "type": self.kind,
             "channel": self.channel, "status": status,
-            "last_error": self.problem, "scheduled_at": self.due, "due_at": self.due, "attempts": 0,
+            "last_error": self.problem or self.suppressed, "scheduled_at": self.due, "due_at": self.due, "attempts": 0,
             "dedupe_key": self.key, "data": self.data
         }
 
@@ -117,9 +123,18 @@ def persist(plan: Plan) -> int:
     if not candidates:
         return 0
     taken = existing_keys(list(candidates))  # autoflushes: new recipients and bookings get their ids
-    rows = [planned.row() | {"created_at": plan.now, "updated_at": plan.now}
-            for key, planned in candidates.items() if key not in taken]
+    new = [planned for key, planned in candidates.items() if key not in taken]
+    apply_preferences(new)
+    rows = [planned.row() | {"created_at": plan.now, "updated_at": plan.now} for planned in new]
     if rows:
         db.session.execute(insert(Notification.__table__), rows)
     plan.due_times.extend(row["due_at"] for row in rows if row["status"] == NotificationStatus.PENDING)
     return len(rows)
+
+
+def apply_preferences(planned_rows: list[Planned]) -> None:
+    """Mark the rows a recipient's preferences rule out, so they are recorded as suppressed, not dropped."""
+    found = preferences.for_recipients({planned.recipient.id for planned in planned_rows})
+    for planned in planned_rows:
+        if planned.recipient.id in found:
+            planned.suppressed = preferences.suppression(found[planned.recipient.id], planned.channel, planned.kind)

@@ -11,6 +11,7 @@ from webapp.models.enums import (
 )
 from webapp.models.event import InboundEvent
 from webapp.models.notification import DeliveryAttempt, Notification
+from webapp.models.preference import Preference
 from webapp.models.recipient import Recipient
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "Notification",
     "NotificationStatus",
     "NotificationType",
+    "Preference",
     "Recipient",
 ]

@@ -18,6 +18,7 @@ class NotificationStatus(str, Enum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SUPPRESSED = "suppressed"  # the recipient opted out of this channel or category
 
 
 class NotificationType(str, Enum):
