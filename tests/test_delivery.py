@@ -340,3 +340,19 @@ def test_worker_warm_up_changes_no_row(app, client, receiver):
     db.session.expire_all()
     assert [(r.id, r.status, r.attempts, r.updated_at) for r in notifications()] == before
     assert db.session.scalar(select(db.func.count()).select_from(DeliveryAttempt)) == 0
+
+
+def test_a_reminder_whose_retry_would_land_after_the_start_is_expired_not_retried(client, run_jobs, receiver):
+    start = now() + timedelta(hours=1, seconds=1)
+    post(client, envelope("booking.created", booking_payload(
+        "b-1", start=start, minutes=60, client=hooked(receiver, "client-1"), expert=hooked(receiver))))
+    run_jobs()  # booking_created goes out now
+    wait_until_due(notifications(type="booking_1h"))
+    for _ in range(2):
+        receiver.answer(503, {"Retry-After": "7200"})  # come back in two hours: after the session began
+    run_jobs()
+    rows = notifications(type="booking_1h")
+    assert {row.status.value for row in rows} == {"expired"}
+    assert all(row.last_error == "expired: the next try would come after the booking started; last error: HTTP 503"
+               for row in rows)
+    assert all(len(row.attempt_log) == 1 for row in rows)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 from webapp.domain import preferences, transitions, unsubscribe
 from webapp.domain.rendering import Rendered, RenderError, render
 from webapp.extensions import db
-from webapp.models import AttemptOutcome, Booking, DeliveryAttempt, Notification
+from webapp.models import AttemptOutcome, Booking, DeliveryAttempt, Notification, NotificationType
 from webapp.models.types import utcnow
 
 
@@ -58,6 +58,7 @@ class Prepared:
     booking_id: int | None
     attempts: int
     useful_until: datetime | None
+    stale_when: str = "ended"  # what the booking has done by useful_until: started or ended
     rendered: Rendered | None = None
     message: Outgoing | None = None
     error: DeliveryError | None = None
@@ -85,15 +86,26 @@ EAGER = (
 
 def prepare(notification: Notification) -> Prepared:
     """Render one claimed row; a template failure becomes a permanent error for that row only."""
-    booking = notification.booking
-    item = Prepared(notification.id, notification.booking_id, notification.attempts,
-                    booking.ends_at if booking else None)
+    item = Prepared(notification.id, notification.booking_id, notification.attempts, useful_until(notification),
+                    "started" if notification.type in BEFORE_START else "ended")
     try:
         item.rendered = render(notification)
         item.message = outgoing(notification, item.rendered)
     except RenderError as error:
         item.error = permanent(str(error))
     return item
+
+
+# Reminders of a session to come are pointless once it has begun; the rest stay useful until it ends.
+BEFORE_START = (NotificationType.BOOKING_24H, NotificationType.BOOKING_1H)
+
+
+def useful_until(notification: Notification) -> datetime | None:
+    """The last moment a retry of this message still makes sense; None when it never goes stale."""
+    booking = notification.booking
+    if booking is None:
+        return None
+    return booking.starts_at if notification.type in BEFORE_START else booking.ends_at
 
 
 def keep_wanted(window: list[Prepared]) -> list[Prepared]:
@@ -154,6 +166,10 @@ def settle_failure(outcome: Outcome) -> datetime | None:
     retry_at = next_try(item, error, now)
     if retry_at is None:
         transitions.mark_failed(item.notification_id, now, final_reason(item.attempts, error))
+    elif item.useful_until and retry_at > item.useful_until:
+        reason = f"expired: the next try would come after the booking {item.stale_when}; last error: {error}"
+        transitions.mark_expired(item.notification_id, now, reason)
+        return None
     else:
         transitions.mark_retry(item.notification_id, now, str(error), retry_at)
     return retry_at
@@ -176,12 +192,10 @@ INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)
 
 
 def next_try(item: Prepared, error: DeliveryError, now: datetime) -> datetime | None:
-    """Return the retry time, or None when the error is permanent, attempts ran out, or it is too late."""
+    """Return the retry time, or None when the error is permanent or attempts ran out."""
     if not error.transient or item.attempts >= current_app.config["MAX_ATTEMPTS"]:
         return None
-    retry_at = now + timedelta(seconds=backoff(item.attempts, error.retry_after))
-    # A booking message is useless once its booking has ended.
-    return None if item.useful_until and retry_at > item.useful_until else retry_at
+    return now + timedelta(seconds=backoff(item.attempts, error.retry_after))
 
 
 def backoff(attempts: int, retry_after: float | None) -> float:

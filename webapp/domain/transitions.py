@@ -135,6 +135,12 @@ def mark_failed(notification_id: int, now: datetime, error: str) -> bool:
                        lease_expires_at=None, updated_at=now))
 
 
+def mark_expired(notification_id: int, now: datetime, reason: str) -> bool:
+    """Record a message whose moment passed before it could be delivered."""
+    return bool(change([notification_id], [S.PROCESSING], status=S.EXPIRED, last_error=reason,
+                       lease_expires_at=None, updated_at=now))
+
+
 def mark_retry(notification_id: int, now: datetime, error: str, due: datetime) -> bool:
     """Put a message back to pending for another attempt at due."""
     return bool(change([notification_id], [S.PROCESSING], status=S.PENDING, last_error=error, due_at=due,

@@ -19,6 +19,7 @@ class NotificationStatus(str, Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     SUPPRESSED = "suppressed"  # the recipient opted out of this channel or category
+    EXPIRED = "expired"  # its moment passed (the booking began or ended) before it could be delivered
 
 
 class NotificationType(str, Enum):

@@ -55,12 +55,15 @@ class EmailChannel(Channel):
         email["From"] = config["SMTP_FROM"]
         email["To"] = formataddr((message.recipient.get("name") or "", address))
         email["Message-ID"] = make_msgid(idstring=message.idempotency_key, domain=config["SMTP_MESSAGE_ID_DOMAIN"])
-        unsubscribe = message.payload.get("unsubscribe_url")
+        unsubscribe = message.unsubscribe_url
+        text = message.body
         if unsubscribe:
+            # RFC 8058 one-click: mail clients POST "List-Unsubscribe=One-Click" to the link.
             email["List-Unsubscribe"] = f"<{unsubscribe}>"
             email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        email.set_content(message.body)
-        email.add_alternative(html_body(message.subject, message.body), subtype="html")
+            text = f"{text}\n\n--\nUnsubscribe: {unsubscribe}"
+        email.set_content(text)
+        email.add_alternative(html_body(message.subject, message.body, unsubscribe), subtype="html")
         return email
 
     def connect(self) -> smtplib.SMTP:
@@ -108,7 +111,9 @@ def classified(code: int, reason: bytes | str):
     return transient(detail) if 400 <= code < 500 or code < 0 else permanent(detail)
 
 
-def html_body(subject: str, body: str) -> str:
+def html_body(subject: str, body: str, unsubscribe: str | None) -> str:
     """The HTML alternative: the same text, escaped, one paragraph per blank-line block."""
     paragraphs = "".join(f"<p>{escape(block).replace(chr(10), '<br>')}</p>" for block in body.split("\n\n"))
+    if unsubscribe:
+        paragraphs += f'<p style="font-size:small"><a href="{escape(unsubscribe)}">Unsubscribe</a></p>'
     return f"<!doctype html><html><head><title>{escape(subject)}</title></head><body>{paragraphs}</body></html>"
