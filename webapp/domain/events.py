@@ -13,6 +13,8 @@ from pydantic import (
     model_validator,
 )
 
+from webapp.domain import quiet_hours
+
 ID = Field(min_length=1, max_length=64)
 _ZONES = frozenset(available_timezones())
 
@@ -34,6 +36,14 @@ class Contact(BaseModel):
     webhook_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
     timezone: str | None = None
     locale: str | None = Field(default=None, max_length=16)
+    quiet_hours: str | None = Field(default=None, description="'22:00-07:00' in the person's zone; '' clears it")
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def quiet_window(cls, value: str | None) -> str | None:
+        """Accept 'HH:MM-HH:MM' or '' (no quiet hours)."""
+        quiet_hours.parse_window(value)
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -6,7 +6,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import insert, select
 
-from webapp.domain import preferences
+from webapp.domain import preferences, quiet_hours
 from webapp.extensions import db
 from webapp.models import (
     Booking,
@@ -107,14 +107,16 @@ def existing_keys(keys: list[str]) -> set[str]:
 
 def add(plan: Plan, recipient: Recipient, kind: NotificationType, due: datetime,
         booking: Booking | None = None, data: dict | None = None) -> None:
-    """Plan a message on each of the recipient's channels; persist() writes what is new."""
+    """Plan a message on each of the recipient's channels, within their quiet hours; persist() writes what is new."""
+    decision = quiet_hours.decide(recipient, kind, due, booking)
+    data = {**(data or {}), **decision.note} or None
     for channel in channels_for(recipient):
         if booking:
             key = booking_key(booking, kind, recipient, channel)
         else:
             key = event_key(plan.event_id, kind, recipient, channel)
         problem = missing_contact(recipient, channel)
-        plan.rows.append(Planned(recipient, booking, kind, channel, due, key, data, problem))
+        plan.rows.append(Planned(recipient, booking, kind, channel, decision.due, key, data, problem))
 
 
 def persist(plan: Plan) -> int:

@@ -8,7 +8,7 @@ from webapp.domain.events import Contact
 from webapp.extensions import db
 from webapp.models import Recipient
 
-CONTACT_FIELDS = ("name", "email", "phone", "telegram_chat_id", "webhook_url", "timezone", "locale")
+CONTACT_FIELDS = ("name", "email", "phone", "telegram_chat_id", "webhook_url", "timezone", "locale", "quiet_hours")
 
 
 def upsert_many(contacts: dict[str, Contact | None], at: datetime) -> dict[str, Recipient]:
@@ -38,5 +38,5 @@ def apply_contact(recipient: Recipient, contact: Contact | None, at: datetime) -
     for field in CONTACT_FIELDS:
         value = getattr(contact, field)
         if value is not None:
-            setattr(recipient, field, value)
+            setattr(recipient, field, value or None)  # an empty string clears a setting
     recipient.last_event_at = at
