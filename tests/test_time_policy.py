@@ -46,8 +46,9 @@ def test_reminders_across_a_dst_change_keep_elapsed_time(client, zone, start, da
 
 def test_an_offset_that_names_a_skipped_local_time_is_still_one_instant(client):
     """02:30+01:00 on Berlin's spring-forward night never showed on a Berlin clock; the instant is 01:30 UTC."""
-    post(client, envelope("booking.created", booking_payload(
-        start=datetime.fromisoformat("2027-03-28T02:30:00+01:00"), client=contact("client-1", timezone="Europe/Berlin"))))
+    start = datetime.fromisoformat("2027-03-28T02:30:00+01:00")
+    berliner = contact("client-1", timezone="Europe/Berlin")
+    post(client, envelope("booking.created", booking_payload(start=start, client=berliner)))
     [row] = [r for r in notifications(type="booking_start") if r.recipient.external_id == "client-1"]
     assert row.due_at == datetime(2027, 3, 28, 1, 30, tzinfo=UTC)
     assert "3:30 AM CEST" in render(row).body  # shown as the Berlin clock read at that instant

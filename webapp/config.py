@@ -18,6 +18,17 @@ def parse_list(value: str | None) -> list[str]:
     return [item for item in (value or "").replace(",", " ").split() if item]
 
 
+def parse_rates(value: str | None) -> dict[str, int]:
+    """Read 'telegram=30,sms=10': messages a second per channel, across all workers."""
+    rates = {}
+    for item in parse_list(value):
+        channel, _, rate = item.partition("=")
+        if not rate.isdigit():
+            raise ValueError(f"BELLHOP_PROVIDER_RATES wants channel=messages-per-second, got {item!r}")
+        rates[channel] = int(rate)
+    return rates
+
+
 def database_url(url: str | None) -> str:
     """Return a SQLAlchemy URL, defaulting to the embedded SQLite file."""
     if not url:
@@ -84,6 +95,11 @@ class Config:
     TELEGRAM_BASE_URL = os.environ.get("TELEGRAM_BASE_URL", "https://api.telegram.org")
     TELEGRAM_TIMEOUT_SECONDS = float(os.environ.get("TELEGRAM_TIMEOUT", "10"))
     TELEGRAM_CONCURRENCY = env_int("TELEGRAM_CONCURRENCY", 4)
+
+    # Throttles. A recipient gets at most this many messages an hour on each channel (0: no cap), and a
+    # channel sends at most so many a second across all workers (Telegram asks bots to stay under 30).
+    RECIPIENT_HOURLY_LIMIT = env_int("BELLHOP_RECIPIENT_HOURLY_LIMIT", 0)
+    PROVIDER_RATES = parse_rates(os.environ.get("BELLHOP_PROVIDER_RATES", "telegram=30"))
 
     MAX_ATTEMPTS = env_int("BELLHOP_MAX_ATTEMPTS", 5)
     RETRY_BASE_SECONDS = env_int("BELLHOP_RETRY_BASE_SECONDS", 30)

@@ -12,7 +12,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from webapp import queueing
-from webapp.domain import delivery, transitions
+from webapp.domain import delivery, throttle, transitions
 from webapp.domain.delivery import DeliveryError, permanent, transient
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus
@@ -87,7 +87,7 @@ def deliver_window(window: list[delivery.Prepared], sender, send_all) -> int:
     """Re-check a window of messages, send them together, record every outcome in one commit."""
     # Taken before the re-check, so an attempt that starts after a cancel commits always sees it.
     started_at = utcnow()
-    wanted = delivery.keep_wanted(window)
+    wanted = throttle.hold_back(delivery.keep_wanted(window), sender.name, started_at)
     outcomes = list(send_all(partial(attempt, sender=sender, started_at=started_at), wanted))
     settle(outcomes)
     return sum(1 for outcome in outcomes if outcome.error is None)

@@ -59,6 +59,7 @@ class Prepared:
     attempts: int
     useful_until: datetime | None
     stale_when: str = "ended"  # what the booking has done by useful_until: started or ended
+    recipient_id: int | None = None
     rendered: Rendered | None = None
     message: Outgoing | None = None
     error: DeliveryError | None = None
@@ -87,7 +88,7 @@ EAGER = (
 def prepare(notification: Notification) -> Prepared:
     """Render one claimed row; a template failure becomes a permanent error for that row only."""
     item = Prepared(notification.id, notification.booking_id, notification.attempts, useful_until(notification),
-                    "started" if notification.type in BEFORE_START else "ended")
+                    "started" if notification.type in BEFORE_START else "ended", notification.recipient_id)
     try:
         item.rendered = render(notification)
         item.message = outgoing(notification, item.rendered)

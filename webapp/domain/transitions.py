@@ -135,6 +135,12 @@ def mark_failed(notification_id: int, now: datetime, error: str) -> bool:
                        lease_expires_at=None, updated_at=now))
 
 
+def defer(notification_id: int, due: datetime, reason: str, now: datetime) -> bool:
+    """Put a claimed row back to pending for later without counting the attempt: a throttle held it back."""
+    return bool(change([notification_id], [S.PROCESSING], status=S.PENDING, due_at=due, last_error=reason,
+                       attempts=Notification.attempts - 1, lease_expires_at=None, updated_at=now))
+
+
 def mark_expired(notification_id: int, now: datetime, reason: str) -> bool:
     """Record a message whose moment passed before it could be delivered."""
     return bool(change([notification_id], [S.PROCESSING], status=S.EXPIRED, last_error=reason,

@@ -26,6 +26,8 @@ class Notification(db.Model):
         # What dispatch scans: pending rows whose (possibly retried) due time has come.
         Index("ix_notifications_status_due_at", "status", "due_at"),
         Index("ix_notifications_booking_id", "booking_id"),
+        # The per-recipient hourly cap counts a recipient's recent sends on a channel.
+        Index("ix_notifications_recipient_channel_sent_at", "recipient_id", "channel", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,0 +1,68 @@
+"""Throttles hold messages back and let them go later: none is lost, and no retry is used up."""
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from tests.factories import envelope, notifications, now, post
+
+
+@pytest.fixture
+def config_overrides(telegram):
+    return {"CHANNELS": ["telegram"], "WEBHOOK_CHANNEL_ENABLED": False, "TELEGRAM_BASE_URL": telegram.url,
+            "TELEGRAM_BOT_TOKEN": telegram.TOKEN, "PROVIDER_RATES": {}}
+
+
+def welcome(n: int, user="u-1", chat="4242") -> dict:
+    return envelope("user.profile_updated", {"user_id": user, "telegram_chat_id": chat, "name": f"N{n}"})
+
+
+def test_a_recipient_over_the_hourly_cap_waits_for_the_hour_to_free_up(app, client, run_jobs, telegram):
+    app.config["RECIPIENT_HOURLY_LIMIT"] = 2
+    for n in range(3):
+        post(client, welcome(n))
+    run_jobs()
+    assert len(telegram.requests) == 2
+    rows = notifications()
+    sent = [row for row in rows if row.status.value == "sent"]
+    [held] = [row for row in rows if row.status.value == "pending"]
+    assert held.last_error == "throttled: at most 2 messages an hour on telegram for this recipient"
+    assert held.attempts == 0  # the throttle used up no retry
+    oldest = min(row.sent_at for row in sent)
+    assert oldest + timedelta(hours=1) - timedelta(seconds=1) <= held.due_at <= oldest + timedelta(hours=1)
+
+
+def test_other_recipients_are_not_held_back_by_one_recipients_cap(app, client, run_jobs, telegram):
+    app.config["RECIPIENT_HOURLY_LIMIT"] = 1
+    post(client, welcome(0, "u-1", "1"))
+    post(client, welcome(1, "u-1", "1"))
+    post(client, welcome(2, "u-2", "2"))
+    run_jobs()
+    assert sorted(r["json"]["chat_id"] for r in telegram.requests) == ["1", "2"]
+
+
+def test_a_provider_rate_spreads_a_batch_over_seconds_and_sends_every_message(app, client, run_jobs, telegram):
+    app.config["PROVIDER_RATES"] = {"telegram": 2}
+    for n in range(5):
+        post(client, welcome(n, f"u-{n}", str(n)))
+    run_jobs()
+    assert len(telegram.requests) <= 2
+    held = [row for row in notifications() if row.status.value == "pending"]
+    assert held and {row.last_error for row in held} == {"throttled: telegram is limited to 2 messages a second"}
+    assert all(row.due_at <= now() + timedelta(seconds=2) for row in held)
+    deadline = time.monotonic() + 10
+    while len(telegram.requests) < 5 and time.monotonic() < deadline:
+        time.sleep(1.1)
+        run_jobs()
+    assert sorted(r["json"]["chat_id"] for r in telegram.requests) == ["0", "1", "2", "3", "4"]  # once each
+    assert {row.status.value for row in notifications()} == {"sent"}
+    assert {row.attempts for row in notifications()} == {1}
+
+
+def test_provider_rates_parse_and_refuse_nonsense():
+    from webapp.config import parse_rates
+
+    assert parse_rates("telegram=30, sms=5") == {"telegram": 30, "sms": 5}
+    with pytest.raises(ValueError, match="channel=messages-per-second"):
+        parse_rates("telegram=fast")
