@@ -10,6 +10,7 @@
 
 import base64
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.services import free_port
 
@@ -125,14 +127,36 @@ class Telegram(StandIn):
 
 
 class SmtpServer:
-    """A real SMTP server on loopback; refuse_next() scripts a reply to the next recipient."""
+    """A real SMTP server on loopback; refuse_next() scripts a reply to the next recipient.
 
-    def __init__(self):
+    With a certificate it can demand STARTTLS or speak TLS from the first byte, and with
+    users it demands a login (only over TLS, as a real server would).
+    """
+
+    def __init__(self, security: str = "none", cert: tuple[str, str] | None = None, users: dict | None = None):
         self.messages: list = []
         self.peers: list = []
+        self.sessions: list = []
         self.refusals: list[str] = []
-        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+        self.users = users or {}
+        options = {}
+        if cert:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*cert)
+            if security == "ssl":  # TLS from the first byte; aiosmtpd only knows TLS it negotiated itself
+                options = {"ssl_context": context, "auth_require_tls": False}
+            else:
+                options = {"tls_context": context, "require_starttls": True}
+        if self.users:
+            options.update(auth_required=True, authenticator=self.authenticate)
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port(), **options)
         self.controller.start()
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        """Accept the users given, by LOGIN or PLAIN."""
+        ok = isinstance(auth_data, LoginPassword) and self.users.get(auth_data.login.decode()) == \
+            auth_data.password.decode()
+        return AuthResult(success=ok, handled=False)
 
     @property
     def port(self) -> int:
@@ -151,6 +175,8 @@ class SmtpServer:
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         self.peers.append(session.peer)
+        tls = session.ssl is not None or server.transport.get_extra_info("sslcontext") is not None
+        self.sessions.append({"tls": tls, "authenticated": session.authenticated})
         return "250 Message accepted for delivery"
 
     def stop(self) -> None:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import envelope, notifications, now, post
-from tests.providers import Telegram, Twilio
+from tests.providers import SmtpServer, Telegram, Twilio
 from webapp.domain import sms
 from webapp.extensions import db
 from webapp.models import DeliveryAttempt
@@ -218,3 +218,47 @@ def test_channel_without_credentials_fails_visibly(app, client, run_jobs):
     [row] = notifications()
     assert row.status.value == "failed" and "TELEGRAM_BOT_TOKEN" in row.last_error
     assert row.updated_at <= now()
+
+
+SECURE_USERS = {"bellhop": "s3cret"}
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_email_over_tls_with_a_login(app, client, run_jobs, certificate, security):
+    server = SmtpServer(security, certificate, SECURE_USERS)
+    try:
+        app.config.update(CHANNELS=["email"], SMTP_PORT=server.port, SMTP_SECURITY=security,
+                          SMTP_CA_FILE=certificate[0], SMTP_USERNAME="bellhop", SMTP_PASSWORD="s3cret")
+        post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+        run_jobs()
+        assert server.sessions == [{"tls": True, "authenticated": True}]
+        assert notifications()[0].status.value == "sent"
+    finally:
+        server.stop()
+
+
+def test_email_with_a_wrong_password_fails_with_the_servers_answer(app, client, run_jobs, certificate):
+    server = SmtpServer("starttls", certificate, SECURE_USERS)
+    try:
+        app.config.update(CHANNELS=["email"], SMTP_PORT=server.port, SMTP_SECURITY="starttls",
+                          SMTP_CA_FILE=certificate[0], SMTP_USERNAME="bellhop", SMTP_PASSWORD="wrong")
+        post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+        run_jobs()
+        [row] = notifications()
+        assert row.status.value == "failed" and row.last_error.startswith("permanent: SMTP 535")
+        assert server.messages == []
+    finally:
+        server.stop()
+
+
+def test_email_refuses_a_server_whose_certificate_it_cannot_verify(app, client, run_jobs, certificate):
+    server = SmtpServer("starttls", certificate)
+    try:
+        app.config.update(CHANNELS=["email"], SMTP_PORT=server.port, SMTP_SECURITY="starttls", SMTP_CA_FILE=None)
+        post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+        run_jobs()
+        [row] = notifications()
+        assert row.status.value == "pending" and "CERTIFICATE_VERIFY_FAILED" in row.last_error
+        assert server.messages == []
+    finally:
+        server.stop()
