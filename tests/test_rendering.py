@@ -112,3 +112,24 @@ def test_sms_texts_stay_in_the_gsm_alphabet_so_a_segment_holds_160_characters():
         for kind in NotificationType:
             body = render(sample(kind, "sms", locale)).body
             assert sms.encoding(body) == "GSM-7", (locale, kind, body)
+
+
+def test_preview_shows_sms_segments_for_sample_data(app):
+    result = app.test_cli_runner().invoke(args=["templates", "preview", "booking_24h", "--channel", "sms",
+                                                "--locale", "de"])
+    assert result.exit_code == 0, result.output
+    assert "Erinnerung: Code Review mit Grace Hopper" in result.output
+    assert "GSM-7, 1 SMS segment(s) (limit 1600)" in result.output
+
+
+def test_preview_renders_a_real_booking_for_its_expert_in_their_zone(app, client):
+    from tests.factories import booking_payload, contact, envelope, post
+
+    post(client, envelope("booking.created", booking_payload(
+        "b-42", start=START.replace(year=2030), expert=contact("expert-1", name="Grace", timezone="Asia/Kolkata"))))
+    result = app.test_cli_runner().invoke(args=["templates", "preview", "booking_1h", "--booking", "b-42",
+                                                "--for", "expert", "--channel", "telegram"])
+    assert result.exit_code == 0, result.output
+    assert "Hello Grace" in result.output and "IST" in result.output and "(limit 4096)" in result.output
+    missing = app.test_cli_runner().invoke(args=["templates", "preview", "booking_1h", "--booking", "nope"])
+    assert missing.exit_code == 1 and "no booking 'nope'" in missing.output

@@ -60,3 +60,25 @@ def render_problems(locale: str, kind: NotificationType, channel: str) -> list[s
     if channel == "telegram" and len(rendered.body) > TELEGRAM_MAX_TEXT:
         return [f"{where}: {len(rendered.body)} characters, over Telegram's {TELEGRAM_MAX_TEXT}"]
     return []
+
+
+def preview(kind: NotificationType, channel: str, locale: str, booking: Booking | None = None,
+            party: str = "client") -> dict:
+    """Render one template as a recipient would get it, with the facts a channel cares about.
+
+    With a booking, the text is rendered for its client or expert, in that person's zone;
+    otherwise for made-up sample people.
+    """
+    values = sample_context(kind, locale)
+    if booking is not None:
+        recipient = booking.client if party == "client" else booking.expert
+        values.update(recipient=recipient, booking=booking, tz=recipient.timezone or "UTC",
+                      other=booking.expert if party == "client" else booking.client)
+    rendered = render_with(kind.value, channel, values)
+    facts = {"subject": rendered.subject, "body": rendered.body, "characters": len(rendered.body)}
+    if channel == "sms":
+        facts.update(encoding=sms.encoding(rendered.body), segments=sms.segments(rendered.body),
+                     limit=sms.MAX_BODY)
+    if channel == "telegram":
+        facts.update(limit=TELEGRAM_MAX_TEXT)
+    return facts
