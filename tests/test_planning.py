@@ -137,11 +137,12 @@ def test_older_profile_update_does_not_overwrite_newer_contact(client):
 
 
 def test_recipient_without_usable_contact_gets_a_failed_row_with_reason(client, app):
-    app.config["CHANNELS"] = ["webhook"]
-    post(client, envelope("user.welcome", {"user_id": "u-1", "name": "No Hook"}))
+    app.config["CHANNELS"] = ["email", "sms"]
+    post(client, envelope("user.welcome", {"user_id": "u-1", "name": "No Contact"}))
     [row] = notifications()
     assert row.status.value == "failed"
-    assert "no webhook url" in row.last_error
+    assert row.last_error == ("recipient u-1 cannot be reached: none of the channels turned on (email, sms, "
+                              "webhook) has a contact for them")
 
 
 def test_webhook_channel_follows_the_recipients_url(client):

@@ -70,17 +70,24 @@ class Plan:
 
 def channels_for(recipient: Recipient) -> list[str]:
     """Return the configured channels this recipient can be reached on; NO_CHANNEL when there are none."""
+    reachable = [channel for channel in turned_on_channels() if missing_contact(recipient, channel) is None]
+    return reachable or [NO_CHANNEL]
+
+
+def turned_on_channels() -> list[str]:
+    """The configured channels, plus webhook unless it is switched off."""
     channels = list(current_app.config["CHANNELS"])
     if current_app.config["WEBHOOK_CHANNEL_ENABLED"]:
         channels.append("webhook")
-    reachable = [channel for channel in dict.fromkeys(channels) if missing_contact(recipient, channel) is None]
-    return reachable or [NO_CHANNEL]
+    return list(dict.fromkeys(channels))
 
 
 def missing_contact(recipient: Recipient, channel: str) -> str | None:
     """Explain why a recipient cannot be reached on a channel, or return None."""
     if channel == NO_CHANNEL:
-        return f"recipient {recipient.external_id} has no usable contact: no channel applies"
+        turned_on = ", ".join(turned_on_channels()) or "none"
+        return (f"recipient {recipient.external_id} cannot be reached: none of the channels turned on "
+                f"({turned_on}) has a contact for them")
     needed = CONTACT_FOR_CHANNEL.get(channel)
     if needed and not getattr(recipient, needed):
         return f"recipient {recipient.external_id} has no {needed.replace('_', ' ')} for {channel}"
