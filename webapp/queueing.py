@@ -21,7 +21,9 @@ WAKEUP_PREFIX = "bellhop-wakeup-"
 # A wake-up is only a nudge; once it ran, its record is not worth keeping.
 WAKEUP_RESULT_TTL = 60
 ARMED_MEMO_SIZE, ARMED_MEMO_SECONDS = 10_000, 600
-MEMO_TRUST_SECONDS = 2  # the memo only speaks for seconds at least this far ahead
+# The memo only speaks for wake-ups that cannot have fired yet: a second still ahead of the clock, with
+# room for a scheduler whose clock runs a little fast.
+MEMO_TRUST_SECONDS = 0.25
 
 
 def redis_connection() -> Redis:
@@ -53,7 +55,7 @@ def wakeup_second(moment: datetime) -> int:
 def arm_wakeups(moments: Iterable[datetime]) -> int:
     """Schedule one idempotent dispatch wake-up per distinct due second; return how many were written."""
     armed, soon = recently_armed(), time.time() + MEMO_TRUST_SECONDS
-    # A wake-up due within moments may already have fired before this row committed: write it again.
+    # A wake-up whose second has come may have fired before this row committed: write it again.
     seconds = sorted(second for second in {wakeup_second(moment) for moment in moments}
                      if second not in armed or second <= soon)
     if not seconds:
