@@ -66,6 +66,8 @@ class Plan:
     event_id: str
     rows: list[Planned] = field(default_factory=list)
     due_times: list[datetime] = field(default_factory=list)
+    # The booking this event created, if any: it can have no notification rows yet.
+    new_booking: Booking | None = None
 
 
 def channels_for(recipient: Recipient) -> list[str]:
@@ -131,7 +133,12 @@ def persist(plan: Plan) -> int:
     candidates = {planned.key: planned for planned in plan.rows}
     if not candidates:
         return 0
-    taken = existing_keys(list(candidates))  # autoflushes: new recipients and bookings get their ids
+    # Only rows of a booking already stored can clash: an event's own keys carry its (unique) event id, and
+    # a booking created by this event has no rows yet. The unique key still guards a concurrent duplicate.
+    maybe_taken = [key for key, planned in candidates.items()
+                   if planned.booking is not None and planned.booking is not plan.new_booking]
+    db.session.flush()  # new recipients and bookings get their ids
+    taken = existing_keys(maybe_taken)
     new = [planned for key, planned in candidates.items() if key not in taken]
     apply_preferences(new)
     rows = [planned.row() | {"created_at": plan.now, "updated_at": plan.now} for planned in new]

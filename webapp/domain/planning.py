@@ -62,6 +62,8 @@ def handle_booking(event: Event, plan: Plan) -> tuple[EventOutcome, str | None]:
     if applied.outcome != EventOutcome.APPLIED:
         return applied.outcome, applied.detail
     db.session.flush()
+    if applied.created:
+        plan.new_booking = applied.booking
     BOOKING_PLANS[event.event_type](applied, plan)
     return applied.outcome, None
 
