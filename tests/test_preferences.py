@@ -115,3 +115,40 @@ def test_the_most_specific_preference_decides(stored, channel, category, suppres
 
 def test_every_type_has_a_category():
     assert set(preferences.CATEGORY_OF) == set(NotificationType)
+
+
+def test_the_platform_can_opt_a_recipient_out_and_back_in(client):
+    def profile(wishes: dict):
+        return envelope("user.profile_updated", {"user_id": "client-1", "email": "ada@example.com",
+                                                 "preferences": wishes})
+
+    post(client, envelope("booking.created", client_with_email("b-1")))
+    post(client, profile({"email:reminders": False}))
+    assert statuses("booking_24h") == {"log": "pending", "email": "suppressed"}  # already planned: suppressed
+    post(client, envelope("booking.created", client_with_email("b-2", days=3)))
+    later = {row.channel: row.status.value for row in notifications(type="booking_24h")
+             if row.booking.external_id == "b-2" and row.recipient.external_id == "client-1"}
+    assert later == {"log": "pending", "email": "suppressed"}
+
+    post(client, profile({"email:reminders": True}))
+    post(client, envelope("booking.created", client_with_email("b-3", days=4)))
+    again = {row.channel: row.status.value for row in notifications(type="booking_24h")
+             if row.booking.external_id == "b-3" and row.recipient.external_id == "client-1"}
+    assert again == {"log": "pending", "email": "pending"}
+    [preference] = db.session.query(Preference).all()
+    assert (preference.opted_in, preference.source) == (True, "platform event")
+
+
+@pytest.mark.parametrize("wishes, message", [
+    ({"fax": False}, "'fax' is neither a channel"),
+    ({"email:spam": False}, "unknown category 'spam'"),
+    ({"pigeon:reminders": False}, "unknown channel 'pigeon'"),
+])
+def test_unknown_preference_keys_are_refused_and_change_nothing(client, wishes, message):
+    from tests.factories import row_counts
+
+    before = row_counts()
+    response = post(client, envelope("user.profile_updated", {"user_id": "u-1", "preferences": wishes}))
+    assert response.status_code == 400
+    assert "preferences" in response.get_json()["error"] and message in response.get_json()["error"]
+    assert row_counts() == before

@@ -13,7 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-from webapp.domain import quiet_hours
+from webapp.domain import preferences, quiet_hours
 
 ID = Field(min_length=1, max_length=64)
 _ZONES = frozenset(available_timezones())
@@ -37,6 +37,16 @@ class Contact(BaseModel):
     timezone: str | None = None
     locale: str | None = Field(default=None, max_length=16)
     quiet_hours: str | None = Field(default=None, description="'22:00-07:00' in the person's zone; '' clears it")
+    # Opt in (true) or out (false), e.g. {"email:reminders": false, "sms": true}; see webapp/domain/preferences.py.
+    preferences: dict[str, bool] | None = Field(default=None, max_length=50)
+
+    @field_validator("preferences")
+    @classmethod
+    def known_scopes(cls, value: dict[str, bool] | None) -> dict[str, bool] | None:
+        """Accept only channels and categories Bellhop knows."""
+        for key in value or {}:
+            preferences.parse_scope(key)
+        return value
 
     @field_validator("quiet_hours")
     @classmethod

@@ -7,6 +7,7 @@ from flask import current_app
 from sqlalchemy import insert, select
 
 from webapp.domain import preferences, quiet_hours
+from webapp.domain.channel_names import CONTACT_FOR_CHANNEL, KNOWN_CHANNELS  # noqa: F401  (re-exported)
 from webapp.extensions import db
 from webapp.models import (
     Booking,
@@ -16,15 +17,7 @@ from webapp.models import (
     Recipient,
 )
 
-# The recipient field each channel needs; channels not listed need none.
-CONTACT_FOR_CHANNEL = {
-    "webhook": "webhook_url",
-    "email": "email",
-    "sms": "phone",
-    "telegram": "telegram_chat_id",
-}
 NO_CHANNEL = "none"
-KNOWN_CHANNELS = ("log", *CONTACT_FOR_CHANNEL)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from webapp.domain.channel_names import KNOWN_CHANNELS
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus, NotificationType, Preference
 from webapp.models.preference import ANY
@@ -23,6 +24,24 @@ CATEGORIES = {
 CATEGORY_OF = {kind: category for category, kinds in CATEGORIES.items() for kind in kinds}
 LABELS = {"reminders": "session reminders", "booking_updates": "booking updates", "payments": "payment messages",
           "account": "account messages"}
+
+
+def parse_scope(key: str) -> tuple[str, str]:
+    """Read a preference key: 'email', 'reminders', 'email:reminders' or '*'; raise ValueError naming the problem."""
+    if ":" in key:
+        channel, category = key.split(":", 1)
+    elif key == ANY or key in KNOWN_CHANNELS:
+        channel, category = key, ANY
+    elif key in CATEGORIES:
+        channel, category = ANY, key
+    else:
+        raise ValueError(f"{key!r} is neither a channel ({', '.join(KNOWN_CHANNELS)}) nor a category "
+                         f"({', '.join(CATEGORIES)})")
+    if channel != ANY and channel not in KNOWN_CHANNELS:
+        raise ValueError(f"unknown channel {channel!r} in {key!r}; known: {', '.join(KNOWN_CHANNELS)}")
+    if category != ANY and category not in CATEGORIES:
+        raise ValueError(f"unknown category {category!r} in {key!r}; known: {', '.join(CATEGORIES)}")
+    return channel, category
 
 
 def category_of(kind: NotificationType) -> str:

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from webapp.domain import preferences
 from webapp.domain.events import Contact
 from webapp.extensions import db
 from webapp.models import Recipient
@@ -17,13 +18,28 @@ def upsert_many(contacts: dict[str, Contact | None], at: datetime) -> dict[str, 
         return {}
     found = {person.external_id: person for person in
              db.session.scalars(select(Recipient).where(Recipient.external_id.in_(list(contacts))))}
+    wishes = []
     for external_id, contact in contacts.items():
         person = found.get(external_id)
         if person is None:
             person = found[external_id] = Recipient(external_id=external_id, timezone="UTC", locale="en")
             db.session.add(person)
-        apply_contact(person, contact, at)
+        if apply_contact(person, contact, at) and contact.preferences:
+            wishes.append((person, contact.preferences))
+    if wishes:
+        apply_preferences(wishes, at)
     return found
+
+
+def apply_preferences(wishes: list[tuple[Recipient, dict[str, bool]]], at: datetime) -> None:
+    """Record the opt-ins and opt-outs an event carries; an opt-out also suppresses what was planned."""
+    db.session.flush()  # new recipients get their ids
+    for person, wanted in wishes:
+        for key, opted_in in wanted.items():
+            channel, category = preferences.parse_scope(key)
+            preference = preferences.set_preference(person.id, channel, category, opted_in, "platform event", at)
+            if not opted_in:
+                preferences.suppress_open(preference, at)
 
 
 def upsert(external_id: str, contact: Contact | None, at: datetime) -> Recipient:
@@ -31,12 +47,13 @@ def upsert(external_id: str, contact: Contact | None, at: datetime) -> Recipient
     return upsert_many({external_id: contact}, at)[external_id]
 
 
-def apply_contact(recipient: Recipient, contact: Contact | None, at: datetime) -> None:
-    """Copy contact details unless a newer event already set them."""
+def apply_contact(recipient: Recipient, contact: Contact | None, at: datetime) -> bool:
+    """Copy contact details unless a newer event already set them; return whether they were applied."""
     if contact is None or (recipient.last_event_at and at < recipient.last_event_at):
-        return
+        return False
     for field in CONTACT_FIELDS:
         value = getattr(contact, field)
         if value is not None:
             setattr(recipient, field, value or None)  # an empty string clears a setting
     recipient.last_event_at = at
+    return True
