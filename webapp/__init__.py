@@ -24,19 +24,30 @@ def create_app(config_class: type = Config) -> Flask:
 def register_extensions(app: Flask) -> None:
     """Bind the shared extensions to this app."""
     from webapp import models  # noqa: F401  (registers the tables with the metadata)
-    from webapp.extensions import db, engine_options, migrate
+    from webapp.extensions import csrf, db, engine_options, login_manager, migrate
 
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount the HTTP entry points."""
-    from webapp.blueprints import health, unsubscribe, webhooks
+    from webapp.blueprints import auth, dashboard, health, unsubscribe, webhooks
+    from webapp.extensions import csrf
 
+    # The webhook is authenticated by its signature and unsubscribe links by theirs; mail clients'
+    # one-click POSTs carry no form token. Every other POST needs the CSRF token.
+    csrf.exempt(webhooks.bp)
+    csrf.exempt(unsubscribe.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(unsubscribe.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(health.bp)
 
 

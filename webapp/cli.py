@@ -11,18 +11,19 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from webapp import demo
-from webapp.domain import template_check
+from webapp.domain import staff, template_check
 from webapp.domain.events import PAYLOADS
 from webapp.domain.ingest import ingest
 from webapp.domain.notifications import KNOWN_CHANNELS
 from webapp.domain.rendering import RenderError
 from webapp.extensions import db
-from webapp.models import Booking, EventSource, NotificationType
+from webapp.models import Booking, EventSource, NotificationType, Role
 from webapp.signatures import sign
 
 events_cli = AppGroup("events", help="Send platform events to Bellhop.")
 demo_cli = AppGroup("demo", help="Demo data for a local run.")
 templates_cli = AppGroup("templates", help="Message templates.")
+staff_cli = AppGroup("staff", help="Dashboard accounts.")
 
 
 @events_cli.command("send")
@@ -100,8 +101,25 @@ def preview_template(kind, channel, locale, booking_id, party):
     click.echo(line)
 
 
+@staff_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice([role.value for role in Role]), default="viewer", show_default=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Asked for when not given; read from BELLHOP_STAFF_PASSWORD too.", envvar="BELLHOP_STAFF_PASSWORD")
+def create_staff(email, role, password):
+    """Add a dashboard account."""
+    try:
+        account = staff.create(email, password, Role(role))
+    except staff.StaffError as error:
+        raise click.ClickException(str(error)) from None
+    staff.audit("staff_created", target=f"{account.email} ({role})", actor="command line")
+    db.session.commit()
+    click.echo(f"created {account.email} ({role})")
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups."""
     app.cli.add_command(events_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(templates_cli)
+    app.cli.add_command(staff_cli)

@@ -68,6 +68,16 @@ class Config:
     # Posts a worker has in flight at once; a crash can re-send at most these (with the same key).
     WEBHOOK_CONCURRENCY = env_int("BELLHOP_WEBHOOK_CONCURRENCY", 8)
 
+    # Dashboard sessions: the cookie is out of scripts' reach and not sent on cross-site posts; it is
+    # Secure whenever Bellhop is served over HTTPS (set BELLHOP_SECURE_COOKIES=1 behind a TLS proxy).
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = parse_boolean(os.environ.get("BELLHOP_SECURE_COOKIES"))
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    LOGIN_MAX_FAILURES = env_int("BELLHOP_LOGIN_MAX_FAILURES", 5)
+    LOGIN_FAILURE_WINDOW_SECONDS = env_int("BELLHOP_LOGIN_FAILURE_WINDOW", 900)
+
     # Where people reach this Bellhop: unsubscribe links in emails point here.
     PUBLIC_URL = os.environ.get("BELLHOP_PUBLIC_URL", "http://127.0.0.1:8000")
 

@@ -1,6 +1,7 @@
 """RQ jobs: dispatch due rows, deliver a channel batch, sweep. Each runs in an app context."""
 
 import logging
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
@@ -12,10 +13,10 @@ from rq import Queue
 from sqlalchemy import select
 
 from webapp import queueing
-from webapp.domain import delivery, throttle, transitions
+from webapp.domain import delivery, template_check, throttle, transitions
 from webapp.domain.delivery import DeliveryError, permanent, transient
 from webapp.extensions import db
-from webapp.models import Notification, NotificationStatus
+from webapp.models import Booking, Notification, NotificationStatus, NotificationType
 from webapp.models.types import utcnow
 from workers.channels import get_channel
 from workers.logcontext import current_notification
@@ -95,6 +96,7 @@ def deliver_window(window: list[delivery.Prepared], sender, send_all) -> int:
 
 def attempt(item: delivery.Prepared, sender, started_at) -> delivery.Outcome:
     """Send one message (on a sending thread); turn any failure into a classified error."""
+    context = current_notification.set(item.notification_id)  # this thread's log lines name the message
     try:
         if item.error:
             raise item.error
@@ -104,6 +106,8 @@ def attempt(item: delivery.Prepared, sender, started_at) -> delivery.Outcome:
     except Exception as error:  # an unforeseen bug: retried, bounded by the attempt limit
         log.exception("notification %s: unexpected error while sending", item.notification_id)
         return delivery.Outcome(item, started_at, utcnow(), error=transient(f"unexpected: {error!r}"))
+    finally:
+        current_notification.reset(context)
     return delivery.Outcome(item, started_at, utcnow(), summary=summary)
 
 
@@ -141,3 +145,18 @@ def upcoming_due_times(horizon_seconds: int, limit: int = 1000) -> list:
         .limit(limit)
     )
     return list(db.session.scalars(query))
+
+
+def send_test(kind: str, channel_name: str, locale: str, booking_id: str | None, party: str,
+              contact: dict) -> str:
+    """An operator's test send: render a template and send it to the address given, recording nothing else.
+
+    Raises DeliveryError (the job fails, and the dashboard shows why) when the channel refuses.
+    """
+    booking = db.session.scalar(select(Booking).filter_by(external_id=booking_id)) if booking_id else None
+    facts = template_check.preview(NotificationType(kind), channel_name, locale, booking, party)
+    message = delivery.Outgoing(0, f"bellhop-test-{uuid.uuid4().hex}", kind, channel_name, facts["subject"],
+                                facts["body"], {"external_id": "test", "name": "Test", **contact},
+                                {"type": kind, "subject": facts["subject"], "body": facts["body"], "test": True})
+    with get_channel(channel_name, current_app.config).opened() as sender:
+        return sender.send(message)

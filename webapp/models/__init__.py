@@ -13,9 +13,11 @@ from webapp.models.event import InboundEvent
 from webapp.models.notification import DeliveryAttempt, Notification
 from webapp.models.preference import Preference
 from webapp.models.recipient import Recipient
+from webapp.models.staff import AuditEntry, Role, Staff
 
 __all__ = [
     "AttemptOutcome",
+    "AuditEntry",
     "Booking",
     "BookingStatus",
     "DeliveryAttempt",
@@ -27,4 +29,6 @@ __all__ = [
     "NotificationType",
     "Preference",
     "Recipient",
+    "Role",
+    "Staff",
 ]

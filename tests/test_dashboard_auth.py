@@ -1,0 +1,175 @@
+"""Staff sign-in: roles checked on the server, CSRF on every form, throttled failures, an audit trail."""
+
+import re
+
+import pytest
+from flask import g
+
+from webapp.domain import staff
+from webapp.extensions import db
+from webapp.models import AuditEntry, Role
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def accounts(app):
+    for role in Role:
+        staff.create(f"{role.value}@example.com", PASSWORD, role)
+    db.session.commit()
+
+
+def csrf_token(client, path="/login") -> str:
+    # pytest-flask keeps one app context for the whole test, so Flask-WTF's per-request cache in g would
+    # outlive the request that made it; in production every request starts with an empty g.
+    g.pop("csrf_token", None)
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)[1]
+
+
+def sign_in(client, email, password=PASSWORD, address="127.0.0.1"):
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def actions() -> list[tuple[str, str, str]]:
+    db.session.expire_all()
+    return [(entry.action, entry.actor, entry.target) for entry in db.session.query(AuditEntry).order_by(AuditEntry.id)]
+
+
+def test_every_dashboard_page_needs_a_login(client):
+    for path in ("/dashboard/", "/dashboard/templates", "/dashboard/templates/en/booking_24h/sms"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert client.get("/health").status_code == 200  # health stays open
+
+
+def test_sign_in_renews_the_session_and_records_it(client, accounts):
+    with client.session_transaction() as session:
+        session["planted"] = "by someone else"
+    response = sign_in(client, "viewer@example.com")
+    assert response.status_code == 302 and response.headers["Location"] == "/dashboard/"
+    with client.session_transaction() as session:
+        assert "planted" not in session  # nothing set before sign-in survives it
+    assert client.get("/dashboard/").status_code == 200
+    assert actions()[-1] == ("login", "viewer@example.com", "viewer@example.com")
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(client, accounts):
+    cookie = sign_in(client, "viewer@example.com").headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_a_post_without_the_csrf_token_is_refused(client, accounts):
+    response = client.post("/login", data={"email": "viewer@example.com", "password": PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/dashboard/").status_code == 302  # not signed in
+
+
+def test_failed_logins_are_recorded_and_throttled_per_account(app, client, accounts):
+    app.config["LOGIN_MAX_FAILURES"] = 3
+    for n in range(3):  # from three addresses, so only the account's count reaches the limit
+        assert sign_in(client, "viewer@example.com", "wrong password!", f"10.0.0.{n}").status_code == 401
+    assert sign_in(client, "viewer@example.com", address="10.0.0.9").status_code == 429  # even the right password
+    assert [action for action, _, _ in actions()] == ["login_failed"] * 3 + ["login_throttled"]
+    assert sign_in(client, "operator@example.com", address="10.0.0.9").status_code == 302  # others are not held
+
+
+def test_failed_logins_are_throttled_per_address_across_accounts(app, client, accounts):
+    app.config["LOGIN_MAX_FAILURES"] = 3
+    for n in range(3):
+        assert sign_in(client, f"nobody{n}@example.com", "guess", "10.0.0.1").status_code == 401
+    assert sign_in(client, "admin@example.com", address="10.0.0.1").status_code == 429
+    assert sign_in(client, "admin@example.com", address="10.0.0.2").status_code == 302
+
+
+def test_unknown_and_wrong_password_get_the_same_answer(client, accounts):
+    unknown = sign_in(client, "nobody@example.com")
+    wrong = sign_in(client, "viewer@example.com", "not the password")
+    assert unknown.status_code == wrong.status_code == 401
+    assert b"Wrong email or password." in unknown.data and b"Wrong email or password." in wrong.data
+
+
+def test_sign_out_needs_a_post_and_is_recorded(client, accounts):
+    sign_in(client, "viewer@example.com")
+    assert client.get("/logout").status_code == 405
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/dashboard/")})
+    assert client.get("/dashboard/").status_code == 302
+    assert actions()[-1][0] == "logout"
+
+
+def test_staff_create_command(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["staff", "create", "Ops@Example.com", "--role", "admin"],
+                           input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "created ops@example.com (admin)" in result.output
+    assert actions()[-1] == ("staff_created", "command line", "ops@example.com (admin)")
+    again = runner.invoke(args=["staff", "create", "ops@example.com"], input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert again.exit_code == 1 and "already has an account" in again.output
+    short = runner.invoke(args=["staff", "create", "x@example.com", "--password", "short"])
+    assert short.exit_code == 1 and "at least 12 characters" in short.output
+
+
+def test_template_preview_shows_sms_segments(client, accounts):
+    sign_in(client, "viewer@example.com")
+    page = client.get("/dashboard/templates/de/booking_24h/sms").get_data(as_text=True)
+    assert "Erinnerung: Code Review mit Grace Hopper" in page
+    assert "GSM-7, 1 SMS segment" in page and "at most 1600" in page
+    index = client.get("/dashboard/templates").get_data(as_text=True)
+    assert index.count("/dashboard/templates/") == 13 * 5 * 2
+    assert client.get("/dashboard/templates/xx/booking_24h/sms").status_code == 404
+    assert client.get("/dashboard/templates/en/no_such_type/sms").status_code == 404
+
+
+def test_template_preview_of_a_real_booking(client, accounts):
+    from tests.factories import booking_payload, contact, envelope, post
+
+    post(client, envelope("booking.created", booking_payload(
+        "b-7", expert=contact("expert-1", name="Grace", timezone="Asia/Kolkata"))))
+    sign_in(client, "viewer@example.com")
+    page = client.get("/dashboard/templates/en/booking_1h/telegram?booking=b-7&for=expert").get_data(as_text=True)
+    assert "Hello Grace" in page and "IST" in page and "at most 4096" in page
+    missing = client.get("/dashboard/templates/en/booking_1h/telegram?booking=nope").get_data(as_text=True)
+    assert "No booking &#39;nope&#39;; showing sample data." in missing
+
+
+def send_test(client, path, address):
+    token = csrf_token(client, path)
+    return client.post(f"{path}/send-test", data={"address": address, "csrf_token": token, "booking": "",
+                                                  "for": "client"})
+
+
+def test_operators_send_a_test_and_see_what_the_provider_said(app, client, accounts, run_jobs, telegram):
+    app.config.update(TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
+    sign_in(client, "operator@example.com")
+    path = "/dashboard/templates/de/booking_1h/telegram"
+    response = send_test(client, path, "424242")
+    assert response.status_code == 302 and "test=" in response.headers["Location"]
+    run_jobs()
+    [request] = telegram.requests
+    assert request["json"]["chat_id"] == "424242" and request["json"]["text"].startswith("Hallo Ada Lovelace")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "sent: telegram message 1" in page
+    assert actions()[-1][:2] == ("send_test", "operator@example.com")
+
+
+def test_a_failed_test_send_shows_the_providers_reason(app, client, accounts, run_jobs, telegram):
+    app.config.update(TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
+    telegram.error(400, "Bad Request: chat not found")
+    sign_in(client, "operator@example.com")
+    response = send_test(client, "/dashboard/templates/en/user_welcome/telegram", "999")
+    run_jobs()
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "failed:" in page and "Telegram 400: Bad Request: chat not found" in page
+
+
+def test_viewers_cannot_send_tests_and_nobody_can_test_the_webhook(client, accounts):
+    sign_in(client, "viewer@example.com")
+    path = "/dashboard/templates/en/user_welcome/telegram"
+    assert "Send a test" not in client.get(path).get_data(as_text=True)
+    assert send_test(client, path, "424242").status_code == 403  # checked on the server, not just hidden
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/dashboard/")})
+    sign_in(client, "admin@example.com")
+    assert send_test(client, "/dashboard/templates/en/user_welcome/webhook", "http://10.0.0.1/").status_code == 400
+    assert [action for action, _, _ in actions()].count("send_test") == 0

@@ -1,0 +1,86 @@
+"""Signing in and out of the dashboard."""
+
+from functools import wraps
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired
+
+from webapp.domain import staff
+from webapp.extensions import db, login_manager
+from webapp.models import Role, Staff
+from webapp.models.types import utcnow
+
+bp = Blueprint("auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired()])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+@login_manager.user_loader
+def load_staff(staff_id: str) -> Staff | None:
+    """The signed-in account, if it still exists and is active."""
+    account = db.session.get(Staff, int(staff_id))
+    return account if account and account.active else None
+
+
+def require(role: Role):
+    """Allow a view to signed-in staff whose role includes role; others get the login page or a 403."""
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def guarded(*args, **kwargs):
+            if not current_user.can(role):
+                abort(403)
+            return view(*args, **kwargs)
+        return guarded
+    return decorator
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Show the form; on POST check the password, with failures throttled per account and per address."""
+    form = LoginForm()
+    if not form.validate_on_submit():
+        return render_template("dashboard/login.html", form=form), 400 if request.method == "POST" else 200
+    email, address = form.email.data, request.remote_addr or "unknown"
+    if staff.too_many_failures(email, address):
+        staff.audit("login_throttled", target=email.lower(), actor="anonymous")
+        db.session.commit()
+        return render_template("dashboard/login.html", form=form, error="Too many failed attempts. "
+                               "Wait a few minutes and try again."), 429
+    account = staff.authenticate(email, form.password.data)
+    if account is None:
+        staff.count_failure(email, address)
+        staff.audit("login_failed", target=email.lower(), actor="anonymous")
+        db.session.commit()
+        return render_template("dashboard/login.html", form=form, error="Wrong email or password."), 401
+    staff.clear_failures(email)
+    session.clear()  # a fresh session at login: nothing set before it survives
+    login_user(account)
+    account.last_login_at = utcnow()
+    staff.audit("login", target=account.email, actor=account.email)
+    db.session.commit()
+    return redirect(safe_next(request.args.get("next")))
+
+
+def safe_next(target: str | None) -> str:
+    """Follow ?next= only within this site."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("dashboard.home")
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    """Sign out; the audit log keeps who left."""
+    staff.audit("logout", target=current_user.email)
+    db.session.commit()
+    logout_user()
+    session.clear()
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,91 @@
+"""Staff accounts: creation, password checks, login throttling, and the audit log."""
+
+from datetime import datetime
+
+from flask import current_app, has_request_context, request
+from flask_login import current_user
+from redis.exceptions import RedisError
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from webapp import queueing
+from webapp.extensions import db
+from webapp.models import AuditEntry, Role, Staff
+from webapp.models.types import utcnow
+
+MIN_PASSWORD = 12
+# A hash to check against when the account does not exist, so both answers take as long.
+DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+class StaffError(ValueError):
+    """A staff account cannot be created or changed as asked."""
+
+
+def create(email: str, password: str, role: Role) -> Staff:
+    """Add an account; the password is kept only as werkzeug's salted scrypt hash."""
+    email = email.strip().lower()
+    if "@" not in email:
+        raise StaffError(f"{email!r} is not an email address")
+    if len(password) < MIN_PASSWORD:
+        raise StaffError(f"the password needs at least {MIN_PASSWORD} characters")
+    if db.session.scalar(select(func.count()).select_from(Staff).where(Staff.email == email)):
+        raise StaffError(f"{email} already has an account")
+    account = Staff(email=email, password_hash=generate_password_hash(password), role=role)
+    db.session.add(account)
+    return account
+
+
+def authenticate(email: str, password: str) -> Staff | None:
+    """The active account these credentials open, or None."""
+    account = db.session.scalar(select(Staff).where(Staff.email == email.strip().lower()))
+    if account is None:
+        check_password_hash(DUMMY_HASH, password)
+        return None
+    if not check_password_hash(account.password_hash, password) or not account.active:
+        return None
+    return account
+
+
+def throttle_keys(email: str, address: str) -> list[str]:
+    """Failed-login counters: one per account, one per client address."""
+    return [f"bellhop:login-failures:account:{email.strip().lower()}", f"bellhop:login-failures:address:{address}"]
+
+
+def too_many_failures(email: str, address: str) -> bool:
+    """Whether this account or address has failed too often lately."""
+    limit = current_app.config["LOGIN_MAX_FAILURES"]
+    try:
+        counts = queueing.redis_connection().mget(throttle_keys(email, address))
+    except RedisError:
+        return False  # a login page that works beats one that fails closed on a Redis hiccup
+    return any(int(count or 0) >= limit for count in counts)
+
+
+def count_failure(email: str, address: str) -> None:
+    """Count a failed login against the account and the address, for the throttle window."""
+    window = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"]
+    try:
+        with queueing.redis_connection().pipeline(transaction=False) as pipe:
+            for key in throttle_keys(email, address):
+                pipe.incr(key).expire(key, window)
+            pipe.execute()
+    except RedisError:
+        pass
+
+
+def clear_failures(email: str) -> None:
+    """A successful login clears the account's count (not the address's: others may share it)."""
+    try:
+        queueing.redis_connection().delete(throttle_keys(email, "")[0])
+    except RedisError:
+        pass
+
+
+def audit(action: str, target: str | None = None, rows: int = 0, detail: str | None = None,
+          actor: str | None = None, at: datetime | None = None) -> None:
+    """Add an audit entry to the current transaction; the caller commits."""
+    in_request = has_request_context()
+    who = actor or (current_user.email if in_request and current_user.is_authenticated else "anonymous")
+    db.session.add(AuditEntry(at=at or utcnow(), actor=who, action=action, target=target, rows=rows,
+                              address=request.remote_addr if in_request else None, detail=detail))

@@ -1,0 +1,59 @@
+"""Support staff who sign in to the dashboard, and the append-only record of what they did."""
+
+from datetime import datetime
+from enum import Enum
+
+from flask_login import UserMixin
+from sqlalchemy import Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.extensions import db
+from webapp.models.enums import string_enum
+from webapp.models.types import UTCDateTime, utcnow
+
+
+class Role(str, Enum):
+    VIEWER = "viewer"  # reads everything
+    OPERATOR = "operator"  # also retries, cancels, replays and sends tests
+    ADMIN = "admin"  # also staff accounts and Flask-Admin
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+
+class Staff(UserMixin, db.Model):
+    """A dashboard account; the password is stored only as a salted hash."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(string_enum(Role))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def can(self, role: Role) -> bool:
+        """Whether this account's role includes the given one."""
+        return self.role.rank >= role.rank
+
+
+class AuditEntry(db.Model):
+    """Who did what, when, from where, to how many rows. The application only ever inserts."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str | None] = mapped_column(String(500))
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    address: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
