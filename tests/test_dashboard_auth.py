@@ -173,3 +173,46 @@ def test_viewers_cannot_send_tests_and_nobody_can_test_the_webhook(client, accou
     sign_in(client, "admin@example.com")
     assert send_test(client, "/dashboard/templates/en/user_welcome/webhook", "http://10.0.0.1/").status_code == 400
     assert [action for action, _, _ in actions()].count("send_test") == 0
+
+
+def test_notifications_list_filters_by_status_and_pages_by_id(app, client, accounts):
+    from tests.factories import envelope, post
+
+    for n in range(3):
+        post(client, envelope("user.welcome", {"user_id": f"u-{n}", "preferences": {"account": n != 1}}))
+    sign_in(client, "viewer@example.com")
+    page = client.get("/dashboard/notifications?status=suppressed").get_data(as_text=True)
+    assert page.count("user_welcome") == 1 and "suppressed: recipient opted out of account messages" in page
+    import webapp.blueprints.dashboard as dashboard
+
+    dashboard.PAGE_SIZE = 2
+    try:
+        first = client.get("/dashboard/notifications").get_data(as_text=True)
+        older = re.search(r'href="(/dashboard/notifications\?before=\d+)"', first)[1]
+        second = client.get(older).get_data(as_text=True)
+    finally:
+        dashboard.PAGE_SIZE = 50
+    assert first.count("user_welcome") == 2 and second.count("user_welcome") == 1 and "Older" not in second
+    assert client.get("/dashboard/notifications?status=lost").status_code == 400
+
+
+def test_notification_detail_says_why_and_shows_every_attempt(app, client, accounts, run_jobs, telegram):
+    from datetime import timedelta
+
+    from tests.factories import envelope, notifications, now, post
+
+    app.config.update(CHANNELS=["telegram"], TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
+    window = f"{now() - timedelta(hours=1):%H:%M}-{now() + timedelta(hours=2):%H:%M}"
+    post(client, envelope("user.welcome", {"user_id": "u-1", "telegram_chat_id": "1", "timezone": "UTC",
+                                           "quiet_hours": window}))
+    telegram.error(403, "Forbidden: bot was blocked by the user")
+    post(client, envelope("user.profile_updated", {"user_id": "u-2", "telegram_chat_id": "2"}))
+    run_jobs()
+    deferred, failed = notifications()
+    sign_in(client, "viewer@example.com")
+    page = client.get(f"/dashboard/notifications/{deferred.id}").get_data(as_text=True)
+    assert "deferred from" in page and "No attempt yet." in page
+    page = client.get(f"/dashboard/notifications/{failed.id}").get_data(as_text=True)
+    assert "permanent: Telegram 403: Forbidden: bot was blocked by the user" in page
+    assert "permanent_error" in page
+    assert client.get("/dashboard/notifications/999999").status_code == 404

@@ -1,4 +1,4 @@
-"""The support dashboard. So far: a home page and the message template previews."""
+"""The support dashboard. So far: notifications (list and detail) and the message template previews."""
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
@@ -15,7 +16,7 @@ from webapp.domain import staff, template_check
 from webapp.domain.channel_names import CONTACT_FOR_CHANNEL, KNOWN_CHANNELS
 from webapp.domain.rendering import RenderError
 from webapp.extensions import db
-from webapp.models import Booking, NotificationType, Role
+from webapp.models import Booking, Notification, NotificationStatus, NotificationType, Role
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 SEND_TEST_JOB = "workers.jobs.send_test"
@@ -107,3 +108,37 @@ def test_status(job_id: str | None) -> dict | None:
         reason = (job.latest_result().exc_string or "").strip().splitlines()
         return {"state": "failed", "detail": reason[-1] if reason else "failed"}
     return {"state": job.get_status().value, "detail": "reload to see the outcome"}
+
+
+PAGE_SIZE = 50
+
+
+@bp.get("/notifications")
+@require(Role.VIEWER)
+def notifications():
+    """Newest first, optionally one status, a page at a time by id (no COUNT over the table)."""
+    status = request.args.get("status") or None
+    if status and status not in {member.value for member in NotificationStatus}:
+        abort(400, description=f"unknown status {status!r}")
+    query = select(Notification).options(joinedload(Notification.recipient)).order_by(Notification.id.desc())
+    if status:
+        query = query.where(Notification.status == status)
+    before = request.args.get("before", type=int)
+    if before:
+        query = query.where(Notification.id < before)
+    rows = list(db.session.scalars(query.limit(PAGE_SIZE + 1)))
+    more = len(rows) > PAGE_SIZE
+    return render_template("dashboard/notifications.html", rows=rows[:PAGE_SIZE], status=status,
+                           statuses=[member.value for member in NotificationStatus],
+                           next_before=rows[PAGE_SIZE - 1].id if more else None)
+
+
+@bp.get("/notifications/<int:notification_id>")
+@require(Role.VIEWER)
+def notification(notification_id: int):
+    """One message: who, which booking, what it said, every attempt, and why it is in its state."""
+    row = db.session.get(Notification, notification_id)
+    if row is None:
+        abort(404)
+    attempts = sorted(row.attempt_log, key=lambda attempt: attempt.number)
+    return render_template("dashboard/notification.html", row=row, attempts=attempts)
