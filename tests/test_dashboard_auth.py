@@ -216,3 +216,56 @@ def test_notification_detail_says_why_and_shows_every_attempt(app, client, accou
     assert "permanent: Telegram 403: Forbidden: bot was blocked by the user" in page
     assert "permanent_error" in page
     assert client.get("/dashboard/notifications/999999").status_code == 404
+
+
+def act(client, notification_id: int, action: str, with_token: bool = True):
+    token = csrf_token(client, f"/dashboard/notifications/{notification_id}") if with_token else ""
+    return client.post(f"/dashboard/notifications/{notification_id}/{action}", data={"csrf_token": token})
+
+
+def test_an_operator_retries_a_failed_message_and_it_is_sent(app, client, accounts, run_jobs, telegram):
+    from tests.factories import envelope, notifications, post
+
+    app.config.update(CHANNELS=["telegram"], TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
+    telegram.error(400, "Bad Request: chat not found")
+    post(client, envelope("user.welcome", {"user_id": "u-1", "telegram_chat_id": "1"}))
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "failed"
+    sign_in(client, "operator@example.com")
+    response = act(client, row.id, "retry")
+    assert "outcome=done" in response.headers["Location"]
+    run_jobs()
+    [row] = notifications()
+    assert row.status.value == "sent" and row.attempts == 2 and len(telegram.requests) == 2
+    assert actions()[-1] == ("retry", "operator@example.com", f"notification {row.id}")
+
+
+def test_an_operator_cancels_a_planned_reminder_and_it_is_never_sent(client, accounts):
+    from tests.factories import booking_payload, envelope, notifications, post
+
+    post(client, envelope("booking.created", booking_payload()))
+    [reminder, *_] = notifications(type="booking_24h")
+    sign_in(client, "operator@example.com")
+    act(client, reminder.id, "cancel")
+    [reminder] = [row for row in notifications(type="booking_24h") if row.id == reminder.id]
+    assert reminder.status.value == "cancelled" and reminder.last_error == "cancelled by operator@example.com"
+    # A second click finds nothing to do: the compare-and-set only moves rows still in the right status.
+    again = act(client, reminder.id, "cancel")
+    assert "nothing to do" in client.get(again.headers["Location"]).get_data(as_text=True)
+    rows_moved = [entry.rows for entry in db.session.query(AuditEntry).filter_by(action="cancel")]
+    assert rows_moved == [1, 0]  # both clicks are on record, with how many rows each moved
+
+
+def test_viewers_cannot_act_and_actions_need_the_csrf_token(client, accounts):
+    from tests.factories import booking_payload, envelope, notifications, post
+
+    post(client, envelope("booking.created", booking_payload()))
+    row = notifications(type="booking_24h")[0]
+    sign_in(client, "viewer@example.com")
+    assert "Cancel</button>" not in client.get(f"/dashboard/notifications/{row.id}").get_data(as_text=True)
+    assert act(client, row.id, "cancel").status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/dashboard/")})
+    sign_in(client, "operator@example.com")
+    assert act(client, row.id, "cancel", with_token=False).status_code == 400
+    assert notifications(type="booking_24h")[0].status.value == "pending"

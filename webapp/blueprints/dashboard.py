@@ -12,11 +12,12 @@ from wtforms.validators import DataRequired, Length
 
 from webapp import queueing
 from webapp.blueprints.auth import require
-from webapp.domain import staff, template_check
+from webapp.domain import staff, template_check, transitions
 from webapp.domain.channel_names import CONTACT_FOR_CHANNEL, KNOWN_CHANNELS
 from webapp.domain.rendering import RenderError
 from webapp.extensions import db
 from webapp.models import Booking, Notification, NotificationStatus, NotificationType, Role
+from webapp.models.types import utcnow
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 SEND_TEST_JOB = "workers.jobs.send_test"
@@ -141,4 +142,25 @@ def notification(notification_id: int):
     if row is None:
         abort(404)
     attempts = sorted(row.attempt_log, key=lambda attempt: attempt.number)
-    return render_template("dashboard/notification.html", row=row, attempts=attempts)
+    return render_template("dashboard/notification.html", row=row, attempts=attempts, form=FlaskForm(),
+                           can_act=current_user.can(Role.OPERATOR), retryable=row.status in transitions.RETRYABLE,
+                           cancellable=row.status in transitions.OPEN, outcome=request.args.get("outcome"))
+
+
+@bp.post("/notifications/<int:notification_id>/<any(retry, cancel):action>")
+@require(Role.OPERATOR)
+def act_on_notification(notification_id: int, action: str):
+    """Retry or cancel one notification through the same compare-and-set as the workers, so they race safely."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    now, who = utcnow(), current_user.email
+    if action == "retry":
+        moved = transitions.retry_now([notification_id], now, f"retried by {who}")
+    else:
+        moved = transitions.cancel_now([notification_id], now, f"cancelled by {who}")
+    staff.audit(action, target=f"notification {notification_id}", rows=len(moved))
+    db.session.commit()
+    if moved and action == "retry":
+        queueing.arm_wakeups([now])
+    outcome = "done" if moved else "nothing to do: its status had already changed"
+    return redirect(url_for("dashboard.notification", notification_id=notification_id, outcome=outcome))

@@ -101,6 +101,20 @@ def wanted_among(ids: list[int]) -> set[int]:
     return set(db.session.connection().execute(STILL_WANTED, {"ids": ids}).scalars())
 
 
+RETRYABLE = (S.FAILED, S.CANCELLED, S.EXPIRED)
+
+
+def retry_now(ids: list[int], now: datetime, reason: str) -> list[int]:
+    """Staff retry: failed, cancelled or expired rows become pending, due now. Return those moved."""
+    return change(ids, RETRYABLE, status=S.PENDING, due_at=now, last_error=reason, lease_expires_at=None,
+                  updated_at=now)
+
+
+def cancel_now(ids: list[int], now: datetime, reason: str) -> list[int]:
+    """Staff cancel: rows not yet being sent become cancelled. Return those moved."""
+    return change(ids, OPEN, status=S.CANCELLED, last_error=reason, lease_expires_at=None, updated_at=now)
+
+
 def abandon(ids: list[int], now: datetime) -> list[int]:
     """Cancel claimed rows whose booking was cancelled or moved before they could be sent."""
     return change(ids, [S.PROCESSING], status=S.CANCELLED, lease_expires_at=None,
