@@ -5,7 +5,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
@@ -14,9 +14,19 @@ from webapp import queueing
 from webapp.blueprints.auth import require
 from webapp.domain import staff, template_check, transitions
 from webapp.domain.channel_names import CONTACT_FOR_CHANNEL, KNOWN_CHANNELS
+from webapp.domain.ingest import ingest
 from webapp.domain.rendering import RenderError
 from webapp.extensions import db
-from webapp.models import Booking, Notification, NotificationStatus, NotificationType, Role
+from webapp.models import (
+    AuditEntry,
+    Booking,
+    EventSource,
+    InboundEvent,
+    Notification,
+    NotificationStatus,
+    NotificationType,
+    Role,
+)
 from webapp.models.types import utcnow
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -164,3 +174,63 @@ def act_on_notification(notification_id: int, action: str):
         queueing.arm_wakeups([now])
     outcome = "done" if moved else "nothing to do: its status had already changed"
     return redirect(url_for("dashboard.notification", notification_id=notification_id, outcome=outcome))
+
+
+@bp.get("/events")
+@require(Role.VIEWER)
+def events():
+    """Inbound events, newest first, optionally one source or type, paged by id."""
+    query = select(InboundEvent).order_by(InboundEvent.id.desc())
+    source, kind = request.args.get("source") or None, request.args.get("type") or None
+    if source:
+        query = query.where(InboundEvent.source == source)
+    if kind:
+        query = query.where(InboundEvent.event_type == kind)
+    before = request.args.get("before", type=int)
+    if before:
+        query = query.where(InboundEvent.id < before)
+    rows = list(db.session.scalars(query.limit(PAGE_SIZE + 1)))
+    more = len(rows) > PAGE_SIZE
+    return render_template("dashboard/events.html", rows=rows[:PAGE_SIZE], source=source, kind=kind,
+                           sources=[member.value for member in EventSource], form=FlaskForm(),
+                           can_replay=current_user.can(Role.ADMIN), outcome=request.args.get("outcome"),
+                           next_before=rows[PAGE_SIZE - 1].id if more else None)
+
+
+@bp.post("/events/<int:event_row_id>/replay")
+@require(Role.ADMIN)
+def replay(event_row_id: int):
+    """Run a stored event through ingest again, under a new id: only what it calls for and is missing is added."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    original = db.session.get(InboundEvent, event_row_id)
+    if original is None:
+        abort(404)
+    copies = db.session.scalar(select(func.count()).select_from(InboundEvent)
+                               .where(InboundEvent.event_id.like(f"{original.event_id}:replay:%")))
+    replay_id = f"{original.event_id}:replay:{copies + 1}"
+    result = ingest(original.payload, replay_id, original.source, replay_of=original.event_id.split(":replay:")[0])
+    staff.audit("replay", target=f"event {original.event_id} as {replay_id}", rows=1,
+                detail=f"{result.outcome.value if result.outcome else 'duplicate'}: {result.detail or ''}")
+    db.session.commit()
+    summary = f"replayed as {replay_id}: {result.outcome.value if result.outcome else 'duplicate'}"
+    return redirect(url_for("dashboard.events", outcome=summary))
+
+
+@bp.get("/audit")
+@require(Role.ADMIN)
+def audit():
+    """The audit log, newest first, optionally one action or actor."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc())
+    action, actor = request.args.get("action") or None, request.args.get("actor") or None
+    if action:
+        query = query.where(AuditEntry.action == action)
+    if actor:
+        query = query.where(AuditEntry.actor == actor.strip().lower())
+    before = request.args.get("before", type=int)
+    if before:
+        query = query.where(AuditEntry.id < before)
+    rows = list(db.session.scalars(query.limit(PAGE_SIZE + 1)))
+    more = len(rows) > PAGE_SIZE
+    return render_template("dashboard/audit.html", rows=rows[:PAGE_SIZE], action=action, actor=actor,
+                           next_before=rows[PAGE_SIZE - 1].id if more else None)

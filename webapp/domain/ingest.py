@@ -31,8 +31,12 @@ class Ingested:
     due_times: list[datetime] = field(default_factory=list)
 
 
-def ingest(raw: bytes | str, event_id: str, source: EventSource) -> Ingested:
-    """Validate, deduplicate and apply one event in a single transaction, then arm wake-ups."""
+def ingest(raw: bytes | str, event_id: str, source: EventSource, replay_of: str | None = None) -> Ingested:
+    """Validate, deduplicate and apply one event in a single transaction, then arm wake-ups.
+
+    A replay is stored under its own event_id but keys its messages by the original's, so it
+    adds only what the original would plan now and did not (a channel turned on since, say).
+    """
     if not event_id or len(event_id) > MAX_EVENT_ID:
         raise InvalidEvent(f"event id: must be 1 to {MAX_EVENT_ID} characters")
     try:
@@ -42,7 +46,7 @@ def ingest(raw: bytes | str, event_id: str, source: EventSource) -> Ingested:
     event = parse_event(text)
     for attempt in range(ATTEMPTS):
         try:
-            result = apply_once(event, event_id, source, text)
+            result = apply_once(event, event_id, source, text, replay_of)
             break
         except IntegrityError:
             db.session.rollback()
@@ -52,12 +56,12 @@ def ingest(raw: bytes | str, event_id: str, source: EventSource) -> Ingested:
     return result
 
 
-def apply_once(event, event_id: str, source: EventSource, text: str) -> Ingested:
+def apply_once(event, event_id: str, source: EventSource, text: str, replay_of: str | None = None) -> Ingested:
     """Store the event and everything it changes, committing once."""
     if db.session.scalar(select(InboundEvent.id).filter_by(event_id=event_id)) is not None:
         return Ingested(duplicate=True)
     now = utcnow()
-    plan = Plan(now=now, event_id=event_id)
+    plan = Plan(now=now, event_id=replay_of or event_id, replay=replay_of is not None)
     outcome, detail = handle_event(event, plan)
     persist(plan)
     # Written last, with its outcome: a concurrent copy of this event fails on the unique event id

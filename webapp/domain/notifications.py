@@ -61,6 +61,8 @@ class Plan:
     due_times: list[datetime] = field(default_factory=list)
     # The booking this event created, if any: it can have no notification rows yet.
     new_booking: Booking | None = None
+    # A replay keys its messages by the original event's id, so those keys may exist already.
+    replay: bool = False
 
 
 def channels_for(recipient: Recipient) -> list[str]:
@@ -129,7 +131,7 @@ def persist(plan: Plan) -> int:
     # Only rows of a booking already stored can clash: an event's own keys carry its (unique) event id, and
     # a booking created by this event has no rows yet. The unique key still guards a concurrent duplicate.
     maybe_taken = [key for key, planned in candidates.items()
-                   if planned.booking is not None and planned.booking is not plan.new_booking]
+                   if plan.replay or (planned.booking is not None and planned.booking is not plan.new_booking)]
     db.session.flush()  # new recipients and bookings get their ids
     taken = existing_keys(maybe_taken)
     new = [planned for key, planned in candidates.items() if key not in taken]
