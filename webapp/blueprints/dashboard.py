@@ -1,4 +1,6 @@
-"""The support dashboard. So far: notifications (list and detail) and the message template previews."""
+"""The support dashboard: notifications, bookings, inbound events, the audit log and template previews."""
+
+from datetime import datetime, timezone
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -15,16 +17,18 @@ from webapp.blueprints.auth import require
 from webapp.domain import staff, template_check, transitions
 from webapp.domain.channel_names import CONTACT_FOR_CHANNEL, KNOWN_CHANNELS
 from webapp.domain.ingest import ingest
-from webapp.domain.rendering import RenderError
+from webapp.domain.rendering import RenderError, zone
 from webapp.extensions import db
 from webapp.models import (
     AuditEntry,
     Booking,
+    BookingStatus,
     EventSource,
     InboundEvent,
     Notification,
     NotificationStatus,
     NotificationType,
+    Recipient,
     Role,
 )
 from webapp.models.types import utcnow
@@ -234,3 +238,97 @@ def audit():
     more = len(rows) > PAGE_SIZE
     return render_template("dashboard/audit.html", rows=rows[:PAGE_SIZE], action=action, actor=actor,
                            next_before=rows[PAGE_SIZE - 1].id if more else None)
+
+
+@bp.get("/bookings")
+@require(Role.VIEWER)
+def bookings():
+    """Bookings, newest first, filtered by status, start date range, service and party."""
+    query = select(Booking).options(joinedload(Booking.client), joinedload(Booking.expert)).order_by(
+        Booking.id.desc())
+    args = request.args
+    if args.get("status"):
+        query = query.where(Booking.status == args["status"])
+    for name, compare in (("from", Booking.starts_at.__ge__), ("to", Booking.starts_at.__lt__)):
+        if args.get(name):
+            query = query.where(compare(parse_day(args[name])))
+    if args.get("service"):
+        query = query.where(Booking.service_name.ilike(f"%{args['service']}%"))
+    if args.get("person"):
+        pattern = f"%{args['person']}%"
+        people = select(Recipient.id).where(Recipient.external_id.ilike(pattern) | Recipient.name.ilike(pattern))
+        query = query.where(Booking.client_id.in_(people) | Booking.expert_id.in_(people))
+    if args.get("before", type=int):
+        query = query.where(Booking.id < args.get("before", type=int))
+    rows = list(db.session.scalars(query.limit(PAGE_SIZE + 1)).unique())
+    more = len(rows) > PAGE_SIZE
+    filters = {name: args.get(name, "") for name in ("status", "from", "to", "service", "person")}
+    return render_template("dashboard/bookings.html", rows=rows[:PAGE_SIZE], filters=filters,
+                           statuses=[member.value for member in BookingStatus],
+                           next_before=rows[PAGE_SIZE - 1].id if more else None)
+
+
+def parse_day(value: str) -> datetime:
+    """A YYYY-MM-DD filter value as the start of that UTC day; a 400 names a malformed one."""
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    except ValueError:
+        abort(400, description=f"dates look like 2026-12-24, got {value!r}")
+
+
+@bp.get("/bookings/<external_id>")
+@require(Role.VIEWER)
+def booking(external_id: str):
+    """A booking's timeline: all its notifications in planned order, in each recipient's zone and in UTC."""
+    row = db.session.scalar(select(Booking).filter_by(external_id=external_id))
+    if row is None:
+        abort(404)
+    messages = list(db.session.scalars(select(Notification).options(joinedload(Notification.recipient))
+                                       .where(Notification.booking_id == row.id)
+                                       .order_by(Notification.scheduled_at, Notification.id)))
+    return render_template("dashboard/booking.html", booking=row, messages=messages, form=FlaskForm(),
+                           can_act=current_user.can(Role.OPERATOR), zone=zone,
+                           kinds=sorted({message.type.value for message in messages}),
+                           outcome=request.args.get("outcome"))
+
+
+@bp.post("/bookings/<external_id>/cancel-pending")
+@require(Role.OPERATOR)
+def cancel_pending(external_id: str):
+    """Cancel every message of the booking not yet being sent."""
+    row = booking_or_404(external_id)
+    ids = list(db.session.scalars(select(Notification.id).where(Notification.booking_id == row.id,
+                                                                Notification.status.in_(transitions.OPEN))))
+    moved = transitions.cancel_now(ids, utcnow(), f"cancelled by {current_user.email}")
+    staff.audit("cancel", target=f"booking {external_id}: all pending", rows=len(moved))
+    db.session.commit()
+    return redirect(url_for("dashboard.booking", external_id=external_id, outcome=f"{len(moved)} cancelled"))
+
+
+@bp.post("/bookings/<external_id>/resend")
+@require(Role.OPERATOR)
+def resend(external_id: str):
+    """Send a type of message of this booking again, now, on the channels it went out on."""
+    row = booking_or_404(external_id)
+    kind = request.form.get("type", "")
+    if kind not in {member.value for member in NotificationType}:
+        abort(400, description=f"unknown message type {kind!r}")
+    ids = list(db.session.scalars(select(Notification.id).where(Notification.booking_id == row.id,
+                                                                Notification.type == kind)))
+    now = utcnow()
+    moved = transitions.resend_now(ids, now, f"resent by {current_user.email}")
+    staff.audit("resend", target=f"booking {external_id}: {kind}", rows=len(moved))
+    db.session.commit()
+    if moved:
+        queueing.arm_wakeups([now])
+    return redirect(url_for("dashboard.booking", external_id=external_id, outcome=f"{len(moved)} {kind} resent"))
+
+
+def booking_or_404(external_id: str) -> Booking:
+    """The booking an action names, after checking the form's CSRF token."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    row = db.session.scalar(select(Booking).filter_by(external_id=external_id))
+    if row is None:
+        abort(404)
+    return row

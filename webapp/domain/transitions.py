@@ -110,6 +110,15 @@ def retry_now(ids: list[int], now: datetime, reason: str) -> list[int]:
                   updated_at=now)
 
 
+FINISHED = (S.SENT, S.FAILED, S.CANCELLED, S.EXPIRED)
+
+
+def resend_now(ids: list[int], now: datetime, reason: str) -> list[int]:
+    """Staff resend: finished rows (sent ones too) become pending, due now. Rows on their way are left alone."""
+    return change(ids, FINISHED, status=S.PENDING, due_at=now, last_error=reason, lease_expires_at=None,
+                  updated_at=now)
+
+
 def cancel_now(ids: list[int], now: datetime, reason: str) -> list[int]:
     """Staff cancel: rows not yet being sent become cancelled. Return those moved."""
     return change(ids, OPEN, status=S.CANCELLED, last_error=reason, lease_expires_at=None, updated_at=now)
