@@ -1,6 +1,6 @@
 """The support dashboard: notifications, bookings, inbound events, the audit log and template previews."""
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length
 
 from webapp import queueing
 from webapp.blueprints.auth import require
-from webapp.domain import staff, template_check, transitions
+from webapp.domain import overview, staff, template_check, transitions
 from webapp.domain.channel_names import CONTACT_FOR_CHANNEL, KNOWN_CHANNELS
 from webapp.domain.ingest import ingest
 from webapp.domain.rendering import RenderError, zone
@@ -47,8 +47,14 @@ class SendTestForm(FlaskForm):
 @bp.get("/")
 @require(Role.VIEWER)
 def home():
-    """The landing page after sign-in."""
-    return render_template("dashboard/home.html")
+    """The overview: counts, failure rate, what is due, lateness, the queue, and 48 hours of sends."""
+    now = utcnow()
+    day, week = overview.counts_since(now - timedelta(hours=24)), overview.counts_since(now - timedelta(days=7))
+    hours = overview.hourly(now)
+    return render_template("dashboard/home.html", day=day, week=week, statuses=[s.value for s in NotificationStatus],
+                           failure_rate=overview.failure_rate(day), due=overview.due_within(now, timedelta(hours=1)),
+                           lateness=overview.lateness(now, timedelta(hours=1)), queue=overview.queue_state(),
+                           hours=hours, peak=max([1] + [slot["sent"] + slot["failed"] for slot in hours]))
 
 
 @bp.get("/templates")
