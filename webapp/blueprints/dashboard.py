@@ -137,21 +137,52 @@ PAGE_SIZE = 50
 @bp.get("/notifications")
 @require(Role.VIEWER)
 def notifications():
-    """Newest first, optionally one status, a page at a time by id (no COUNT over the table)."""
-    status = request.args.get("status") or None
-    if status and status not in {member.value for member in NotificationStatus}:
-        abort(400, description=f"unknown status {status!r}")
-    query = select(Notification).options(joinedload(Notification.recipient)).order_by(Notification.id.desc())
-    if status:
-        query = query.where(Notification.status == status)
-    before = request.args.get("before", type=int)
+    """Newest first, filtered as the URL says (so a view can be bookmarked), a page at a time by id."""
+    args = request.args
+    filters = {name: args.get(name, "").strip() for name in NOTIFICATION_FILTERS}
+    query = filtered(select(Notification).options(joinedload(Notification.recipient)), filters)
+    before = args.get("before", type=int)
     if before:
         query = query.where(Notification.id < before)
-    rows = list(db.session.scalars(query.limit(PAGE_SIZE + 1)))
+    rows = list(db.session.scalars(query.order_by(Notification.id.desc()).limit(PAGE_SIZE + 1)))
     more = len(rows) > PAGE_SIZE
-    return render_template("dashboard/notifications.html", rows=rows[:PAGE_SIZE], status=status,
+    return render_template("dashboard/notifications.html", rows=rows[:PAGE_SIZE], filters=filters,
+                           active_filters={name: value for name, value in filters.items() if value},
                            statuses=[member.value for member in NotificationStatus],
+                           kinds=[member.value for member in NotificationType], channels=KNOWN_CHANNELS,
                            next_before=rows[PAGE_SIZE - 1].id if more else None)
+
+
+NOTIFICATION_FILTERS = ("status", "type", "channel", "recipient", "booking", "from", "to", "error")
+
+
+def filtered(query, filters: dict[str, str]):
+    """Apply the notification list's filters; a 400 names a value that cannot match anything."""
+    if filters["status"]:
+        if filters["status"] not in {member.value for member in NotificationStatus}:
+            abort(400, description=f"unknown status {filters['status']!r}")
+        query = query.where(Notification.status == filters["status"])
+    if filters["type"]:
+        if filters["type"] not in {member.value for member in NotificationType}:
+            abort(400, description=f"unknown type {filters['type']!r}")
+        query = query.where(Notification.type == filters["type"])
+    if filters["channel"]:
+        query = query.where(Notification.channel == filters["channel"])
+    if filters["recipient"]:
+        pattern = f"%{filters['recipient']}%"
+        people = select(Recipient.id).where(Recipient.name.ilike(pattern) | Recipient.email.ilike(pattern)
+                                            | Recipient.phone.ilike(pattern) | Recipient.external_id.ilike(pattern))
+        query = query.where(Notification.recipient_id.in_(people))
+    if filters["booking"]:
+        query = query.where(Notification.booking_id.in_(
+            select(Booking.id).where(Booking.external_id == filters["booking"])))
+    if filters["from"]:
+        query = query.where(Notification.scheduled_at >= parse_day(filters["from"]))
+    if filters["to"]:
+        query = query.where(Notification.scheduled_at < parse_day(filters["to"]))
+    if filters["error"]:
+        query = query.where(Notification.last_error.ilike(f"%{filters['error']}%"))
+    return query
 
 
 @bp.get("/notifications/<int:notification_id>")
