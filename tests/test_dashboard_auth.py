@@ -118,6 +118,7 @@ def test_template_preview_shows_sms_segments(client, accounts):
     page = client.get("/dashboard/templates/de/booking_24h/sms").get_data(as_text=True)
     assert "Erinnerung: Code Review mit Grace Hopper" in page
     assert "GSM-7, 1 SMS segment" in page and "at most 1600" in page
+    assert "<title>booking_24h on sms (de) · Bellhop</title>" in page  # the send-test form once leaked into it
     index = client.get("/dashboard/templates").get_data(as_text=True)
     assert index.count("/dashboard/templates/") == 13 * 5 * 2
     assert client.get("/dashboard/templates/xx/booking_24h/sms").status_code == 404
