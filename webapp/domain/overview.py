@@ -40,8 +40,12 @@ def lateness(now: datetime, window: timedelta) -> dict[str, float | None]:
     late = sorted((sent - scheduled).total_seconds() for sent, scheduled in pairs)
     if not late:
         return {"p50": None, "p95": None, "count": 0}
-    pick = lambda share: late[min(len(late) - 1, int(share * len(late)))]  # noqa: E731
-    return {"p50": pick(0.50), "p95": pick(0.95), "count": len(late)}
+    return {"p50": percentile(late, 0.50), "p95": percentile(late, 0.95), "count": len(late)}
+
+
+def percentile(ordered: list[float], share: float) -> float:
+    """The value below which share of the sorted values fall (nearest rank)."""
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def queue_state() -> dict[str, int | None]:

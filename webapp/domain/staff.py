@@ -47,9 +47,14 @@ def authenticate(email: str, password: str) -> Staff | None:
     return account
 
 
+def account_key(email: str) -> str:
+    """The failed-login counter of one account."""
+    return f"bellhop:login-failures:account:{email.strip().lower()}"
+
+
 def throttle_keys(email: str, address: str) -> list[str]:
     """Failed-login counters: one per account, one per client address."""
-    return [f"bellhop:login-failures:account:{email.strip().lower()}", f"bellhop:login-failures:address:{address}"]
+    return [account_key(email), f"bellhop:login-failures:address:{address}"]
 
 
 def too_many_failures(email: str, address: str) -> bool:
@@ -77,7 +82,7 @@ def count_failure(email: str, address: str) -> None:
 def clear_failures(email: str) -> None:
     """A successful login clears the account's count (not the address's: others may share it)."""
     try:
-        queueing.redis_connection().delete(throttle_keys(email, "")[0])
+        queueing.redis_connection().delete(account_key(email))
     except RedisError:
         pass
 

@@ -2,14 +2,40 @@
 
 import json
 import urllib.request
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 import urllib3
 
 from webapp.domain.delivery import permanent, transient
+from workers.channels.base import Channel
 
 CONNECT_TIMEOUT = 3.05
+
+
+class HttpChannel(Channel):
+    """A channel that talks HTTP: a thread-safe keep-alive pool per batch, sized to its parallel sends.
+
+    Subclasses name the settings for their read timeout and their concurrency.
+    """
+
+    timeout_setting = ""
+    concurrency_setting = ""
+
+    @property
+    def concurrency(self) -> int:
+        """Requests a worker keeps in flight: a provider's latency, not our CPU, is what a batch waits on."""
+        return max(1, self.config[self.concurrency_setting])
+
+    @contextmanager
+    def opened(self):
+        """Share one connection pool (and its keep-alive connections) across a batch."""
+        self.pool = connection_pool(self.config[self.timeout_setting], self.concurrency)
+        try:
+            yield self
+        finally:
+            self.pool.clear()
 
 
 def connection_pool(read_timeout: float, size: int) -> urllib3.PoolManager:

@@ -1,36 +1,22 @@
 """The SMS channel: Twilio's Messages REST API."""
 
-from contextlib import contextmanager
 
 import urllib3
 
 from webapp.domain import sms
 from webapp.domain.delivery import permanent, transient
 from workers.channels import http
-from workers.channels.base import Channel
 
 # Twilio error codes that mean this number can never receive the message; see twilio.com/docs/api/errors.
 UNREACHABLE_NUMBER = {21211, 21214, 21217, 21401, 21407, 21408, 21421, 21610, 21612, 21614}
 
 
-class SmsChannel(Channel):
+class SmsChannel(http.HttpChannel):
     """Send each message as an SMS through Twilio, over one keep-alive pool per batch."""
 
     name = "sms"
-
-    @property
-    def concurrency(self) -> int:
-        """Parallel requests per worker: Twilio queues each message itself, so a request is short."""
-        return max(1, self.config["SMS_CONCURRENCY"])
-
-    @contextmanager
-    def opened(self):
-        """Share one connection pool across a batch."""
-        self.pool = http.connection_pool(self.config["SMS_TIMEOUT_SECONDS"], self.concurrency)
-        try:
-            yield self
-        finally:
-            self.pool.clear()
+    timeout_setting = "SMS_TIMEOUT_SECONDS"
+    concurrency_setting = "SMS_CONCURRENCY"
 
     def send(self, message):
         """Create a Twilio Message; return its sid, status and segment count."""

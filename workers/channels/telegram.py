@@ -1,35 +1,21 @@
 """The Telegram channel: the Bot API's sendMessage."""
 
 import json
-from contextlib import contextmanager
 
 import urllib3
 
 from webapp.domain.delivery import permanent, transient
 from workers.channels import http
-from workers.channels.base import Channel
 
 MAX_TEXT = 4096  # sendMessage refuses longer texts
 
 
-class TelegramChannel(Channel):
+class TelegramChannel(http.HttpChannel):
     """Send each message to the recipient's chat through a Telegram bot."""
 
     name = "telegram"
-
-    @property
-    def concurrency(self) -> int:
-        """Parallel requests per worker; Telegram answers 429 with retry_after when we go too fast."""
-        return max(1, self.config["TELEGRAM_CONCURRENCY"])
-
-    @contextmanager
-    def opened(self):
-        """Share one connection pool across a batch."""
-        self.pool = http.connection_pool(self.config["TELEGRAM_TIMEOUT_SECONDS"], self.concurrency)
-        try:
-            yield self
-        finally:
-            self.pool.clear()
+    timeout_setting = "TELEGRAM_TIMEOUT_SECONDS"
+    concurrency_setting = "TELEGRAM_CONCURRENCY"
 
     def send(self, message):
         """Post the text to the recipient's chat; return the new message's id."""

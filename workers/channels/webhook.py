@@ -1,7 +1,6 @@
 """The webhook channel: a signed JSON POST to the recipient's URL."""
 
 import json
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import urllib3
@@ -9,28 +8,14 @@ import urllib3
 from webapp.domain.delivery import permanent, transient
 from webapp.signatures import sign
 from workers.channels import http
-from workers.channels.base import Channel
 
 
-class WebhookChannel(Channel):
+class WebhookChannel(http.HttpChannel):
     """POST each message, signed with Standard Webhooks, over one keep-alive pool per batch."""
 
     name = "webhook"
-
-    @property
-    def concurrency(self) -> int:
-        """Posts run in parallel: a receiver's latency, not our CPU, is what a sequential batch waits on."""
-        return max(1, self.config["WEBHOOK_CONCURRENCY"])
-
-    @contextmanager
-    def opened(self):
-        """Share one connection pool (and its keep-alive connections) across a batch."""
-        # urllib3 rather than requests: this runs per message, and it does the same for less work.
-        self.pool = http.connection_pool(self.config["WEBHOOK_TIMEOUT_SECONDS"], self.concurrency)
-        try:
-            yield self
-        finally:
-            self.pool.clear()
+    timeout_setting = "WEBHOOK_TIMEOUT_SECONDS"
+    concurrency_setting = "WEBHOOK_CONCURRENCY"
 
     def send(self, message):
         """Post the message; classify the answer into sent, transient or permanent."""
