@@ -29,3 +29,14 @@ def test_postgresql_connections_plan_every_statement_instead_of_keeping_generic_
                                "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True}})
     assert postgres == {"pool_pre_ping": True, "connect_args": {"prepare_threshold": None}}
     assert "connect_args" not in engine_options({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+def test_sqlite_connections_use_wal_with_normal_sync(tmp_path):
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'pragmas.db'}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
