@@ -113,6 +113,20 @@ def test_staff_create_command(app):
     assert short.exit_code == 1 and "at least 12 characters" in short.output
 
 
+def test_demo_load_prints_an_admin_login_that_opens_the_dashboard(app, client, monkeypatch):
+    monkeypatch.setenv("BELLHOP_DEMO_ADMIN_PASSWORD", "demo-password-123")
+    runner = app.test_cli_runner()
+    for _ in range(2):  # a second run (another `make run`) resets the same account, not a duplicate
+        result = runner.invoke(args=["demo", "load"])
+        assert result.exit_code == 0, result.output
+        assert "dashboard login: demo-admin@example.com / demo-password-123" in result.output
+    assert sign_in(client, "demo-admin@example.com", "demo-password-123").headers["Location"] == "/dashboard/"
+    assert client.get("/dashboard/audit").status_code == 200  # an admin page
+    monkeypatch.setenv("BELLHOP_DEMO_ADMIN_PASSWORD", "short")
+    refused = runner.invoke(args=["demo", "load"])
+    assert refused.exit_code == 1 and "BELLHOP_DEMO_ADMIN_PASSWORD: the password needs at least 12" in refused.output
+
+
 def test_template_preview_shows_sms_segments(client, accounts):
     sign_in(client, "viewer@example.com")
     page = client.get("/dashboard/templates/de/booking_24h/sms").get_data(as_text=True)

@@ -1,6 +1,7 @@
 """Flask CLI commands: send a signed test event, load demo data."""
 
 import json
+import os
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -60,6 +61,20 @@ def load_demo():
         payload = sample["payload"]
         click.echo(f"booking {payload['booking_id']} ({payload['service_name']}) at "
                    f"{payload['scheduled_time']}: {result.outcome.value}")
+    password = os.environ.get("BELLHOP_DEMO_ADMIN_PASSWORD")
+    if password:
+        ensure_demo_admin(password)
+
+
+def ensure_demo_admin(password: str) -> None:
+    """Give a local run an admin login, so the dashboard opens at once."""
+    try:
+        staff.ensure_account(demo.DEMO_ADMIN, password, Role.ADMIN)
+    except staff.StaffError as error:
+        raise click.ClickException(f"BELLHOP_DEMO_ADMIN_PASSWORD: {error}") from None
+    staff.audit("staff_demo_admin", target=demo.DEMO_ADMIN, actor="command line")
+    db.session.commit()
+    click.echo(f"dashboard login: {demo.DEMO_ADMIN} / {password}  (admin; from BELLHOP_DEMO_ADMIN_PASSWORD in .env)")
 
 
 @templates_cli.command("check")

@@ -3,6 +3,7 @@
 import uuid
 from datetime import datetime, timedelta, timezone
 
+DEMO_ADMIN = "demo-admin@example.com"
 PEOPLE = {
     "client": {"id": "demo-client-ada", "name": "Ada Lovelace", "email": "ada@example.com",
                "timezone": "Europe/London", "locale": "en"},

@@ -36,6 +36,17 @@ def create(email: str, password: str, role: Role) -> Staff:
     return account
 
 
+def ensure_account(email: str, password: str, role: Role) -> Staff:
+    """Create the account, or reset its password, role and lock so these credentials open it."""
+    account = db.session.scalar(select(Staff).where(Staff.email == email.strip().lower()))
+    if account is None:
+        return create(email, password, role)
+    if len(password) < MIN_PASSWORD:
+        raise StaffError(f"the password needs at least {MIN_PASSWORD} characters")
+    account.password_hash, account.role, account.active = generate_password_hash(password), role, True
+    return account
+
+
 def authenticate(email: str, password: str) -> Staff | None:
     """The active account these credentials open, or None."""
     account = db.session.scalar(select(Staff).where(Staff.email == email.strip().lower()))
