@@ -1,0 +1,98 @@
+"""The bookings list, a booking's timeline, and the actions on a booking."""
+
+from flask import abort, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from webapp import queueing
+from webapp.blueprints.auth import require
+from webapp.blueprints.dashboard import bp
+from webapp.blueprints.dashboard.paging import newest_page, parse_day
+from webapp.domain import staff, transitions
+from webapp.domain.rendering import zone
+from webapp.extensions import db
+from webapp.models import Booking, BookingStatus, Notification, NotificationType, Recipient, Role
+from webapp.models.types import utcnow
+
+
+@bp.get("/bookings")
+@require(Role.VIEWER)
+def bookings():
+    """Bookings, newest first, filtered by status, start date range, service and party."""
+    query = select(Booking).options(joinedload(Booking.client), joinedload(Booking.expert))
+    args = request.args
+    if args.get("status"):
+        query = query.where(Booking.status == args["status"])
+    for name, compare in (("from", Booking.starts_at.__ge__), ("to", Booking.starts_at.__lt__)):
+        if args.get(name):
+            query = query.where(compare(parse_day(args[name])))
+    if args.get("service"):
+        query = query.where(Booking.service_name.ilike(f"%{args['service']}%"))
+    if args.get("person"):
+        pattern = f"%{args['person']}%"
+        people = select(Recipient.id).where(Recipient.external_id.ilike(pattern) | Recipient.name.ilike(pattern))
+        query = query.where(Booking.client_id.in_(people) | Booking.expert_id.in_(people))
+    rows, next_before = newest_page(query, Booking)
+    filters = {name: args.get(name, "") for name in ("status", "from", "to", "service", "person")}
+    return render_template("dashboard/bookings.html", rows=rows, filters=filters,
+                           statuses=[member.value for member in BookingStatus], next_before=next_before)
+
+
+@bp.get("/bookings/<external_id>")
+@require(Role.VIEWER)
+def booking(external_id: str):
+    """A booking's timeline: all its notifications in planned order, in each recipient's zone and in UTC."""
+    row = db.session.scalar(select(Booking).filter_by(external_id=external_id))
+    if row is None:
+        abort(404)
+    messages = list(db.session.scalars(select(Notification).options(joinedload(Notification.recipient))
+                                       .where(Notification.booking_id == row.id)
+                                       .order_by(Notification.scheduled_at, Notification.id)))
+    return render_template("dashboard/booking.html", booking=row, messages=messages, form=FlaskForm(),
+                           can_act=current_user.can(Role.OPERATOR), zone=zone,
+                           kinds=sorted({message.type.value for message in messages}),
+                           outcome=request.args.get("outcome"))
+
+
+@bp.post("/bookings/<external_id>/cancel-pending")
+@require(Role.OPERATOR)
+def cancel_pending(external_id: str):
+    """Cancel every message of the booking not yet being sent."""
+    row = booking_or_404(external_id)
+    ids = list(db.session.scalars(select(Notification.id).where(Notification.booking_id == row.id,
+                                                                Notification.status.in_(transitions.OPEN))))
+    moved = transitions.cancel_now(ids, utcnow(), f"cancelled by {current_user.email}")
+    staff.audit("cancel", target=f"booking {external_id}: all pending", rows=len(moved))
+    db.session.commit()
+    return redirect(url_for("dashboard.booking", external_id=external_id, outcome=f"{len(moved)} cancelled"))
+
+
+@bp.post("/bookings/<external_id>/resend")
+@require(Role.OPERATOR)
+def resend(external_id: str):
+    """Send a type of message of this booking again, now, on the channels it went out on."""
+    row = booking_or_404(external_id)
+    kind = request.form.get("type", "")
+    if kind not in {member.value for member in NotificationType}:
+        abort(400, description=f"unknown message type {kind!r}")
+    ids = list(db.session.scalars(select(Notification.id).where(Notification.booking_id == row.id,
+                                                                Notification.type == kind)))
+    now = utcnow()
+    moved = transitions.resend_now(ids, now, f"resent by {current_user.email}")
+    staff.audit("resend", target=f"booking {external_id}: {kind}", rows=len(moved))
+    db.session.commit()
+    if moved:
+        queueing.arm_wakeups([now])
+    return redirect(url_for("dashboard.booking", external_id=external_id, outcome=f"{len(moved)} {kind} resent"))
+
+
+def booking_or_404(external_id: str) -> Booking:
+    """The booking an action names, after checking the form's CSRF token."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    row = db.session.scalar(select(Booking).filter_by(external_id=external_id))
+    if row is None:
+        abort(404)
+    return row

@@ -1,0 +1,96 @@
+"""The notifications list, one notification, and the actions on them."""
+
+from flask import abort, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from webapp import queueing
+from webapp.blueprints.auth import require
+from webapp.blueprints.dashboard import bp
+from webapp.blueprints.dashboard.paging import newest_page, parse_day
+from webapp.domain import staff, transitions
+from webapp.domain.channel_names import KNOWN_CHANNELS
+from webapp.extensions import db
+from webapp.models import Booking, Notification, NotificationStatus, NotificationType, Recipient, Role
+from webapp.models.types import utcnow
+
+
+@bp.get("/notifications")
+@require(Role.VIEWER)
+def notifications():
+    """Newest first, filtered as the URL says (so a view can be bookmarked), a page at a time by id."""
+    args = request.args
+    filters = {name: args.get(name, "").strip() for name in NOTIFICATION_FILTERS}
+    rows, next_before = newest_page(filtered(select(Notification).options(joinedload(Notification.recipient)),
+                                             filters), Notification)
+    return render_template("dashboard/notifications.html", rows=rows, filters=filters,
+                           active_filters={name: value for name, value in filters.items() if value},
+                           statuses=[member.value for member in NotificationStatus],
+                           kinds=[member.value for member in NotificationType], channels=KNOWN_CHANNELS,
+                           next_before=next_before)
+
+
+NOTIFICATION_FILTERS = ("status", "type", "channel", "recipient", "booking", "from", "to", "error")
+
+
+def filtered(query, filters: dict[str, str]):
+    """Apply the notification list's filters; a 400 names a value that cannot match anything."""
+    if filters["status"]:
+        if filters["status"] not in {member.value for member in NotificationStatus}:
+            abort(400, description=f"unknown status {filters['status']!r}")
+        query = query.where(Notification.status == filters["status"])
+    if filters["type"]:
+        if filters["type"] not in {member.value for member in NotificationType}:
+            abort(400, description=f"unknown type {filters['type']!r}")
+        query = query.where(Notification.type == filters["type"])
+    if filters["channel"]:
+        query = query.where(Notification.channel == filters["channel"])
+    if filters["recipient"]:
+        pattern = f"%{filters['recipient']}%"
+        people = select(Recipient.id).where(Recipient.name.ilike(pattern) | Recipient.email.ilike(pattern)
+                                            | Recipient.phone.ilike(pattern) | Recipient.external_id.ilike(pattern))
+        query = query.where(Notification.recipient_id.in_(people))
+    if filters["booking"]:
+        query = query.where(Notification.booking_id.in_(
+            select(Booking.id).where(Booking.external_id == filters["booking"])))
+    if filters["from"]:
+        query = query.where(Notification.scheduled_at >= parse_day(filters["from"]))
+    if filters["to"]:
+        query = query.where(Notification.scheduled_at < parse_day(filters["to"]))
+    if filters["error"]:
+        query = query.where(Notification.last_error.ilike(f"%{filters['error']}%"))
+    return query
+
+
+@bp.get("/notifications/<int:notification_id>")
+@require(Role.VIEWER)
+def notification(notification_id: int):
+    """One message: who, which booking, what it said, every attempt, and why it is in its state."""
+    row = db.session.get(Notification, notification_id)
+    if row is None:
+        abort(404)
+    attempts = sorted(row.attempt_log, key=lambda attempt: attempt.number)
+    return render_template("dashboard/notification.html", row=row, attempts=attempts, form=FlaskForm(),
+                           can_act=current_user.can(Role.OPERATOR), retryable=row.status in transitions.RETRYABLE,
+                           cancellable=row.status in transitions.OPEN, outcome=request.args.get("outcome"))
+
+
+@bp.post("/notifications/<int:notification_id>/<any(retry, cancel):action>")
+@require(Role.OPERATOR)
+def act_on_notification(notification_id: int, action: str):
+    """Retry or cancel one notification through the same compare-and-set as the workers, so they race safely."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    now, who = utcnow(), current_user.email
+    if action == "retry":
+        moved = transitions.retry_now([notification_id], now, f"retried by {who}")
+    else:
+        moved = transitions.cancel_now([notification_id], now, f"cancelled by {who}")
+    staff.audit(action, target=f"notification {notification_id}", rows=len(moved))
+    db.session.commit()
+    if moved and action == "retry":
+        queueing.arm_wakeups([now])
+    outcome = "done" if moved else "nothing to do: its status had already changed"
+    return redirect(url_for("dashboard.notification", notification_id=notification_id, outcome=outcome))
