@@ -156,3 +156,16 @@ def certificate(tmp_path_factory) -> tuple[str, str]:
                     "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
                    check=True, capture_output=True)
     return cert, key
+
+
+@pytest.fixture
+def accounts(app):
+    """One dashboard account per role: viewer@, operator@ and admin@example.com."""
+    from tests.signin import PASSWORD
+    from webapp.domain import staff
+    from webapp.extensions import db
+    from webapp.models import Role
+
+    for role in Role:
+        staff.create(f"{role.value}@example.com", PASSWORD, role)
+    db.session.commit()

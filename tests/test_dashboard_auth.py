@@ -4,39 +4,9 @@ import math
 import re
 import time
 
-import pytest
-from flask import g
-
-from webapp.domain import staff
+from tests.signin import PASSWORD, actions, csrf_token, sign_in
 from webapp.extensions import db
-from webapp.models import AuditEntry, Role
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def accounts(app):
-    for role in Role:
-        staff.create(f"{role.value}@example.com", PASSWORD, role)
-    db.session.commit()
-
-
-def csrf_token(client, path="/login") -> str:
-    # pytest-flask keeps one app context for the whole test, so Flask-WTF's per-request cache in g would
-    # outlive the request that made it; in production every request starts with an empty g.
-    g.pop("csrf_token", None)
-    page = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)[1]
-
-
-def sign_in(client, email, password=PASSWORD, address="127.0.0.1"):
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)},
-                       environ_base={"REMOTE_ADDR": address})
-
-
-def actions() -> list[tuple[str, str, str]]:
-    db.session.expire_all()
-    return [(entry.action, entry.actor, entry.target) for entry in db.session.query(AuditEntry).order_by(AuditEntry.id)]
+from webapp.models import AuditEntry
 
 
 def test_every_dashboard_page_needs_a_login(client):
@@ -400,7 +370,7 @@ def test_overview_counts_statuses_lateness_queue_and_draws_the_chart(client, acc
     run_jobs()  # the booking_created message is sent; the welcome is suppressed
     sign_in(client, "viewer@example.com")
     page = client.get("/dashboard/").get_data(as_text=True)
-    rows = dict(re.findall(r'status=(\w+)">\w+</a></td>\s*<td>(\d+)</td>', page))
+    rows = dict(re.findall(r'status=(\w+)"><span class="badge badge-\w+">\w+</span></a></td>\s*<td>(\d+)</td>', page))
     assert rows["sent"] == "1" and rows["suppressed"] == "1" and int(rows["pending"]) >= 8
     assert "Failure rate, last 24 h: 0.0%" in page
     assert "over 1." in page  # the one message sent in the last hour has a lateness

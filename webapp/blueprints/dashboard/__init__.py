@@ -5,4 +5,13 @@ from flask import Blueprint
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 # Each module adds its pages to bp.
-from webapp.blueprints.dashboard import audit, bookings, events, home, notifications, templates_views  # noqa: E402,F401
+from webapp.blueprints.dashboard import (  # noqa: E402,F401
+    audit,
+    bookings,
+    bulk,
+    events,
+    home,
+    live,
+    notifications,
+    templates_views,
+)

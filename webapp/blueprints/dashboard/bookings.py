@@ -44,6 +44,7 @@ def bookings():
 @require(Role.VIEWER)
 def booking(external_id: str):
     """A booking's timeline: all its notifications in planned order, in each recipient's zone and in UTC."""
+    live_since = utcnow()
     row = db.session.scalar(select(Booking).filter_by(external_id=external_id))
     if row is None:
         abort(404)
@@ -51,6 +52,7 @@ def booking(external_id: str):
                                        .where(Notification.booking_id == row.id)
                                        .order_by(Notification.scheduled_at, Notification.id)))
     return render_template("dashboard/booking.html", booking=row, messages=messages, form=FlaskForm(),
+                           live_since=live_since.isoformat(),
                            can_act=current_user.can(Role.OPERATOR), zone=zone,
                            kinds=sorted({message.type.value for message in messages}),
                            outcome=request.args.get("outcome"))

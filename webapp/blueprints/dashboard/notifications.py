@@ -21,15 +21,21 @@ from webapp.models.types import utcnow
 @require(Role.VIEWER)
 def notifications():
     """Newest first, filtered as the URL says (so a view can be bookmarked), a page at a time by id."""
-    args = request.args
-    filters = {name: args.get(name, "").strip() for name in NOTIFICATION_FILTERS}
+    live_since = utcnow()  # before the query: a change committed while it runs is still reported
+    filters = notification_filters(request.args)
     rows, next_before = newest_page(filtered(select(Notification).options(joinedload(Notification.recipient)),
                                              filters), Notification)
     return render_template("dashboard/notifications.html", rows=rows, filters=filters,
                            active_filters={name: value for name, value in filters.items() if value},
                            statuses=[member.value for member in NotificationStatus],
                            kinds=[member.value for member in NotificationType], channels=KNOWN_CHANNELS,
-                           next_before=next_before)
+                           next_before=next_before, form=FlaskForm(), can_act=current_user.can(Role.OPERATOR),
+                           outcome=request.args.get("outcome"), live_since=live_since.isoformat())
+
+
+def notification_filters(args) -> dict[str, str]:
+    """The list's filters as the URL or a form gives them, blank when unset."""
+    return {name: args.get(name, "").strip() for name in NOTIFICATION_FILTERS}
 
 
 NOTIFICATION_FILTERS = ("status", "type", "channel", "recipient", "booking", "from", "to", "error")
@@ -68,11 +74,13 @@ def filtered(query, filters: dict[str, str]):
 @require(Role.VIEWER)
 def notification(notification_id: int):
     """One message: who, which booking, what it said, every attempt, and why it is in its state."""
+    live_since = utcnow()
     row = db.session.get(Notification, notification_id)
     if row is None:
         abort(404)
     attempts = sorted(row.attempt_log, key=lambda attempt: attempt.number)
     return render_template("dashboard/notification.html", row=row, attempts=attempts, form=FlaskForm(),
+                           live_since=live_since.isoformat(),
                            can_act=current_user.can(Role.OPERATOR), retryable=row.status in transitions.RETRYABLE,
                            cancellable=row.status in transitions.OPEN, outcome=request.args.get("outcome"))
 

@@ -1,0 +1,97 @@
+"""Retry or cancel many notifications: the rows an operator ticked, or every row matching the list's filter."""
+
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from flask import abort, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+
+from webapp import queueing
+from webapp.blueprints.auth import require
+from webapp.blueprints.dashboard import bp
+from webapp.blueprints.dashboard.notifications import filtered, notification_filters
+from webapp.domain import staff, transitions
+from webapp.extensions import db
+from webapp.models import Notification, Role
+from webapp.models.types import utcnow
+
+# One action moves at most this many rows; past it the operator narrows the filter first.
+BULK_CAP = 10_000
+CHUNK = 1_000  # ids per UPDATE, well under every database's bound-parameter limit
+ELIGIBLE = {"retry": transitions.RETRYABLE, "cancel": transitions.OPEN}
+DONE_BY = {"retry": "retried by", "cancel": "cancelled by"}
+ACTION = "<any(retry, cancel):action>"
+
+
+@bp.post("/notifications/selected")
+@require(Role.OPERATOR)
+def act_on_selected():
+    """Retry or cancel the ticked rows; rows whose status moved on meanwhile are left alone."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    action = request.form.get("action", "")
+    if action not in ELIGIBLE:
+        abort(400, description="action: retry or cancel")
+    ids = request.form.getlist("id", type=int)
+    if not ids or len(ids) > BULK_CAP:
+        abort(400, description=f"id: tick 1 to {BULK_CAP} rows")
+    moved = apply(action, ids)
+    staff.audit(action, target=f"{len(ids)} selected notifications", rows=moved,
+                detail=f"ids {', '.join(map(str, ids[:50]))}{' …' if len(ids) > 50 else ''}")
+    db.session.commit()
+    return redirect(back_to_list(f"{action}: {moved} of {len(ids)} selected rows changed"))
+
+
+@bp.get(f"/notifications/matching/{ACTION}")
+@require(Role.OPERATOR)
+def confirm_matching(action: str):
+    """Show how many rows the filter matches and the action would change, before anything changes."""
+    filters = notification_filters(request.args)
+    count = len(matching_ids(action, filters))
+    return render_template("dashboard/confirm_bulk.html", action=action, count=count, cap=BULK_CAP,
+                           filters={name: value for name, value in filters.items() if value}, form=FlaskForm())
+
+
+@bp.post(f"/notifications/matching/{ACTION}")
+@require(Role.OPERATOR)
+def act_on_matching(action: str):
+    """Retry or cancel every row the filter matches, up to the cap; the count is checked again here."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    filters = notification_filters(request.form)
+    ids = matching_ids(action, filters)
+    if len(ids) > BULK_CAP:
+        abort(400, description=f"the filter matches more than {BULK_CAP} rows; narrow it first")
+    moved = apply(action, ids)
+    described = ", ".join(f"{name}={value}" for name, value in filters.items() if value) or "no filter"
+    staff.audit(action, target=f"all matching: {described}", rows=moved,
+                detail=f"{len(ids)} matched when confirmed as {request.form.get('expected', '?')}")
+    db.session.commit()
+    active = {name: value for name, value in filters.items() if value}
+    return redirect(url_for("dashboard.notifications", outcome=f"{action}: {moved} rows changed", **active))
+
+
+def matching_ids(action: str, filters: dict[str, str]) -> list[int]:
+    """Ids of rows the filter matches that the action can change, one past the cap at most."""
+    query = filtered(select(Notification.id), filters).where(Notification.status.in_(ELIGIBLE[action]))
+    return list(db.session.scalars(query.order_by(Notification.id).limit(BULK_CAP + 1)))
+
+
+def apply(action: str, ids: list[int]) -> int:
+    """Move the rows through the same compare-and-set the workers use; return how many moved."""
+    now, reason = utcnow(), f"{DONE_BY[action]} {current_user.email}"
+    change = transitions.retry_now if action == "retry" else transitions.cancel_now
+    moved = sum(len(change(ids[start:start + CHUNK], now, reason)) for start in range(0, len(ids), CHUNK))
+    if moved and action == "retry":
+        queueing.arm_wakeups([now])
+    return moved
+
+
+def back_to_list(outcome: str) -> str:
+    """The list view the form came from (only ever the dashboard's list), with the outcome to show."""
+    back = urlsplit(request.form.get("back", ""))
+    if back.netloc or back.path != url_for("dashboard.notifications"):
+        return url_for("dashboard.notifications", outcome=outcome)
+    query = [(name, value) for name, value in parse_qsl(back.query) if name != "outcome"]
+    return f"{back.path}?{urlencode(query + [('outcome', outcome)])}"

@@ -1,0 +1,56 @@
+"""Live status: an open page asks each second which of its rows changed, and gets only those."""
+
+from datetime import datetime, timedelta
+
+from flask import abort, jsonify, request
+from sqlalchemy import select
+
+from webapp.blueprints.auth import require
+from webapp.blueprints.dashboard import bp
+from webapp.extensions import db
+from webapp.models import Notification, Role
+from webapp.models.types import utcnow
+
+MAX_IDS = 200
+# Rows are stamped by each worker's clock; looking this far behind the cursor covers clocks a little apart.
+CLOCK_SLACK = timedelta(seconds=5)
+
+
+@bp.get("/live/notifications")
+@require(Role.VIEWER)
+def live_notifications():
+    """The rows among ?ids= changed since ?since=, and the cursor for the next ask."""
+    ids = parse_ids(request.args.get("ids", ""))
+    since = parse_since(request.args.get("since", ""))
+    now = utcnow()
+    rows = db.session.execute(select(Notification.id, Notification.status, Notification.attempts,
+                                     Notification.sent_at, Notification.last_error, Notification.data)
+                              .where(Notification.id.in_(ids), Notification.updated_at >= since - CLOCK_SLACK))
+    return jsonify(since=now.isoformat(), rows=[row_state(*row) for row in rows])
+
+
+def row_state(row_id: int, status, attempts: int, sent_at: datetime | None, last_error: str | None,
+              data: dict | None) -> dict:
+    """What the page shows of a row, formatted as the page formats it."""
+    return {"id": row_id, "status": status.value, "attempts": attempts,
+            "sent_at": sent_at.strftime("%Y-%m-%d %H:%M:%S") if sent_at else "",
+            "last_error": last_error or (data or {}).get("quiet_hours", "")}
+
+
+def parse_ids(value: str) -> list[int]:
+    """Comma-separated row ids; a 400 names a malformed list."""
+    parts = [part for part in value.split(",") if part]
+    if not parts or len(parts) > MAX_IDS or not all(part.isdigit() for part in parts):
+        abort(400, description=f"ids: 1 to {MAX_IDS} comma-separated numbers")
+    return [int(part) for part in parts]
+
+
+def parse_since(value: str) -> datetime:
+    """The cursor the last answer gave: an ISO time with its offset."""
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError:
+        abort(400, description="since: the ISO time the last answer gave")
+    if since.tzinfo is None:
+        abort(400, description="since: needs its UTC offset")
+    return since
