@@ -23,7 +23,25 @@
     return true;
   }
 
+  // Parts of a page that depend on a row's state (its attempt log, the actions it allows) are fetched
+  // again from the page's own URL when a row changes, and swapped in by id.
+  function refreshParts() {
+    var parts = document.querySelectorAll("[data-live-refresh][id]");
+    if (!parts.length) return;
+    fetch(window.location.href, {credentials: "same-origin"})
+      .then(function (response) { if (!response.ok) throw new Error(response.status); return response.text(); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        parts.forEach(function (part) {
+          var replacement = fresh.getElementById(part.id);
+          if (replacement) part.replaceWith(document.importNode(replacement, true));
+        });
+      })
+      .catch(function () { /* the next change tries again */ });
+  }
+
   function applyRows(rows) {
+    var anyChanged = false;
     rows.forEach(function (state) {
       document.querySelectorAll('[data-live-id="' + state.id + '"]').forEach(function (row) {
         var changed = false;
@@ -35,9 +53,11 @@
           void row.offsetWidth;  // restart the highlight
           row.classList.add("changed");
           row.dataset.liveStatus = state.status;
+          anyChanged = true;
         }
       });
     });
+    if (anyChanged) refreshParts();
   }
 
   function pollRows(root) {

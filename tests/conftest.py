@@ -169,3 +169,30 @@ def accounts(app):
     for role in Role:
         staff.create(f"{role.value}@example.com", PASSWORD, role)
     db.session.commit()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's headless Chromium and its driver; one browser for the whole run."""
+    from tests.browser import find_chromium, start_chromium
+
+    found = find_chromium()
+    if found is None:
+        services.missing("chromium and chromium-driver (apt-get install chromium chromium-driver)")
+    driver = start_chromium(*found)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def browser(app, chromium):
+    """The browser, pointed at this test's app served on loopback, with no session left from another test."""
+    from tests.browser import LiveServer
+
+    server = LiveServer(app)
+    chromium.base_url = server.url
+    chromium.get(f"{server.url}/health")  # cookies are cleared per site: be on it first
+    chromium.delete_all_cookies()
+    yield chromium
+    chromium.get("about:blank")  # stop the page's polling before the server goes
+    server.stop()
