@@ -157,3 +157,21 @@ def test_open_overviews_share_one_computation_a_second(client, accounts):
     assert client.get("/dashboard/live/overview").get_data(as_text=True) == first  # within the second: shared
     time.sleep(1.0)
     assert client.get("/dashboard/live/overview").get_data(as_text=True) != first
+
+
+def test_the_audit_log_is_append_only(client, accounts):
+    import pytest
+
+    from webapp.models.staff import AppendOnly
+
+    sign_in(client, "viewer@example.com")
+    entry = db.session.query(AuditEntry).one()
+    entry.rows = 99
+    with pytest.raises(AppendOnly):
+        db.session.commit()
+    db.session.rollback()
+    db.session.delete(db.session.query(AuditEntry).one())
+    with pytest.raises(AppendOnly):
+        db.session.commit()
+    db.session.rollback()
+    assert [(row.action, row.rows) for row in db.session.query(AuditEntry)] == [("login", 0)]

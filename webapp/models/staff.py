@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import Enum
 
 from flask_login import UserMixin
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Integer, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -57,3 +57,14 @@ class AuditEntry(db.Model):
     rows: Mapped[int] = mapped_column(Integer, default=0)
     address: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class AppendOnly(RuntimeError):
+    """An attempt to change or remove an audit entry."""
+
+
+@event.listens_for(AuditEntry, "before_update")
+@event.listens_for(AuditEntry, "before_delete")
+def refuse_changes(_mapper, _connection, entry: AuditEntry) -> None:
+    """Keep the audit log append-only: the application may add entries, never edit or remove them."""
+    raise AppendOnly(f"audit entry {entry.id} is append-only")
