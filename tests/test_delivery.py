@@ -1,5 +1,6 @@
 """Dispatch and delivery through the real scheduler step and RQ worker."""
 
+import math
 import threading
 import time
 from datetime import timedelta
@@ -52,7 +53,9 @@ def canceller(database_url: str, redis_url: str):
 
 
 def wait_until_due(rows) -> None:
-    time.sleep(max(0.0, max(r.due_at for r in rows).timestamp() - time.time()) + 0.05)
+    # Until the wake-up's whole second (due rounded up), not just the due time: run_jobs runs only due wake-ups.
+    wake_at = math.ceil(max(r.due_at for r in rows).timestamp())
+    time.sleep(max(0.0, wake_at - time.time()) + 0.05)
 
 
 def test_log_channel_sends_and_records_body(app, client, run_jobs, caplog):
