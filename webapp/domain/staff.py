@@ -27,8 +27,7 @@ def create(email: str, password: str, role: Role) -> Staff:
     email = email.strip().lower()
     if "@" not in email:
         raise StaffError(f"{email!r} is not an email address")
-    if len(password) < MIN_PASSWORD:
-        raise StaffError(f"the password needs at least {MIN_PASSWORD} characters")
+    check_password(password)
     if db.session.scalar(select(func.count()).select_from(Staff).where(Staff.email == email)):
         raise StaffError(f"{email} already has an account")
     account = Staff(email=email, password_hash=generate_password_hash(password), role=role)
@@ -36,13 +35,18 @@ def create(email: str, password: str, role: Role) -> Staff:
     return account
 
 
+def check_password(password: str) -> None:
+    """Refuse a password shorter than the minimum."""
+    if len(password) < MIN_PASSWORD:
+        raise StaffError(f"the password needs at least {MIN_PASSWORD} characters")
+
+
 def ensure_account(email: str, password: str, role: Role) -> Staff:
     """Create the account, or reset its password, role and lock so these credentials open it."""
     account = db.session.scalar(select(Staff).where(Staff.email == email.strip().lower()))
     if account is None:
         return create(email, password, role)
-    if len(password) < MIN_PASSWORD:
-        raise StaffError(f"the password needs at least {MIN_PASSWORD} characters")
+    check_password(password)
     account.password_hash, account.role, account.active = generate_password_hash(password), role, True
     return account
 

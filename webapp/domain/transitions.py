@@ -25,20 +25,25 @@ S = NotificationStatus
 OPEN = (S.PENDING, S.QUEUED)
 LOST = "worker lost mid-send: lease expired"
 
+# Ids per UPDATE: well under every database's bound-parameter limit, and one statement for a delivery batch.
+ID_CHUNK = 1_000
+
 
 def change(ids, from_statuses, **values) -> list[int]:
     """Move the rows among ids that are still in from_statuses; return those moved."""
-    if not ids:
-        return []
+    ids = list(ids)
     # The Core table, not the ORM entity: this runs per message, and the ORM's bulk path costs more.
     table = Notification.__table__
-    statement = (
-        update(table)
-        .where(table.c.id.in_(list(ids)), table.c.status.in_(from_statuses))
-        .values(**values)
-        .returning(table.c.id)
-    )
-    return list(db.session.scalars(statement))
+    moved = []
+    for start in range(0, len(ids), ID_CHUNK):
+        statement = (
+            update(table)
+            .where(table.c.id.in_(ids[start:start + ID_CHUNK]), table.c.status.in_(from_statuses))
+            .values(**values)
+            .returning(table.c.id)
+        )
+        moved += db.session.scalars(statement)
+    return moved
 
 
 def cancel_open_for_booking(booking_id: int, reason: str, now: datetime) -> int:

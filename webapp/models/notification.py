@@ -61,6 +61,11 @@ class Notification(db.Model):
         back_populates="notification", order_by="DeliveryAttempt.id"
     )
 
+    @property
+    def note(self) -> str:
+        """Why the row is as it is: its last error, else its quiet-hours note, else nothing."""
+        return self.last_error or (self.data or {}).get("quiet_hours", "")
+
     def __repr__(self) -> str:
         return f"<Notification {self.id} {self.type.value}/{self.channel} {self.status.value}>"
 

@@ -3,24 +3,19 @@
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import abort, redirect, render_template, request, url_for
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from webapp import queueing
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
-from webapp.blueprints.dashboard.notifications import filtered, notification_filters
+from webapp.blueprints.dashboard.notifications import act, filtered, notification_filters
 from webapp.domain import staff, transitions
 from webapp.extensions import db
 from webapp.models import Notification, Role
-from webapp.models.types import utcnow
 
 # One action moves at most this many rows; past it the operator narrows the filter first.
 BULK_CAP = 10_000
-CHUNK = 1_000  # ids per UPDATE, well under every database's bound-parameter limit
 ELIGIBLE = {"retry": transitions.RETRYABLE, "cancel": transitions.OPEN}
-DONE_BY = {"retry": "retried by", "cancel": "cancelled by"}
 ACTION = "<any(retry, cancel):action>"
 
 
@@ -36,7 +31,7 @@ def act_on_selected():
     ids = request.form.getlist("id", type=int)
     if not ids or len(ids) > BULK_CAP:
         abort(400, description=f"id: tick 1 to {BULK_CAP} rows")
-    moved = apply(action, ids)
+    moved = act(ids, action)
     staff.audit(action, target=f"{len(ids)} selected notifications", rows=moved,
                 detail=f"ids {', '.join(map(str, ids[:50]))}{' …' if len(ids) > 50 else ''}")
     db.session.commit()
@@ -63,7 +58,7 @@ def act_on_matching(action: str):
     ids = matching_ids(action, filters)
     if len(ids) > BULK_CAP:
         abort(400, description=f"the filter matches more than {BULK_CAP} rows; narrow it first")
-    moved = apply(action, ids)
+    moved = act(ids, action)
     described = ", ".join(f"{name}={value}" for name, value in filters.items() if value) or "no filter"
     staff.audit(action, target=f"all matching: {described}", rows=moved,
                 detail=f"{len(ids)} matched when confirmed as {request.form.get('expected', '?')}")
@@ -76,16 +71,6 @@ def matching_ids(action: str, filters: dict[str, str]) -> list[int]:
     """Ids of rows the filter matches that the action can change, one past the cap at most."""
     query = filtered(select(Notification.id), filters).where(Notification.status.in_(ELIGIBLE[action]))
     return list(db.session.scalars(query.order_by(Notification.id).limit(BULK_CAP + 1)))
-
-
-def apply(action: str, ids: list[int]) -> int:
-    """Move the rows through the same compare-and-set the workers use; return how many moved."""
-    now, reason = utcnow(), f"{DONE_BY[action]} {current_user.email}"
-    change = transitions.retry_now if action == "retry" else transitions.cancel_now
-    moved = sum(len(change(ids[start:start + CHUNK], now, reason)) for start in range(0, len(ids), CHUNK))
-    if moved and action == "retry":
-        queueing.arm_wakeups([now])
-    return moved
 
 
 def back_to_list(outcome: str) -> str:

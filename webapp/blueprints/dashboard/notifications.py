@@ -91,14 +91,21 @@ def act_on_notification(notification_id: int, action: str):
     """Retry or cancel one notification through the same compare-and-set as the workers, so they race safely."""
     if not FlaskForm().validate_on_submit():
         abort(400)
-    now, who = utcnow(), current_user.email
-    if action == "retry":
-        moved = transitions.retry_now([notification_id], now, f"retried by {who}")
-    else:
-        moved = transitions.cancel_now([notification_id], now, f"cancelled by {who}")
-    staff.audit(action, target=f"notification {notification_id}", rows=len(moved))
+    moved = act([notification_id], action)
+    staff.audit(action, target=f"notification {notification_id}", rows=moved)
     db.session.commit()
-    if moved and action == "retry":
-        queueing.arm_wakeups([now])
     outcome = "done" if moved else "nothing to do: its status had already changed"
     return redirect(url_for("dashboard.notification", notification_id=notification_id, outcome=outcome))
+
+
+DONE_BY = {"retry": "retried by", "cancel": "cancelled by"}
+
+
+def act(ids: list[int], action: str) -> int:
+    """Retry or cancel rows through the same compare-and-set the workers use; return how many moved."""
+    now, reason = utcnow(), f"{DONE_BY[action]} {current_user.email}"
+    change = transitions.retry_now if action == "retry" else transitions.cancel_now
+    moved = change(ids, now, reason)
+    if moved and action == "retry":
+        queueing.arm_wakeups([now])
+    return len(moved)
