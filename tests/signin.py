@@ -13,9 +13,15 @@ PASSWORD = "correct horse battery"
 def csrf_token(client, path="/login") -> str:
     # pytest-flask keeps one app context for the whole test, so Flask-WTF's per-request cache in g would
     # outlive the request that made it; in production every request starts with an empty g.
-    g.pop("csrf_token", None)
-    page = client.get(path).get_data(as_text=True)
+    page = fresh_get(client, path).get_data(as_text=True)
     return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)[1]
+
+
+def fresh_get(client, path):
+    """GET as a new request would: without the token and account cached in the test's shared g."""
+    g.pop("csrf_token", None)
+    g.pop("_login_user", None)
+    return client.get(path)
 
 
 def sign_in(client, email, password=PASSWORD, address="127.0.0.1"):

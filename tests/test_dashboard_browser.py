@@ -131,7 +131,9 @@ def test_screenshots_of_the_main_pages(browser, accounts, failed_welcome):
              "notification": f"/dashboard/notifications/{failed_welcome.id}", "bookings": "/dashboard/bookings",
              "booking-timeline": "/dashboard/bookings/b-1", "events": "/dashboard/events",
              "audit": "/dashboard/audit", "templates": "/dashboard/templates",
-             "confirm-bulk": "/dashboard/notifications/matching/cancel?type=booking_1h"}
+             "confirm-bulk": "/dashboard/notifications/matching/cancel?type=booking_1h",
+             "admin-staff": "/admin/admin_staff/", "admin-recipients": "/admin/admin_recipients/",
+             "admin-notifications": "/admin/admin_notifications/"}
     for name, path in pages.items():
         browser.get(f"{browser.base_url}{path}")
         assert "Bellhop" in browser.title and "Internal Server Error" not in browser.page_source, name

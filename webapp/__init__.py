@@ -37,6 +37,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount the HTTP entry points."""
+    from webapp import admin
     from webapp.blueprints import auth, dashboard, health, unsubscribe, webhooks
     from webapp.extensions import csrf
 
@@ -49,6 +50,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(health.bp)
+    admin.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -1,5 +1,6 @@
 """Signing in and out of the dashboard."""
 
+import hmac
 from functools import wraps
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
@@ -22,10 +23,13 @@ class LoginForm(FlaskForm):
 
 
 @login_manager.user_loader
-def load_staff(staff_id: str) -> Staff | None:
-    """The signed-in account, if it still exists and is active."""
-    account = db.session.get(Staff, int(staff_id))
-    return account if account and account.active else None
+def load_staff(session_id: str) -> Staff | None:
+    """The signed-in account, if it still exists, is active and has the password the session began with."""
+    staff_id, _, fingerprint = session_id.partition(":")
+    account = db.session.get(Staff, int(staff_id)) if staff_id.isdigit() else None
+    if account is None or not account.active:
+        return None
+    return account if hmac.compare_digest(account.get_id(), session_id) else None
 
 
 def require(role: Role):

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from webapp.domain import preferences
@@ -57,3 +58,26 @@ def apply_contact(recipient: Recipient, contact: Contact | None, at: datetime) -
             setattr(recipient, field, value or None)  # an empty string clears a setting
     recipient.last_event_at = at
     return True
+
+
+# Columns that cannot be empty fall back to what a new recipient gets.
+REQUIRED_DEFAULTS = {"timezone": "UTC", "locale": "en"}
+
+
+class ContactError(ValueError):
+    """Contact details staff entered that Bellhop could not use."""
+
+
+def edit(recipient: Recipient, fields: dict[str, str | None]) -> list[str]:
+    """Apply staff's corrections, checked by the same rules as an event's; return the fields changed."""
+    given = {name: (value.strip() if isinstance(value, str) else value) or None for name, value in fields.items()
+             if name in CONTACT_FIELDS}
+    try:
+        checked = Contact(id=recipient.external_id, **given)
+    except ValidationError as error:
+        raise ContactError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())) from None
+    wanted = {name: getattr(checked, name) or REQUIRED_DEFAULTS.get(name) for name in given}
+    changed = [name for name, value in wanted.items() if value != getattr(recipient, name)]
+    for name in changed:
+        setattr(recipient, name, wanted[name])
+    return changed

@@ -51,6 +51,27 @@ def ensure_account(email: str, password: str, role: Role) -> Staff:
     return account
 
 
+def update(account: Staff, role: Role, active: bool, password: str | None = None) -> list[str]:
+    """Change an account's role, lock or password; return what changed. The last active admin stays one."""
+    if account.role == Role.ADMIN and account.active and (role != Role.ADMIN or not active):
+        if active_admins() <= 1:
+            raise StaffError("this is the last active admin; make another admin first")
+    changed = [name for name, old, new in (("role", account.role, role), ("active", account.active, active))
+               if old != new]
+    account.role, account.active = role, active
+    if password:
+        check_password(password)
+        account.password_hash = generate_password_hash(password)
+        changed.append("password")
+    return changed
+
+
+def active_admins() -> int:
+    """How many active admin accounts there are."""
+    return db.session.scalar(select(func.count()).select_from(Staff)
+                             .where(Staff.role == Role.ADMIN, Staff.active.is_(True)))
+
+
 def authenticate(email: str, password: str) -> Staff | None:
     """The active account these credentials open, or None."""
     account = db.session.scalar(select(Staff).where(Staff.email == email.strip().lower()))

@@ -39,6 +39,11 @@ class Staff(UserMixin, db.Model):
     def is_active(self) -> bool:
         return self.active
 
+    def get_id(self) -> str:
+        """The session's account reference; it carries a piece of the password hash, so a new password
+        signs out every other session (as Django's session auth hash does)."""
+        return f"{self.id}:{self.password_hash[-16:]}"
+
     def can(self, role: Role) -> bool:
         """Whether this account's role includes the given one."""
         return self.role.rank >= role.rank

@@ -1,0 +1,77 @@
+"""Staff accounts in Flask-Admin: created and changed through the staff domain, so passwords are hashed,
+the last admin cannot be removed, and every change is audited."""
+
+from flask import flash
+from flask_admin.contrib.sqla import ModelView
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField
+from wtforms.validators import DataRequired, Optional
+
+from webapp.admin.access import AdminsOnly
+from webapp.domain import staff
+from webapp.extensions import db
+from webapp.models import Role, Staff
+
+ROLE_CHOICES = [SelectChoice(role.value) for role in Role]
+
+
+class NewStaffForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired()])
+    role = SelectField("Role", choices=ROLE_CHOICES, coerce=Role, default=Role.VIEWER)
+    password = PasswordField("Password", validators=[DataRequired()],
+                             description=f"At least {staff.MIN_PASSWORD} characters.")
+
+
+class StaffChangeForm(FlaskForm):
+    role = SelectField("Role", choices=ROLE_CHOICES, coerce=Role)
+    active = BooleanField("Active", description="An inactive account cannot sign in; its sessions end.")
+    password = PasswordField("New password", validators=[Optional()],
+                             description="Empty keeps the password. A new one ends the account's other sessions.")
+
+
+class StaffView(AdminsOnly, ModelView):
+    """Dashboard accounts. No delete: an account is deactivated, so the audit log's names stay meaningful."""
+
+    can_delete = False
+    column_list = ("email", "role", "active", "created_at", "last_login_at")
+    column_searchable_list = ("email",)
+    column_default_sort = "email"
+
+    def __init__(self, database, **kwargs):
+        super().__init__(Staff, database, **kwargs)
+
+    def get_create_form(self):
+        return NewStaffForm
+
+    def get_edit_form(self):
+        return StaffChangeForm
+
+    def create_model(self, form):
+        """Add the account through staff.create, or say why not."""
+        try:
+            account = staff.create(form.email.data, form.password.data, form.role.data)
+        except staff.StaffError as error:
+            return self.refuse(error)
+        staff.audit("staff_created", target=f"{account.email} ({account.role.value})")
+        db.session.commit()
+        return account
+
+    def update_model(self, form, account):
+        """Change role, lock or password through staff.update, or say why not."""
+        try:
+            changed = staff.update(account, form.role.data, form.active.data, form.password.data or None)
+        except staff.StaffError as error:
+            return self.refuse(error)
+        if changed:
+            staff.audit("staff_changed", target=account.email,
+                        detail=", ".join(f"role={account.role.value}" if name == "role" else
+                                         f"active={account.active}" if name == "active" else name
+                                         for name in changed))
+        db.session.commit()
+        return True
+
+    def refuse(self, error: Exception) -> bool:
+        """Show the reason on the form and change nothing."""
+        db.session.rollback()
+        flash(str(error), "error")
+        return False
