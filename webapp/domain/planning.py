@@ -126,8 +126,9 @@ def replan(booking: Booking, plan: Plan) -> None:
     """Cancel reminders planned for another start, then plan the current start's."""
     reminders = select(Notification.id).where(Notification.booking_id == booking.id, Notification.type.in_(REMINDERS))
     stale = db.session.scalars(reminders.where(Notification.booking_starts_at != booking.starts_at))
-    transitions.change(list(stale), transitions.OPEN, status=transitions.S.CANCELLED,
-                       last_error=RESCHEDULED, updated_at=plan.now)
+    cancelled = transitions.change(list(stale), transitions.OPEN, status=transitions.S.CANCELLED,
+                                   last_error=RESCHEDULED, updated_at=plan.now)
+    transitions.recorded(cancelled, transitions.S.CANCELLED, RESCHEDULED, plan.now)
     # Moved back to an earlier start: its reminders exist, cancelled by the first move.
     restorable = db.session.scalars(reminders.where(
         Notification.booking_starts_at == booking.starts_at,
@@ -136,6 +137,7 @@ def replan(booking: Booking, plan: Plan) -> None:
     ))
     restored = transitions.change(list(restorable), [transitions.S.CANCELLED], status=transitions.S.PENDING,
                                   last_error=None, due_at=Notification.scheduled_at, updated_at=plan.now)
+    transitions.recorded(restored, transitions.S.PENDING, "booking moved back to this start", plan.now)
     plan.due_times.extend(db.session.scalars(select(Notification.due_at).where(Notification.id.in_(restored))))
     plan_reminders(booking, plan)
 

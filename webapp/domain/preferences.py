@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from webapp.domain import history
 from webapp.domain.channel_names import KNOWN_CHANNELS
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus, NotificationType, Preference
@@ -106,5 +107,8 @@ def suppress_open(preference: Preference, now: datetime) -> int:
         .where(Notification.recipient_id == preference.recipient_id, Notification.type.in_(kinds),
                Notification.status.in_((NotificationStatus.PENDING, NotificationStatus.QUEUED)), *channel_matches)
         .values(status=NotificationStatus.SUPPRESSED, last_error=reason(preference), updated_at=now)
+        .returning(Notification.id)
     )
-    return db.session.execute(statement).rowcount
+    suppressed = list(db.session.scalars(statement))
+    history.record(suppressed, NotificationStatus.SUPPRESSED, reason(preference), now)
+    return len(suppressed)

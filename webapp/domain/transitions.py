@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, bindparam, exists, insert, literal, or_, select, update
 
+from webapp.domain.history import record
 from webapp.extensions import db
 from webapp.models import (
     AttemptOutcome,
@@ -24,6 +25,8 @@ from webapp.models.types import UTCDateTime
 S = NotificationStatus
 OPEN = (S.PENDING, S.QUEUED)
 LOST = "worker lost mid-send: lease expired"
+UNWANTED = "booking cancelled or rescheduled before sending"
+OUT_OF_ATTEMPTS = "lease expired with no attempts left"
 
 # Ids per UPDATE: well under every database's bound-parameter limit, and one statement for a delivery batch.
 ID_CHUNK = 1_000
@@ -52,8 +55,16 @@ def cancel_open_for_booking(booking_id: int, reason: str, now: datetime) -> int:
         update(Notification)
         .where(Notification.booking_id == booking_id, Notification.status.in_(OPEN))
         .values(status=S.CANCELLED, last_error=reason, updated_at=now)
+        .returning(Notification.id)
     )
-    return db.session.execute(statement).rowcount
+    return len(recorded(db.session.scalars(statement), S.CANCELLED, reason, now))
+
+
+def recorded(ids, status: NotificationStatus, reason: str | None, now: datetime) -> list[int]:
+    """Write the history of rows moved off the delivery path; return their ids."""
+    ids = list(ids)
+    record(ids, status, reason, now)
+    return ids
 
 
 def claim_due(now: datetime, limit: int) -> list[tuple[int, str]]:
@@ -111,8 +122,9 @@ RETRYABLE = (S.FAILED, S.CANCELLED, S.EXPIRED)
 
 def retry_now(ids: list[int], now: datetime, reason: str) -> list[int]:
     """Staff retry: failed, cancelled or expired rows become pending, due now. Return those moved."""
-    return change(ids, RETRYABLE, status=S.PENDING, due_at=now, last_error=reason, lease_expires_at=None,
-                  updated_at=now)
+    moved = change(ids, RETRYABLE, status=S.PENDING, due_at=now, last_error=reason, lease_expires_at=None,
+                   updated_at=now)
+    return recorded(moved, S.PENDING, reason, now)
 
 
 FINISHED = (S.SENT, S.FAILED, S.CANCELLED, S.EXPIRED)
@@ -120,19 +132,22 @@ FINISHED = (S.SENT, S.FAILED, S.CANCELLED, S.EXPIRED)
 
 def resend_now(ids: list[int], now: datetime, reason: str) -> list[int]:
     """Staff resend: finished rows (sent ones too) become pending, due now. Rows on their way are left alone."""
-    return change(ids, FINISHED, status=S.PENDING, due_at=now, last_error=reason, lease_expires_at=None,
-                  updated_at=now)
+    moved = change(ids, FINISHED, status=S.PENDING, due_at=now, last_error=reason, lease_expires_at=None,
+                   updated_at=now)
+    return recorded(moved, S.PENDING, reason, now)
 
 
 def cancel_now(ids: list[int], now: datetime, reason: str) -> list[int]:
     """Staff cancel: rows not yet being sent become cancelled. Return those moved."""
-    return change(ids, OPEN, status=S.CANCELLED, last_error=reason, lease_expires_at=None, updated_at=now)
+    moved = change(ids, OPEN, status=S.CANCELLED, last_error=reason, lease_expires_at=None, updated_at=now)
+    return recorded(moved, S.CANCELLED, reason, now)
 
 
 def abandon(ids: list[int], now: datetime) -> list[int]:
     """Cancel claimed rows whose booking was cancelled or moved before they could be sent."""
-    return change(ids, [S.PROCESSING], status=S.CANCELLED, lease_expires_at=None,
-                  last_error="booking cancelled or rescheduled before sending", updated_at=now)
+    moved = change(ids, [S.PROCESSING], status=S.CANCELLED, lease_expires_at=None, last_error=UNWANTED,
+                   updated_at=now)
+    return recorded(moved, S.CANCELLED, UNWANTED, now)
 
 
 def extend_lease(ids: list[int], now: datetime) -> None:
@@ -165,14 +180,16 @@ def mark_failed(notification_id: int, now: datetime, error: str) -> bool:
 
 def defer(notification_id: int, due: datetime, reason: str, now: datetime) -> bool:
     """Put a claimed row back to pending for later without counting the attempt: a throttle held it back."""
-    return bool(change([notification_id], [S.PROCESSING], status=S.PENDING, due_at=due, last_error=reason,
-                       attempts=Notification.attempts - 1, lease_expires_at=None, updated_at=now))
+    moved = change([notification_id], [S.PROCESSING], status=S.PENDING, due_at=due, last_error=reason,
+                   attempts=Notification.attempts - 1, lease_expires_at=None, updated_at=now)
+    return bool(recorded(moved, S.PENDING, reason, now))
 
 
 def mark_expired(notification_id: int, now: datetime, reason: str) -> bool:
     """Record a message whose moment passed before it could be delivered."""
-    return bool(change([notification_id], [S.PROCESSING], status=S.EXPIRED, last_error=reason,
-                       lease_expires_at=None, updated_at=now))
+    moved = change([notification_id], [S.PROCESSING], status=S.EXPIRED, last_error=reason,
+                   lease_expires_at=None, updated_at=now)
+    return bool(recorded(moved, S.EXPIRED, reason, now))
 
 
 def mark_retry(notification_id: int, now: datetime, error: str, due: datetime) -> bool:
@@ -185,17 +202,21 @@ def release_expired(now: datetime, max_attempts: int) -> tuple[int, int]:
     """Return rows whose lease ran out to pending, or fail those out of attempts; record the lost attempts."""
     expired = and_(Notification.status.in_((S.QUEUED, S.PROCESSING)), Notification.lease_expires_at < now)
     record_lost_attempts(and_(expired, Notification.status == S.PROCESSING), now)
-    exhausted = db.session.execute(
+    exhausted = db.session.scalars(
         update(Notification)
         .where(expired, Notification.status == S.PROCESSING, Notification.attempts >= max_attempts)
-        .values(status=S.FAILED, last_error="lease expired with no attempts left", lease_expires_at=None)
-    ).rowcount
-    returned = db.session.execute(
+        .values(status=S.FAILED, last_error=OUT_OF_ATTEMPTS, lease_expires_at=None, updated_at=now)
+        .returning(Notification.id)
+    )
+    exhausted = recorded(exhausted, S.FAILED, OUT_OF_ATTEMPTS, now)
+    returned = db.session.scalars(
         update(Notification)
         .where(expired)
         .values(status=S.PENDING, due_at=now, lease_expires_at=None, updated_at=now)
-    ).rowcount
-    return returned, exhausted
+        .returning(Notification.id)
+    )
+    returned = recorded(returned, S.PENDING, "lease expired: taken back by the sweep", now)
+    return len(returned), len(exhausted)
 
 
 def record_lost_attempts(condition, now: datetime) -> None:
@@ -219,6 +240,7 @@ def drop_unwanted(ids: list[int], now: datetime) -> int:
     statement = (
         update(Notification)
         .where(Notification.id.in_(ids), Notification.status == S.QUEUED, ~still_wanted())
-        .values(status=S.CANCELLED, last_error="booking cancelled or rescheduled before sending", updated_at=now)
+        .values(status=S.CANCELLED, last_error=UNWANTED, updated_at=now)
+        .returning(Notification.id)
     )
-    return db.session.execute(statement).rowcount
+    return len(recorded(db.session.scalars(statement), S.CANCELLED, UNWANTED, now))

@@ -10,7 +10,7 @@ from webapp.models.enums import (
     NotificationType,
 )
 from webapp.models.event import InboundEvent
-from webapp.models.notification import DeliveryAttempt, Notification
+from webapp.models.notification import DeliveryAttempt, Notification, StatusChange
 from webapp.models.preference import Preference
 from webapp.models.recipient import Recipient
 from webapp.models.staff import AuditEntry, Role, Staff
@@ -31,4 +31,5 @@ __all__ = [
     "Recipient",
     "Role",
     "Staff",
+    "StatusChange",
 ]

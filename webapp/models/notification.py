@@ -85,3 +85,19 @@ class DeliveryAttempt(db.Model):
     response_summary: Mapped[str | None] = mapped_column(String(1000))
 
     notification: Mapped[Notification] = relationship(back_populates="attempt_log")
+
+
+class StatusChange(db.Model):
+    """A change of status made off the delivery path: by staff, the platform's events, opt-outs or the sweep.
+
+    The delivery path (queued, processing, sent, retried, failed) is recorded by the attempts instead, so a
+    burst of sends writes no extra rows.
+    """
+
+    __tablename__ = "notification_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[NotificationStatus] = mapped_column(string_enum(NotificationStatus))
+    reason: Mapped[str | None] = mapped_column(Text)

@@ -10,7 +10,7 @@ from webapp import queueing
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
 from webapp.blueprints.dashboard.paging import newest_page, parse_day
-from webapp.domain import staff, transitions
+from webapp.domain import history, staff, transitions
 from webapp.domain.channel_names import KNOWN_CHANNELS
 from webapp.extensions import db
 from webapp.models import Booking, Notification, NotificationStatus, NotificationType, Recipient, Role
@@ -80,6 +80,7 @@ def notification(notification_id: int):
         abort(404)
     attempts = sorted(row.attempt_log, key=lambda attempt: attempt.number)
     return render_template("dashboard/notification.html", row=row, attempts=attempts, form=FlaskForm(),
+                           history=history.timeline(row),
                            live_since=live_since.isoformat(),
                            can_act=current_user.can(Role.OPERATOR), retryable=row.status in transitions.RETRYABLE,
                            cancellable=row.status in transitions.OPEN, outcome=request.args.get("outcome"))
