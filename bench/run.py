@@ -8,13 +8,15 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import burst, ingest, memory, precision
+from bench import burst, dashboard, ingest, memory, precision
 from bench.harness import Stack
 
 FULL = {"burst": 10_000, "naive": 1_000, "precision": (200, 120), "ingest": 4_000, "memory": 1_000_000,
-        "naive_memory": 10_000, "scale_counts": (1_000, 10_000, 100_000), "scale_workers": (1, 2, 4)}
+        "naive_memory": 10_000, "scale_counts": (1_000, 10_000, 100_000), "scale_workers": (1, 2, 4),
+        "dashboard": (1_000_000, 40), "starve": (3_000, 20)}
 SMOKE = {"burst": 60, "naive": 20, "precision": (10, 4), "ingest": 60, "memory": 2_000,
-         "naive_memory": 200, "scale_counts": (30, 60), "scale_workers": (1, 2)}
+         "naive_memory": 200, "scale_counts": (30, 60), "scale_workers": (1, 2), "dashboard": (2_000, 3),
+         "starve": (60, 2)}
 
 
 def run_backend(backend: str, sizes: dict, only: set[str]) -> list[tuple]:
@@ -41,6 +43,8 @@ def run_backend(backend: str, sizes: dict, only: set[str]) -> list[tuple]:
                          {"bellhop": ours, "naive": naive}))
         if "scale" in only:
             rows += scale_rows(stack, sizes)
+        if "dashboard" in only:
+            rows += dashboard_rows(stack, sizes)
     finally:
         stack.close()
     return rows
@@ -85,6 +89,20 @@ def scale_rows(stack: Stack, sizes: dict) -> list[tuple]:
     return rows
 
 
+def dashboard_rows(stack: Stack, sizes: dict) -> list[tuple]:
+    """Page times of every dashboard case beside Flask-Admin's stock list; ingest with dashboards polling."""
+    result = dashboard.dashboard(stack, *sizes["dashboard"])
+    stock = result["cases"]["Flask-Admin stock list, first page"]["p95_ms"]
+    rows = [(f"dashboard {result['rows']:,} rows: {name} p50 / p95 (ms)",
+             f"{case['p50_ms']:.1f} / {case['p95_ms']:.1f}", f"Flask-Admin first page p95 {stock:.1f}",
+             f"{case['p95_ms'] / stock:.2f}", "p95 <= 50", case) for name, case in result["cases"].items()]
+    starve = dashboard.ingest_beside_dashboards(stack, *sizes["starve"])
+    rows.append((f"ingest with {starve['dashboards']} dashboards polling (req/s)",
+                 f"{starve['with_dashboards']['throughput']:.0f}", f"none open {starve['alone']['throughput']:.0f}",
+                 f"{starve['ratio']:.2f}", "not starved", starve))
+    return rows
+
+
 def check_complete(*results: dict) -> None:
     """A benchmark that lost or duplicated a message is a failure, whatever its speed."""
     for result in results:
@@ -104,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves every benchmark still runs")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
-    parser.add_argument("--only", default="burst,precision,ingest,memory,scale")
+    parser.add_argument("--only", default="burst,precision,ingest,memory,scale,dashboard")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args(argv)
     sizes, only = (SMOKE if args.smoke else FULL), set(args.only.split(","))
