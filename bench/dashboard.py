@@ -88,6 +88,7 @@ def cases(sample: dict) -> dict[str, str]:
     return {
         "first page": "/dashboard/notifications",
         "deep page (90% down)": f"/dashboard/notifications?before={sample['deep_before']}",
+        "earliest scheduled first": "/dashboard/notifications?sort=scheduled",
         "status=failed": "/dashboard/notifications?status=failed",
         "status=processing (none)": "/dashboard/notifications?status=processing",
         "type=booking_end": "/dashboard/notifications?type=booking_end",

@@ -184,7 +184,7 @@ def test_notifications_list_filters_by_status_and_pages_by_id(app, client, accou
         second = client.get(older).get_data(as_text=True)
     finally:
         dashboard.PAGE_SIZE = 50
-    assert len(row_links(first)) == 2 and len(row_links(second)) == 1 and "Older" not in second
+    assert len(row_links(first)) == 2 and len(row_links(second)) == 1 and "Earlier" not in second
     assert client.get("/dashboard/notifications?status=lost").status_code == 400
 
 

@@ -2,9 +2,10 @@
 
 import re
 import time
+from datetime import timedelta
 from urllib.parse import quote
 
-from tests.factories import booking_payload, envelope, notifications, post
+from tests.factories import booking_payload, envelope, notifications, now, post
 from tests.signin import actions, csrf_token, sign_in
 from webapp.blueprints.dashboard import bulk, live
 from webapp.extensions import db
@@ -175,3 +176,32 @@ def test_the_audit_log_is_append_only(client, accounts):
         db.session.commit()
     db.session.rollback()
     assert [(row.action, row.rows) for row in db.session.query(AuditEntry)] == [("login", 0)]
+
+
+def scheduled_order(client, path) -> list[int]:
+    """Every notification id the list shows, following its next-page links."""
+    ids = []
+    while path:
+        page = client.get(path).get_data(as_text=True)
+        ids += [int(found) for found in re.findall(r'data-live-id="(\d+)"', page)]
+        link = re.search(r'href="(/dashboard/notifications\?[^"]*before=\d+[^"]*)">(?:Earlier|Later)<', page)
+        path = link[1].replace("&amp;", "&") if link else None
+    return ids
+
+
+def test_the_list_sorts_by_scheduled_time_and_pages_through_ties(client, accounts):
+    import webapp.blueprints.dashboard.paging as paging
+
+    post(client, envelope("booking.created", booking_payload("b-1")))
+    post(client, envelope("booking.created", booking_payload("b-2", start=now() + timedelta(days=1, hours=3))))
+    rows = notifications()
+    latest_first = [row.id for row in sorted(rows, key=lambda row: (row.scheduled_at, row.id), reverse=True)]
+    sign_in(client, "viewer@example.com")
+    paging.PAGE_SIZE = 3  # client and expert share each time: ties fall across page edges
+    try:
+        assert scheduled_order(client, "/dashboard/notifications") == latest_first
+        assert scheduled_order(client, "/dashboard/notifications?sort=scheduled") == latest_first[::-1]
+        assert scheduled_order(client, "/dashboard/notifications?sort=scheduled&channel=log") == latest_first[::-1]
+    finally:
+        paging.PAGE_SIZE = 50
+    assert client.get("/dashboard/notifications?sort=status").status_code == 400

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -22,7 +22,12 @@ class Notification(db.Model):
 
     __tablename__ = "notifications"
     __table_args__ = (
-        Index("ix_notifications_status_scheduled_at", "status", "scheduled_at"),
+        # The dashboard's list: by scheduled time (ties by id), alone, by status, and among rows with an error.
+        Index("ix_notifications_scheduled_at_id", "scheduled_at", "id"),
+        Index("ix_notifications_status_scheduled_at_id", "status", "scheduled_at", "id"),
+        # Partial: new rows have no error, so ingest never writes to it.
+        Index("ix_notifications_with_error", "scheduled_at", "id", sqlite_where=text("last_error IS NOT NULL"),
+              postgresql_where=text("last_error IS NOT NULL")),
         # What dispatch scans: pending rows whose (possibly retried) due time has come.
         Index("ix_notifications_status_due_at", "status", "due_at"),
         Index("ix_notifications_booking_id", "booking_id"),

@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 from webapp import queueing
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
-from webapp.blueprints.dashboard.paging import newest_page, parse_day
+from webapp.blueprints.dashboard.paging import parse_day, scheduled_page
 from webapp.domain import history, staff, transitions
 from webapp.domain.channel_names import KNOWN_CHANNELS
 from webapp.extensions import db
@@ -22,10 +22,14 @@ from webapp.models.types import utcnow
 def notifications():
     """Newest first, filtered as the URL says (so a view can be bookmarked), a page at a time by id."""
     live_since = utcnow()  # before the query: a change committed while it runs is still reported
-    filters = notification_filters(request.args)
-    rows, next_before = newest_page(filtered(select(Notification).options(joinedload(Notification.recipient)),
-                                             filters), Notification)
-    return render_template("dashboard/notifications.html", rows=rows, filters=filters,
+    filters, sort = notification_filters(request.args), request.args.get("sort", LATEST_FIRST)
+    if sort not in SORTS:
+        abort(400, description=f"sort is one of {', '.join(SORTS)}, got {sort!r}")
+    query = filtered(select(Notification).options(joinedload(Notification.recipient)), filters)
+    rows, next_before = scheduled_page(query, Notification, Notification.scheduled_at, SORTS[sort])
+    return render_template("dashboard/notifications.html", rows=rows, filters=filters, sort=sort,
+                           page_link={name: value for name, value in {**filters, "sort": sort}.items()
+                                      if value and (name, value) != ("sort", LATEST_FIRST)},
                            active_filters={name: value for name, value in filters.items() if value},
                            statuses=[member.value for member in NotificationStatus],
                            kinds=[member.value for member in NotificationType], channels=KNOWN_CHANNELS,
@@ -38,6 +42,9 @@ def notification_filters(args) -> dict[str, str]:
     return {name: args.get(name, "").strip() for name in NOTIFICATION_FILTERS}
 
 
+# Scheduled time, latest first (the default) or earliest first; the value says whether it descends.
+LATEST_FIRST = "-scheduled"
+SORTS = {LATEST_FIRST: True, "scheduled": False}
 NOTIFICATION_FILTERS = ("status", "type", "channel", "recipient", "booking", "from", "to", "error")
 
 
@@ -66,7 +73,9 @@ def filtered(query, filters: dict[str, str]):
     if filters["to"]:
         query = query.where(Notification.scheduled_at < parse_day(filters["to"]))
     if filters["error"]:
-        query = query.where(Notification.last_error.ilike(f"%{filters['error']}%"))
+        # "is not null" lets the planner use the index of rows with an error, a small part of the table.
+        query = query.where(Notification.last_error.is_not(None),
+                            Notification.last_error.ilike(f"%{filters['error']}%"))
     return query
 
 
