@@ -23,7 +23,8 @@ def smoke(tmp_path_factory):
 
 def test_every_benchmark_prints_its_row_with_a_baseline(smoke):
     table, _ = smoke
-    for name in ("burst", "vs naive", "lateness", "precision", "ingest", "Redis bytes", "scale"):
+    for name in ("burst", "vs naive", "lateness", "precision", "ingest", "Redis bytes", "scale", "dashboard",
+                 "dashboards polling"):
         assert table.count(name) >= 2, name  # once per backend
     assert "## sqlite" in table and "## postgresql" in table
 
