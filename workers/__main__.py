@@ -1,6 +1,7 @@
-"""Entry point: `python -m workers worker` or `python -m workers scheduler`."""
+"""Entry point: `python -m workers worker`, `python -m workers scheduler` or `python -m workers consumer`."""
 
 import argparse
+import logging
 import os
 
 from rq import SimpleWorker, Worker
@@ -11,6 +12,8 @@ from workers import jobs, logcontext  # noqa: F401  jobs: imported once here, no
 from workers.preflight import require_noeviction
 from workers.scheduler import BellhopScheduler
 from workers.warmup import warm_up
+
+log = logging.getLogger("workers")
 
 
 def run_worker(burst: bool, simple: bool) -> None:
@@ -41,16 +44,35 @@ def run_scheduler(burst: bool) -> None:
         clock.run(burst=burst)
 
 
+def run_consumer() -> None:
+    """Consume the platform's RabbitMQ queue, if AMQP_URL names a broker."""
+    from webapp.amqp import TopologyConflict
+    from workers.consumer import Consumer
+
+    app = create_app()
+    if not app.config["AMQP_URL"]:
+        log.info("AMQP_URL is not set: no broker to consume from, so the consumer exits")
+        return
+    with app.app_context():
+        try:
+            Consumer(app.config).run()
+        except TopologyConflict as error:
+            log.error("cannot consume: %s", error)
+            raise SystemExit(2) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the chosen process."""
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
-    parser.add_argument("process", choices=["worker", "scheduler"])
+    parser.add_argument("process", choices=["worker", "scheduler", "consumer"])
     parser.add_argument("--burst", action="store_true", help="stop when there is no more work")
     parser.add_argument("--simple", action="store_true", help="worker: run jobs in-process, no fork")
     args = parser.parse_args(argv)
     logcontext.configure(os.environ.get("LOG_LEVEL", "INFO"))
     if args.process == "worker":
         run_worker(args.burst, args.simple)
+    elif args.process == "consumer":
+        run_consumer()
     else:
         run_scheduler(args.burst)
 
