@@ -51,13 +51,15 @@ class Stack:
 
     def settings(self) -> dict:
         return {"SQLALCHEMY_DATABASE_URI": self.database_url, "REDIS_URL": self.redis_url,
-                "WEBHOOK_SECRETS": [SECRET], "OUTBOUND_WEBHOOK_SECRET": OUTBOUND, "CHANNELS": []}
+                "WEBHOOK_SECRETS": [SECRET], "OUTBOUND_WEBHOOK_SECRET": OUTBOUND, "CHANNELS": [],
+                "WEBHOOK_ALLOWLIST": ["127.0.0.1"]}
 
     def env(self, **extra) -> dict:
         """Environment for Bellhop processes pointed at this stack."""
         return {**os.environ, "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
                 "BELLHOP_WEBHOOK_SECRETS": SECRET, "BELLHOP_OUTBOUND_WEBHOOK_SECRET": OUTBOUND,
-                "BELLHOP_CHANNELS": "", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **extra}
+                "BELLHOP_CHANNELS": "", "BELLHOP_WEBHOOK_ALLOWLIST": "127.0.0.1", "LOG_LEVEL": "WARNING",
+                "PYTHONUNBUFFERED": "1", **extra}
 
     def spawn(self, name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "a")

@@ -16,7 +16,8 @@ def process_env(database_url: str, redis_url: str) -> dict:
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "BELLHOP_WEBHOOK_SECRETS": TestConfig.WEBHOOK_SECRETS[0],
            "BELLHOP_OUTBOUND_WEBHOOK_SECRET": TestConfig.OUTBOUND_WEBHOOK_SECRET,
-           "BELLHOP_CHANNELS": "log", "BELLHOP_SWEEP_SECONDS": "2", "PYTHONUNBUFFERED": "1"}
+           "BELLHOP_CHANNELS": "log", "BELLHOP_SWEEP_SECONDS": "2", "BELLHOP_WEBHOOK_ALLOWLIST": "127.0.0.1",
+           "PYTHONUNBUFFERED": "1"}
     return env
 
 

@@ -65,6 +65,8 @@ class Config:
     CHANNELS = parse_list(os.environ.get("BELLHOP_CHANNELS", "log"))
     WEBHOOK_CHANNEL_ENABLED = parse_boolean(os.environ.get("BELLHOP_WEBHOOK_CHANNEL"), True)
     WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("BELLHOP_WEBHOOK_TIMEOUT", "10"))
+    # Webhook URLs come from events: only public addresses, plus these networks (CIDR) or host names.
+    WEBHOOK_ALLOWLIST = parse_list(os.environ.get("BELLHOP_WEBHOOK_ALLOWLIST"))
     # Posts a worker has in flight at once; a crash can re-send at most these (with the same key).
     WEBHOOK_CONCURRENCY = env_int("BELLHOP_WEBHOOK_CONCURRENCY", 8)
 
@@ -144,6 +146,8 @@ class TestConfig(Config):
     WEBHOOK_SECRETS = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
     OUTBOUND_WEBHOOK_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
     CHANNELS = ["log"]
+    # The tests' receivers listen on loopback; only they are let through.
+    WEBHOOK_ALLOWLIST = ["127.0.0.1"]
     RETRY_BASE_SECONDS = 1
     RETRY_MAX_SECONDS = 2
     LEASE_SECONDS = 30

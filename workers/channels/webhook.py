@@ -1,13 +1,14 @@
 """The webhook channel: a signed JSON POST to the recipient's URL."""
 
 import json
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import urllib3
 
 from webapp.domain.delivery import permanent, transient
 from webapp.signatures import sign
-from workers.channels import http
+from workers.channels import egress, http
 
 
 class WebhookChannel(http.HttpChannel):
@@ -17,6 +18,15 @@ class WebhookChannel(http.HttpChannel):
     timeout_setting = "WEBHOOK_TIMEOUT_SECONDS"
     concurrency_setting = "WEBHOOK_CONCURRENCY"
 
+    @contextmanager
+    def opened(self):
+        """A batch's pool, whose connections refuse addresses the allowlist does not permit."""
+        self.allowlist, self.checked_urls = egress.Allowlist(self.config["WEBHOOK_ALLOWLIST"]), set()
+        with super().opened():
+            if type(self.pool) is urllib3.PoolManager:  # through a proxy, the peer is the proxy: DNS check only
+                self.pool.pool_classes_by_scheme = egress.guarded_pool_classes(self.allowlist)
+            yield self
+
     def send(self, message):
         """Post the message; classify the answer into sent, transient or permanent."""
         url = message.recipient.get("webhook_url")
@@ -25,7 +35,18 @@ class WebhookChannel(http.HttpChannel):
         body = json.dumps(message.payload, separators=(",", ":"))
         headers = {"Content-Type": "application/json", "User-Agent": "Bellhop"}
         headers.update(self.signature(message.idempotency_key, body))
-        return classify(http.request(self.pool, "POST", url, body=body.encode(), headers=headers))
+        try:
+            self.check(url)
+            response = http.request(self.pool, "POST", url, body=body.encode(), headers=headers)
+        except egress.EgressRefused as error:
+            raise permanent(f"refused: {error}") from None
+        return classify(response)
+
+    def check(self, url: str) -> None:
+        """Check a URL's scheme and addresses once per batch: a burst posts to the same few receivers."""
+        if url not in self.checked_urls:
+            egress.check_url(url, self.allowlist)
+            self.checked_urls.add(url)
 
     def signature(self, message_id: str, body: str) -> dict[str, str]:
         """Sign the body when an outbound secret is configured."""
