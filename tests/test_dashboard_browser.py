@@ -82,9 +82,10 @@ def test_an_operator_filters_retries_and_sees_the_badge_change_live(browser, acc
     assert browser.execute_script("return window.bellhopSamePage") is True
     assert browser.find_element(By.CSS_SELECTOR, '[data-field="attempts"]').text == "2"
     # The attempt log and the actions follow the row: attempt 2 appears, and a sent message offers no action.
-    wait_for(browser, lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#attempts tr")) == 3, 2,
+    wait_for(browser, lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#attempt-log tr")) == 3, 2,
              "the attempt log did not show the new attempt")
-    assert "sent" in browser.find_element(By.CSS_SELECTOR, "#attempts").text
+    assert "sent" in browser.find_element(By.CSS_SELECTOR, "#attempt-log").text
+    assert "retried by operator@example.com" in browser.find_element(By.CSS_SELECTOR, "#history").text
     assert browser.find_elements(By.CSS_SELECTOR, "#row-actions button") == []
     assert browser.execute_script("return window.bellhopSamePage") is True
     screenshot(browser, "notification-sent-live")
