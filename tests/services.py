@@ -52,12 +52,12 @@ def redis_binary() -> str | None:
         return None
 
 
-def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
-    """Start a private Redis that never evicts and never persists."""
+def start_redis(workdir: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Start a private Redis that never evicts and never persists (on port, to restart one in place)."""
     binary = redis_binary()
     if binary is None:
         missing("redis-server")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--maxmemory-policy", "noeviction", "--dir", str(workdir)],

@@ -3,7 +3,9 @@
 import argparse
 import logging
 import os
+import time
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import SimpleWorker, Worker
 
 from webapp import create_app, queueing
@@ -14,6 +16,7 @@ from workers.scheduler import BellhopScheduler
 from workers.warmup import warm_up
 
 log = logging.getLogger("workers")
+REDIS_RETRY_SECONDS = 2
 
 
 def run_worker(burst: bool, simple: bool) -> None:
@@ -28,7 +31,16 @@ def run_worker(burst: bool, simple: bool) -> None:
         worker_class = SimpleWorker if simple else Worker
         if not simple:
             warm_up()
-        worker_class([queueing.queue()], connection=redis).work(burst=burst, with_scheduler=False)
+        while True:
+            try:
+                worker_class([queueing.queue()], connection=redis).work(burst=burst, with_scheduler=False)
+                return
+            except RedisConnectionError as error:
+                # RQ survives a Redis outage while it waits for work, but not while it watches a job. The
+                # rows are safe in SQL (their leases bring them back), so start a new worker once Redis answers.
+                log.warning("lost Redis while running a job (%s); starting a new worker in %s s", error,
+                            REDIS_RETRY_SECONDS)
+                time.sleep(REDIS_RETRY_SECONDS)
 
 
 def run_scheduler(burst: bool) -> None:
