@@ -32,15 +32,17 @@ def run_worker(burst: bool, simple: bool) -> None:
         if not simple:
             warm_up()
         while True:
+            worker = worker_class([queueing.queue()], connection=redis)
             try:
-                worker_class([queueing.queue()], connection=redis).work(burst=burst, with_scheduler=False)
-                return
+                worker.work(burst=burst, with_scheduler=False)
             except RedisConnectionError as error:
-                # RQ survives a Redis outage while it waits for work, but not while it watches a job. The
-                # rows are safe in SQL (their leases bring them back), so start a new worker once Redis answers.
-                log.warning("lost Redis while running a job (%s); starting a new worker in %s s", error,
-                            REDIS_RETRY_SECONDS)
-                time.sleep(REDIS_RETRY_SECONDS)
+                log.warning("lost Redis (%s)", error)
+            if burst or worker._shutdown_requested_date is not None:  # a signal asked it to stop
+                return
+            # RQ survives a Redis outage while it waits for work, but quits when one hits while it watches a
+            # job. The rows are safe in SQL (the scheduler takes back their lost jobs), so start a new worker.
+            log.warning("the RQ worker quit without being asked to; starting a new one in %s s", REDIS_RETRY_SECONDS)
+            time.sleep(REDIS_RETRY_SECONDS)
 
 
 def run_scheduler(burst: bool) -> None:

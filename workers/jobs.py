@@ -134,6 +134,15 @@ def sweep() -> dict:
     return {"returned": returned, "exhausted": exhausted, "dispatched": dispatched, "armed": armed}
 
 
+def recover_lost_jobs() -> dict:
+    """Redis came back empty: its queued delivery jobs are gone, so send their rows again now."""
+    released = transitions.release_queued(utcnow())
+    db.session.commit()
+    dispatched = dispatch_due()
+    log.warning("Redis lost its jobs: %d queued rows taken back, %d dispatched", len(released), dispatched)
+    return {"released": len(released), "dispatched": dispatched}
+
+
 def upcoming_due_times(horizon_seconds: int, limit: int = 1000) -> list:
     """Return distinct due times of pending rows in the next horizon: a flushed Redis forgot them."""
     now = utcnow()

@@ -6,6 +6,7 @@ from rq_scheduler import Scheduler
 
 SWEEP_JOB = "workers.jobs.sweep"
 SWEEP_JOB_ID = "bellhop-sweep"
+RECOVER_JOB = "workers.jobs.recover_lost_jobs"
 
 
 class BellhopScheduler(Scheduler):
@@ -21,9 +22,12 @@ class BellhopScheduler(Scheduler):
         return super().enqueue_jobs()
 
     def ensure_sweep(self) -> None:
-        """Schedule the periodic sweep unless it is already there."""
+        """Schedule the periodic sweep unless it is already there; if it was lost, so were the queued jobs."""
         if SWEEP_JOB_ID in self:
             return
+        # Only an empty Redis (a flush, a restart without persistence, or the very first start) lacks the
+        # sweep. Rows already claimed then have no job to send them: take them back now, not a lease later.
+        self.enqueue_at(datetime.now(timezone.utc), RECOVER_JOB)
         self.schedule(
             scheduled_time=datetime.now(timezone.utc),
             func=SWEEP_JOB,

@@ -219,6 +219,23 @@ def release_expired(now: datetime, max_attempts: int) -> tuple[int, int]:
     return len(returned), len(exhausted)
 
 
+JOBS_LOST = "Redis lost its delivery job: taken back"
+
+
+def release_queued(now: datetime) -> list[int]:
+    """Return every queued row to pending, due now: called when Redis lost the jobs that would send them.
+
+    A worker still holding one of those jobs finds the row no longer queued, and its claim does nothing.
+    """
+    statement = (
+        update(Notification)
+        .where(Notification.status == S.QUEUED)
+        .values(status=S.PENDING, due_at=now, lease_expires_at=None, updated_at=now)
+        .returning(Notification.id)
+    )
+    return recorded(db.session.scalars(statement), S.PENDING, JOBS_LOST, now)
+
+
 def record_lost_attempts(condition, now: datetime) -> None:
     """A worker died mid-send: write the attempt it never finished, so every attempt is on record."""
     stamp = literal(now, UTCDateTime())
