@@ -1,0 +1,79 @@
+"""kill -9 mid-batch, ten times: the work horse alone, or the worker with its horse. Nothing is lost."""
+
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+
+from sqlalchemy import func, select
+
+from bench.harness import seed_reminders
+from tests.faults.test_redis_lost import Stack, log_tail, queueing_now
+from tests.test_processes import process_env, start, wait_for
+from webapp import queueing
+from webapp.extensions import db
+from webapp.models import Notification
+
+MESSAGES, TRIALS, LEASE_SECONDS = 600, 10, 3
+
+
+def children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(child) for child in found]
+
+
+def test_killing_workers_mid_batch_loses_nothing(app, database_url, redis_url, receiver, tmp_path):
+    env = {**process_env(database_url, redis_url), "BELLHOP_LEASE_SECONDS": str(LEASE_SECONDS),
+           "BELLHOP_DELIVER_BATCH": "20", "BELLHOP_WEBHOOK_CONCURRENCY": "4", "BELLHOP_CHANNELS": ""}
+    due = [queueing_now()] * MESSAGES
+    seed_reminders(Stack(app, receiver.url), due)
+    queueing.arm_wakeups(due[:1])
+    for _ in range(MESSAGES * 2):
+        receiver.answer(200, delay=0.03)  # a batch of 20 takes about 0.15 s: long enough to be hit mid-way
+    scheduler = start("scheduler", env, tmp_path / "scheduler.log")
+    workers = [start("worker", env, tmp_path / "worker0.log")]
+    kills = []
+    try:
+        for trial in range(TRIALS):
+            target = len(receiver.received) + 25
+            assert wait_for(lambda target=target: len(receiver.received) >= target or all_done(), 30), \
+                log_tail(tmp_path)
+            if all_done():
+                break
+            worker = workers[-1]
+            horses = children(worker.pid)
+            if trial % 2 == 0 and horses:
+                os.kill(horses[0], signal.SIGKILL)  # the horse alone: the worker notices and goes on
+                kills.append("horse")
+            else:
+                for pid in [*horses, worker.pid]:
+                    os.kill(pid, signal.SIGKILL)  # the whole worker: a process manager starts another
+                worker.wait(10)
+                workers.append(start("worker", env, tmp_path / f"worker{len(workers)}.log"))
+                kills.append("worker+horse" if horses else "worker")
+        last_kill = time.monotonic()
+        assert wait_for(all_done, LEASE_SECONDS + 2 * 2 + 10), log_tail(tmp_path)
+        recovered_in = time.monotonic() - last_kill
+    finally:
+        for process in [scheduler, *workers]:
+            if process.poll() is None:
+                process.terminate()
+        for process in [scheduler, *workers]:
+            process.wait(20)
+    db.session.expire_all()
+    counts = dict(db.session.execute(select(Notification.status, func.count()).group_by(Notification.status)).all())
+    assert {status.value: count for status, count in counts.items()} == {"sent": MESSAGES}
+    arrivals = Counter(request["headers"]["webhook-id"] for request in receiver.received)
+    assert len(arrivals) == MESSAGES  # every message arrived
+    repeats = sum(count - 1 for count in arrivals.values())
+    assert len(kills) >= 5, kills
+    # A kill can re-send what its window had on the wire (4 posts), with the same webhook-id.
+    assert repeats <= 4 * len(kills), (repeats, kills)
+    print(f"{len(kills)} kills {Counter(kills)}; recovered {recovered_in:.1f} s after the last; {repeats} re-sent")
+
+
+def all_done() -> bool:
+    db.session.expire_all()
+    return not db.session.scalar(select(func.count()).select_from(Notification)
+                                 .where(Notification.status.not_in(("sent", "failed"))))
