@@ -1,5 +1,6 @@
 """The clock: rq-scheduler, polling every second, that also keeps the periodic sweep alive."""
 
+import time
 from datetime import datetime, timezone
 
 from rq_scheduler import Scheduler
@@ -7,6 +8,7 @@ from rq_scheduler import Scheduler
 SWEEP_JOB = "workers.jobs.sweep"
 SWEEP_JOB_ID = "bellhop-sweep"
 RECOVER_JOB = "workers.jobs.recover_lost_jobs"
+LOCK_SECONDS = 2
 
 
 class BellhopScheduler(Scheduler):
@@ -15,6 +17,17 @@ class BellhopScheduler(Scheduler):
     def __init__(self, *args, sweep_interval: int, **kwargs):
         super().__init__(*args, **kwargs)
         self.sweep_interval = sweep_interval
+
+    def acquire_lock(self):
+        """Take the lock for one pass, for LOCK_SECONDS rather than rq-scheduler's 10 s.
+
+        A scheduler killed while holding the lock blocks its standby until the lock expires, and every
+        wake-up waits with it. A pass takes milliseconds; if one ever outlasts the lock, both schedulers
+        may enqueue the same wake-ups, which are keyed by their second and harmless twice.
+        """
+        self._lock_acquired = bool(self.connection.set(self.scheduler_lock_key, time.time(), ex=LOCK_SECONDS,
+                                                       nx=True))
+        return self._lock_acquired
 
     def enqueue_jobs(self):
         """Make sure the sweep is scheduled, then move due jobs to the queue."""
