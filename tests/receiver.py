@@ -1,11 +1,16 @@
 """A loopback webhook receiver: verifies Standard Webhooks signatures, answers as scripted."""
 
 import json
+import socket
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+# A scripted answer of this status resets the connection instead of answering.
+RESET = 0
 
 
 class Receiver:
@@ -60,6 +65,11 @@ class Receiver:
                 if receiver.on_request:
                     receiver.on_request(len(receiver.received))
                 status, headers, delay = receiver.next_answer()
+                if status == RESET:  # drop the connection with a TCP reset, no answer at all
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return
                 receiver.count_in_flight(+1)
                 time.sleep(delay)
                 receiver.count_in_flight(-1)
