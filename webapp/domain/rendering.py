@@ -15,9 +15,9 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
 from babel.numbers import format_currency, format_decimal
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
-from jinja2.sandbox import SandboxedEnvironment
 
 from webapp.config import PROJECT_ROOT
+from webapp.domain.template_limits import LimitedSandbox, check_output, deadline, start_clock, timed_range
 from webapp.models import Notification
 
 TEMPLATE_ROOT = PROJECT_ROOT / "templates" / "notifications"
@@ -37,15 +37,16 @@ class Rendered:
 
 
 @lru_cache(maxsize=1)
-def environment() -> SandboxedEnvironment:
+def environment() -> LimitedSandbox:
     """Return the sandboxed Jinja2 environment for message templates, built once per process."""
-    env = SandboxedEnvironment(
+    env = LimitedSandbox(
         loader=FileSystemLoader(str(TEMPLATE_ROOT)),
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
     )
     env.filters.update(when=when, clock=clock, money=money)
+    env.globals["range"] = timed_range
     return env
 
 
@@ -165,11 +166,14 @@ def render(notification: Notification) -> Rendered:
 def render_with(kind: str, channel: str, values: dict) -> Rendered:
     """Render one type's subject and body for a channel from a template context."""
     env, locale = environment(), values.get("locale")
+    token = start_clock()
     try:
-        subject = env.select_template(subject_names(kind, locale)).render(values).strip()
-        body = env.select_template(template_names(kind, channel, locale)).render(values).strip()
+        subject = check_output(env.select_template(subject_names(kind, locale)).render(values).strip())
+        body = check_output(env.select_template(template_names(kind, channel, locale)).render(values).strip())
     except TemplateNotFound as missing:
         raise RenderError(f"no template {missing.name} for {kind}/{channel}") from None
     except Exception as failure:  # a template bug must fail this message, not the worker
         raise RenderError(f"template for {kind}/{channel} failed: {failure}") from None
+    finally:
+        deadline.reset(token)
     return Rendered(subject=subject, body=body)
