@@ -1,5 +1,5 @@
 # Command 1 runs Bellhop locally; command 2 runs every test.
-.PHONY: run test lint bench
+.PHONY: run test lint bench soak
 
 run:
 	scripts/run-local
@@ -13,3 +13,7 @@ lint:
 # Every benchmark, full sizes, on SQLite and PostgreSQL (about half an hour); prints one table.
 bench:
 	scripts/bootstrap && .venv/bin/python -m bench.run
+
+# Ten minutes at 200 events/s with five dashboards polling, then a count reconciliation and memory check.
+soak:
+	scripts/bootstrap && .venv/bin/python -m bench.soak --json var/soak.json

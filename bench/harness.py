@@ -74,7 +74,7 @@ class Stack:
         if scheduler:
             started.append(self.spawn("scheduler", [sys.executable, "-m", "workers", "scheduler"], self.env(**env)))
         try:
-            yield
+            yield started
         finally:
             for process in started:
                 process.terminate()

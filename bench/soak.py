@@ -1,0 +1,150 @@
+"""Soak: signed events at a steady rate for minutes, with dashboards polling; then reconcile and compare memory.
+
+`make soak` (10 minutes at 200 events/s, five dashboards) or `python -m bench.soak --minutes 1 --rate 20`.
+Every process is real: gunicorn, the scheduler, forking RQ workers, the receiver, Redis and the database.
+"""
+
+import argparse
+import json
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import urllib3
+from sqlalchemy import func, select
+
+from bench import dashboard
+from bench.harness import SECRET, Stack
+from webapp.demo import booking_payload, event
+from webapp.domain import staff
+from webapp.extensions import db
+from webapp.models import InboundEvent, Notification, Role
+from webapp.signatures import sign
+
+SETTLE_SECONDS = 90  # after the last event: the last reminders fall due and are sent
+
+
+def signed_event(n: int, start: datetime, hook_url: str) -> tuple[bytes, dict]:
+    """A booking.created whose start reminders fall due inside the soak, for two webhook recipients."""
+    payload = booking_payload(f"soak-{uuid.uuid4().hex}", start, 60, "Code Review")
+    for role, person in (("client", f"soak-client-{n}"), ("expert", f"soak-expert-{n % 50}")):
+        payload[f"{role}_id"] = person
+        payload[role] = {**payload[role], "id": person, "webhook_url": hook_url}
+    body = json.dumps(event("booking.created", payload))
+    return body.encode(), {**sign(SECRET, f"evt_{uuid.uuid4().hex}", datetime.now(timezone.utc), body),
+                           "Content-Type": "application/json"}
+
+
+class Load:
+    """Post events at a steady rate from a thread pool; count what the server accepted."""
+
+    def __init__(self, url: str, hook_url: str, rate: float, seconds: float):
+        self.url, self.hook_url, self.rate, self.seconds = url, hook_url, rate, seconds
+        self.pool = urllib3.PoolManager(maxsize=32, retries=False, timeout=60)
+        self.accepted = self.refused = 0
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        began = time.monotonic()
+        with ThreadPoolExecutor(32) as executor:
+            for n in range(int(self.rate * self.seconds)):
+                time.sleep(max(0.0, began + n / self.rate - time.monotonic()))
+                start = datetime.now(timezone.utc) + timedelta(seconds=30 + (n % 120))
+                executor.submit(self.post, *signed_event(n, start, self.hook_url))
+
+    def post(self, body: bytes, headers: dict) -> None:
+        status = self.pool.request("POST", self.url, body=body, headers=headers).status
+        with self.lock:
+            if status == 202:
+                self.accepted += 1
+            else:
+                self.refused += 1
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def memory(processes: dict[str, int]) -> dict[str, int]:
+    return {name: rss_kib(pid) for name, pid in processes.items() if Path(f"/proc/{pid}").exists()}
+
+
+def reconcile(stack: Stack) -> dict:
+    """Count events, notifications due and sent, and what the receiver got."""
+    with stack.app.app_context():
+        events = db.session.scalar(select(func.count()).select_from(InboundEvent))
+        due = db.session.scalar(select(func.count()).select_from(Notification)
+                                .where(Notification.due_at <= datetime.now(timezone.utc)))
+        by_status = dict(db.session.execute(select(Notification.status, func.count())
+                                            .group_by(Notification.status)).all())
+    arrivals = stack.arrivals()
+    return {"events": events, "due": due, "by_status": {status.value: count for status, count in by_status.items()},
+            "received": len(arrivals), "received_distinct": len({notification for notification, _ in arrivals})}
+
+
+def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
+    """Run the soak on one backend and return its figures."""
+    stack = Stack(backend)
+    try:
+        with stack.app.app_context():
+            staff.create(dashboard.ADMIN, dashboard.PASSWORD, Role.ADMIN)
+            db.session.commit()
+        web, base = dashboard.serve(stack)
+        with stack.running(workers=2) as processes:
+            watched = {"web": web.pid, "receiver": stack.receiver.pid, "redis": stack.redis_process.pid,
+                       **{f"process{n}": process.pid for n, process in enumerate(processes)}}
+            for child in ingest_children(web.pid):
+                watched[f"web-worker-{child}"] = child
+            load = Load(f"{base}/webhooks/events", stack.receiver_url, rate, minutes * 60)
+            with dashboard.Pollers(base, dashboards) as pollers:
+                loader = threading.Thread(target=load.run)
+                loader.start()
+                time.sleep(min(30, minutes * 60 / 4))
+                memory_start = memory(watched)
+                loader.join()
+                memory_end = memory(watched)
+            time.sleep(SETTLE_SECONDS)
+            figures = reconcile(stack)
+        web.terminate()
+        web.wait(30)
+    finally:
+        stack.close()
+    growth = {name: round(100 * (memory_end.get(name, 0) - kib) / kib, 1) for name, kib in memory_start.items() if kib}
+    return {"backend": backend, "minutes": minutes, "rate": rate, "dashboards": dashboards,
+            "posted": load.accepted + load.refused, "accepted": load.accepted, "refused": load.refused,
+            "poll_requests": pollers.requests, **figures, "memory_start_kib": memory_start,
+            "memory_end_kib": memory_end, "memory_growth_percent": growth}
+
+
+def ingest_children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--rate", type=float, default=200, help="events a second")
+    parser.add_argument("--dashboards", type=int, default=5)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    result = soak(args.backend, args.minutes, args.rate, args.dashboards)
+    print(json.dumps(result, indent=2))
+    lost = result["due"] - result["by_status"].get("sent", 0) - result["by_status"].get("failed", 0)
+    print(f"\n{result['accepted']} events accepted of {result['posted']} posted, {result['events']} stored; "
+          f"{result['due']} notifications due, {lost} not finished; receiver got {result['received']} "
+          f"({result['received_distinct']} distinct); largest memory growth "
+          f"{max(result['memory_growth_percent'].values(), default=0)} %")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
