@@ -45,6 +45,7 @@ class Load:
         self.url, self.hook_url, self.rate, self.seconds = url, hook_url, rate, seconds
         self.pool = urllib3.PoolManager(maxsize=32, retries=False, timeout=60)
         self.accepted = self.refused = 0
+        self.refusals: dict[str, int] = {}
         self.lock = threading.Lock()
 
     def run(self) -> None:
@@ -56,12 +57,16 @@ class Load:
                 executor.submit(self.post, *signed_event(n, start, self.hook_url))
 
     def post(self, body: bytes, headers: dict) -> None:
-        status = self.pool.request("POST", self.url, body=body, headers=headers).status
+        try:
+            status = str(self.pool.request("POST", self.url, body=body, headers=headers).status)
+        except urllib3.exceptions.HTTPError as error:
+            status = type(error).__name__
         with self.lock:
-            if status == 202:
+            if status == "202":
                 self.accepted += 1
             else:
                 self.refused += 1
+                self.refusals[status] = self.refusals.get(status, 0) + 1
 
 
 def rss_kib(pid: int) -> int:
@@ -118,6 +123,7 @@ def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
     growth = {name: round(100 * (memory_end.get(name, 0) - kib) / kib, 1) for name, kib in memory_start.items() if kib}
     return {"backend": backend, "minutes": minutes, "rate": rate, "dashboards": dashboards,
             "posted": load.accepted + load.refused, "accepted": load.accepted, "refused": load.refused,
+            "refusals": load.refusals,
             "poll_requests": pollers.requests, **figures, "memory_start_kib": memory_start,
             "memory_end_kib": memory_end, "memory_growth_percent": growth}
 

@@ -3,7 +3,7 @@
 import logging
 
 from flask import Flask, jsonify
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from webapp.domain.events import InvalidEvent
@@ -33,17 +33,26 @@ def register_errorhandlers(app: Flask) -> None:
     def bad_signature(exc):
         return error(401, f"bad signature: {exc}")
 
+    @app.errorhandler(DataError)
+    def unstorable(exc):
+        # The database refused a value of the request (found by schemathesis): retrying cannot help.
+        db.session.rollback()
+        log.warning("value refused by the database: %s", exc.orig)
+        return error(400, "a value in the event cannot be stored: " + str(exc.orig).splitlines()[0][:200])
+
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
     def database_unavailable(exc):
         # The sender retries on 503; nothing was committed.
         db.session.rollback()
-        log.warning("database unavailable: %s", exc.__class__.__name__)
+        log.warning("database unavailable: %s: %s", exc.__class__.__name__, str(exc.orig).splitlines()[0][:200])
         return error(503, "database unavailable, retry later", **{"Retry-After": "5"})
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
-        return error(exc.code, exc.description)
+        # Keep the exception's own headers: a 405 must say which methods are Allowed (RFC 9110).
+        headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
+        return error(exc.code, exc.description, **headers)
 
     @app.errorhandler(Exception)
     def unexpected(exc):

@@ -1,11 +1,13 @@
 """The platform's event envelope and payloads, validated before anything is stored."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from typing import Annotated
 from zoneinfo import available_timezones
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -18,6 +20,24 @@ from webapp.domain import preferences, quiet_hours
 ID = Field(min_length=1, max_length=64)
 _ZONES = frozenset(available_timezones())
 
+
+
+def iso_text(value):
+    """Take a date-time only as ISO 8601 text: pydantic would read a bare number as Unix time, and
+    {"timestamp": 0} would then be a 1970 event that silently loses to everything."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string with an offset, like 2026-12-24T18:00:00+01:00")
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is not None:
+            moment.astimezone(timezone.utc)  # year 1 at +03:00 is before the first UTC instant Python has
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value[:40]!r} is not an ISO 8601 date-time in range") from None
+    return moment
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(iso_text)]
+NUL = "\\u0000"  # as JSON writes it
 
 class InvalidEvent(ValueError):
     """An event that cannot be accepted; the message names the field that is wrong."""
@@ -32,7 +52,8 @@ class Contact(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     phone: str | None = Field(default=None, max_length=32)
-    telegram_chat_id: str | None = Field(default=None, max_length=64)
+    # A number or text in the JSON (Telegram ids are numbers); kept as text (chat_id_as_text).
+    telegram_chat_id: str | int | None = Field(default=None, max_length=64)
     webhook_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
     timezone: str | None = None
     locale: str | None = Field(default=None, max_length=16)
@@ -66,7 +87,9 @@ class Contact(BaseModel):
     @field_validator("telegram_chat_id", mode="before")
     @classmethod
     def chat_id_as_text(cls, value):
-        """Telegram chat ids arrive as numbers or strings; keep them as text."""
+        """Telegram chat ids arrive as numbers or strings; keep them as text (true and false are neither)."""
+        if isinstance(value, bool):
+            raise ValueError("must be a number or text")
         return str(value) if isinstance(value, int) else value
 
 
@@ -78,8 +101,8 @@ class BookingPayload(BaseModel):
     booking_id: str = ID
     client_id: str | None = Field(default=None, min_length=1, max_length=64)
     expert_id: str | None = Field(default=None, min_length=1, max_length=64)
-    scheduled_time: AwareDatetime | None = None
-    end_time: AwareDatetime | None = None
+    scheduled_time: Moment | None = None
+    end_time: Moment | None = None
     duration_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
     service_name: str | None = Field(default=None, max_length=200)
     client: Contact | None = None
@@ -109,13 +132,13 @@ class NewBookingPayload(BookingPayload):
 
     client_id: str = ID
     expert_id: str = ID
-    scheduled_time: AwareDatetime
+    scheduled_time: Moment
 
 
 class RescheduledPayload(BookingPayload):
     """booking.rescheduled needs the new start."""
 
-    scheduled_time: AwareDatetime
+    scheduled_time: Moment
 
 
 class PaymentPayload(BaseModel):
@@ -130,6 +153,13 @@ class PaymentPayload(BaseModel):
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     reason: str | None = Field(default=None, max_length=500)
     user: Contact | None = None
+
+    @model_validator(mode="after")
+    def consistent(self):
+        """Refuse user details that contradict user_id (found by schemathesis: they made two recipients)."""
+        if self.user and self.user.id != self.user_id:
+            raise ValueError("user.id does not match user_id")
+        return self
 
 
 class UserPayload(Contact):
@@ -164,7 +194,7 @@ class Envelope(BaseModel):
     """The message shape every source uses: {"event_type", "timestamp", "payload"}."""
 
     event_type: str
-    timestamp: AwareDatetime
+    timestamp: Moment
     payload: dict
 
     @field_validator("event_type")
@@ -194,12 +224,16 @@ def describe(error: ValidationError, prefix: str = "") -> str:
 
 def parse_event(raw: bytes | str) -> Event:
     """Validate a raw event body, raising InvalidEvent that names the field."""
+    if NUL in (raw if isinstance(raw, str) else raw.decode("utf-8", "replace")):
+        # PostgreSQL text cannot hold NUL; say so here rather than fail at the database.
+        raise InvalidEvent("text must not contain NUL characters (\\u0000)")
     try:
-        envelope = Envelope.model_validate_json(raw)
+        # Strict: a JSON true is not the number 1, nor 12 the text "12", as the documented types say.
+        envelope = Envelope.model_validate_json(raw, strict=True)
     except ValidationError as error:
         raise InvalidEvent(describe(error)) from None
     try:
-        payload = PAYLOADS[envelope.event_type].model_validate(envelope.payload)
+        payload = PAYLOADS[envelope.event_type].model_validate(envelope.payload, strict=True)
     except ValidationError as error:
         raise InvalidEvent(describe(error, "payload")) from None
     return Event(event_type=envelope.event_type, timestamp=envelope.timestamp, payload=payload)

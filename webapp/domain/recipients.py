@@ -55,7 +55,8 @@ def apply_contact(recipient: Recipient, contact: Contact | None, at: datetime) -
     for field in CONTACT_FIELDS:
         value = getattr(contact, field)
         if value is not None:
-            setattr(recipient, field, value or None)  # an empty string clears a setting
+            # An empty string clears a setting; zone and language fall back to a new recipient's defaults.
+            setattr(recipient, field, value or REQUIRED_DEFAULTS.get(field))
     recipient.last_event_at = at
     return True
 
