@@ -26,7 +26,8 @@ def test_two_schedulers_four_workers_and_a_killed_lock_holder_send_everything_on
     due = [queueing_now() + timedelta(seconds=4)] * BURST
     seed_reminders(Stack(app, receiver.url), due)
     queueing.arm_wakeups(due[:1])
-    env = {**process_env(database_url, redis_url), "BELLHOP_CHANNELS": ""}
+    env = {**process_env(database_url, redis_url), "BELLHOP_CHANNELS": "", "BELLHOP_RETRY_BASE_SECONDS": "1",
+           "BELLHOP_RETRY_MAX_SECONDS": "2"}
     first, second = (start("scheduler", env, tmp_path / f"scheduler{n}.log") for n in range(2))
     workers = [start("worker", env, tmp_path / f"worker{n}.log") for n in range(4)]
     redis = Redis.from_url(redis_url)
@@ -41,7 +42,7 @@ def test_two_schedulers_four_workers_and_a_killed_lock_holder_send_everything_on
         held = redis.exists(lock_key)
         os.kill(second.pid, signal.SIGCONT)
         assert held, "did not catch the first scheduler holding its lock"
-        assert wait_for(lambda: len(receiver.received) >= BURST, 120), log_tail(tmp_path)
+        assert wait_for(lambda: len(receiver.received) >= BURST, 180), log_tail(tmp_path)
         time.sleep(1)  # anything sent twice would arrive by now
     finally:
         for process in [first, second, *workers]:
