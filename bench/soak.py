@@ -109,10 +109,12 @@ def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
             load = Load(f"{base}/webhooks/events", stack.receiver_url, rate, minutes * 60)
             with dashboard.Pollers(base, dashboards) as pollers:
                 loader = threading.Thread(target=load.run)
+                began = time.monotonic()
                 loader.start()
                 time.sleep(min(30, minutes * 60 / 4))
                 memory_start = memory(watched)
                 loader.join()
+                load_seconds = time.monotonic() - began  # longer than asked when the server fell behind
                 memory_end = memory(watched)
             time.sleep(SETTLE_SECONDS)
             figures = reconcile(stack)
@@ -123,7 +125,8 @@ def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
     growth = {name: round(100 * (memory_end.get(name, 0) - kib) / kib, 1) for name, kib in memory_start.items() if kib}
     return {"backend": backend, "minutes": minutes, "rate": rate, "dashboards": dashboards,
             "posted": load.accepted + load.refused, "accepted": load.accepted, "refused": load.refused,
-            "refusals": load.refusals,
+            "refusals": load.refusals, "load_seconds": round(load_seconds, 1),
+            "sustained_rate": round((load.accepted + load.refused) / load_seconds, 1),
             "poll_requests": pollers.requests, **figures, "memory_start_kib": memory_start,
             "memory_end_kib": memory_end, "memory_growth_percent": growth}
 
