@@ -4,7 +4,7 @@ import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from itertools import groupby
 
@@ -134,9 +134,9 @@ def sweep() -> dict:
     return {"returned": returned, "exhausted": exhausted, "dispatched": dispatched, "armed": armed}
 
 
-def recover_lost_jobs() -> dict:
-    """Redis came back empty: its queued delivery jobs are gone, so send their rows again now."""
-    released = transitions.release_queued(utcnow())
+def recover_lost_jobs(lost_by: str) -> dict:
+    """Redis came back empty (seen at lost_by): its queued delivery jobs are gone, so send their rows again."""
+    released = transitions.release_queued(utcnow(), datetime.fromisoformat(lost_by))
     db.session.commit()
     dispatched = dispatch_due()
     log.warning("Redis lost its jobs: %d queued rows taken back, %d dispatched", len(released), dispatched)

@@ -40,7 +40,8 @@ class BellhopScheduler(Scheduler):
             return
         # Only an empty Redis (a flush, a restart without persistence, or the very first start) lacks the
         # sweep. Rows already claimed then have no job to send them: take them back now, not a lease later.
-        self.enqueue_at(datetime.now(timezone.utc), RECOVER_JOB)
+        now = datetime.now(timezone.utc)
+        self.enqueue_at(now, RECOVER_JOB, now.isoformat())
         self.schedule(
             scheduled_time=datetime.now(timezone.utc),
             func=SWEEP_JOB,

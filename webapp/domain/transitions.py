@@ -222,7 +222,7 @@ def release_expired(now: datetime, max_attempts: int) -> tuple[int, int]:
 JOBS_LOST = "Redis lost its delivery job: taken back"
 
 
-def release_queued(now: datetime) -> list[int]:
+def release_queued(now: datetime, lost_by: datetime) -> list[int]:
     """Return every queued row to pending, due now: called when Redis lost the jobs that would send them.
 
     A worker still holding one of those jobs finds the row no longer queued, and its claim does nothing.
@@ -231,7 +231,8 @@ def release_queued(now: datetime) -> list[int]:
         update(Notification)
         # Only rows already due: dispatch queues nothing earlier, so a queued row due later has a job of
         # some other making (the naive benchmark's rq-scheduler jobs) and is left alone.
-        .where(Notification.status == S.QUEUED, Notification.due_at <= now)
+        # Queued before the loss was seen: a row queued since has a live job from a dispatch after it.
+        .where(Notification.status == S.QUEUED, Notification.due_at <= now, Notification.updated_at < lost_by)
         .values(status=S.PENDING, due_at=now, lease_expires_at=None, updated_at=now)
         .returning(Notification.id)
     )
