@@ -77,10 +77,10 @@ def serve(stack: Stack, app_path: str) -> tuple[subprocess.Popen, str]:
 
 
 def ingest(stack: Stack, count: int) -> dict:
-    """Bellhop's webhook against the bare endpoint, same gunicorn settings, same client, same run."""
-    stack.reset()
+    """Bellhop's webhook against the bare endpoint and the write-only floor, same gunicorn and client, same run."""
     figures = {}
-    for name, app_path in (("bare", "bench.bare_app:app"), ("bellhop", "wsgi:app")):
+    for name, app_path in (("bare", "bench.bare_app:app"), ("floor", "bench.floor_app:app"), ("bellhop", "wsgi:app")):
+        stack.reset()
         process, url = serve(stack, app_path)
         try:
             figures[name] = load(url, signed_requests(count, stack.receiver_url))
@@ -88,6 +88,7 @@ def ingest(stack: Stack, count: int) -> dict:
             process.terminate()
             process.wait(30)
     figures["ratio"] = figures["bellhop"]["throughput"] / figures["bare"]["throughput"]
+    figures["floor_ratio"] = figures["floor"]["throughput"] / figures["bare"]["throughput"]
     return figures
 
 

@@ -34,6 +34,9 @@ def run_backend(backend: str, sizes: dict, only: set[str]) -> list[tuple]:
             result = ingest.ingest(stack, sizes["ingest"])
             rows.append(("ingest (accepted req/s)", f"{result['bellhop']['throughput']:.0f}",
                          f"bare {result['bare']['throughput']:.0f}", f"{result['ratio']:.2f}", ">= 0.33", result))
+            rows.append(("ingest floor: the same rows, one tx, nothing else (req/s)",
+                         f"{result['floor']['throughput']:.0f}", f"bare {result['bare']['throughput']:.0f}",
+                         f"{result['floor_ratio']:.2f}", "-", result["floor"]))
         if "memory" in only:
             ours = memory.bellhop_memory(stack, sizes["memory"])
             naive = memory.naive_memory(stack, sizes["naive_memory"])

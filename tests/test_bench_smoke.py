@@ -37,3 +37,11 @@ def test_every_message_of_every_burst_arrived_exactly_once(smoke):
         assert bursts, backend
         for burst in bursts:
             assert burst["received"] == burst["distinct"] == burst["count"]
+
+
+def test_every_ingest_request_was_accepted_by_bellhop_and_by_the_floor(smoke):
+    _, results = smoke
+    for backend, rows in results.items():
+        ingest = next(row["detail"] for row in rows if row["name"].startswith("ingest (accepted"))
+        for app in ("bare", "floor", "bellhop"):
+            assert ingest[app]["accepted"] == ingest[app]["count"], (backend, app, ingest[app])
