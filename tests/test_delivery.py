@@ -121,14 +121,18 @@ def test_cancel_after_dispatch_while_jobs_are_queued_means_not_sent(client, run_
     assert {r.status.value for r in notifications(type="booking_start")} == {"cancelled"}
 
 
+@pytest.mark.parametrize("rounds", [1, 4])
 def test_cancel_committed_mid_batch_stops_the_rest_of_the_batch(app, client, run_jobs, receiver,
-                                                                database_url, redis_url):
-    """One send at a time: the cancel commits during the first, so the batch's next row is not sent."""
+                                                                database_url, redis_url, rounds):
+    """One send at a time: the cancel commits during the first, so the batch's next row is not sent.
+
+    With several rounds of sends per commit, each round is still re-checked just before it goes.
+    """
     post(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
     wait_until_due(notifications(type="booking_start"))
     cancel = canceller(database_url, redis_url)
     receiver.on_request = lambda count: count == 1 and cancel()
-    app.config.update(DELIVER_BATCH_SIZE=10, WEBHOOK_CONCURRENCY=1)
+    app.config.update(DELIVER_BATCH_SIZE=10, WEBHOOK_CONCURRENCY=1, SEND_ROUNDS_PER_COMMIT=rounds)
     run_jobs()
     sent_starts = [r for r in receiver.received if r["json"]["type"] == "booking_start"]
     assert len(sent_starts) <= 1  # the one in flight when the cancel committed

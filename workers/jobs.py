@@ -67,10 +67,11 @@ def deliver(notification_ids: list[int], channel_name: str) -> int:
         settle([delivery.Outcome(item, now, now, error=permanent(str(error.args[0]))) for item in batch])
         return 0
     claimed_at, sent, width = utcnow(), 0, channel.concurrency
+    window = width * current_app.config["SEND_ROUNDS_PER_COMMIT"]
     with channel.opened() as sender, sending(width) as send_all:
-        for start in range(0, len(batch), width):
+        for start in range(0, len(batch), window):
             claimed_at = delivery.keep_leases(batch[start:], claimed_at)
-            sent += deliver_window(batch[start:start + width], sender, send_all)
+            sent += deliver_window(batch[start:start + window], sender, send_all, width)
     return sent
 
 
@@ -84,12 +85,15 @@ def sending(width: int):
         yield pool.map
 
 
-def deliver_window(window: list[delivery.Prepared], sender, send_all) -> int:
-    """Re-check a window of messages, send them together, record every outcome in one commit."""
-    # Taken before the re-check, so an attempt that starts after a cancel commits always sees it.
-    started_at = utcnow()
-    wanted = throttle.hold_back(delivery.keep_wanted(window), sender.name, started_at)
-    outcomes = list(send_all(partial(attempt, sender=sender, started_at=started_at), wanted))
+def deliver_window(window: list[delivery.Prepared], sender, send_all, width: int) -> int:
+    """Send a window of messages a round at a time, each round re-checked first; record them in one commit."""
+    ready = throttle.hold_back(window, sender.name, utcnow())
+    outcomes = []
+    for start in range(0, len(ready), width):
+        # Taken before the re-check, so an attempt that starts after a cancel commits always sees it.
+        started_at = utcnow()
+        wanted = delivery.keep_wanted(ready[start:start + width])
+        outcomes += send_all(partial(attempt, sender=sender, started_at=started_at), wanted)
     settle(outcomes)
     return sum(1 for outcome in outcomes if outcome.error is None)
 
