@@ -86,14 +86,17 @@ def sending(width: int):
 
 
 def deliver_window(window: list[delivery.Prepared], sender, send_all, width: int) -> int:
-    """Send a window of messages a round at a time, each round re-checked first; record them in one commit."""
-    ready = throttle.hold_back(window, sender.name, utcnow())
+    """Re-check and throttle a window, send it a round at a time, record every outcome in one commit."""
+    # Taken before the re-check, so an attempt that starts after a cancel commits always sees it.
+    started_at = utcnow()
+    ready = throttle.hold_back(delivery.keep_wanted(window), sender.name, started_at)
     outcomes = []
     for start in range(0, len(ready), width):
-        # Taken before the re-check, so an attempt that starts after a cancel commits always sees it.
-        started_at = utcnow()
-        wanted = delivery.keep_wanted(ready[start:start + width])
-        outcomes += send_all(partial(attempt, sender=sender, started_at=started_at), wanted)
+        batch = ready[start:start + width]
+        if start:  # a cancel may have committed while the earlier rounds were out: check again
+            started_at = utcnow()
+            batch = delivery.keep_wanted(batch)
+        outcomes += send_all(partial(attempt, sender=sender, started_at=started_at), batch)
     settle(outcomes)
     return sum(1 for outcome in outcomes if outcome.error is None)
 
