@@ -116,6 +116,8 @@ BAD_BODIES = {
         client={"id": "client-1", "timezone": "Mars/Olympus"}))), "payload.client.timezone"),
     "payload not an object": (json.dumps({**CREATED, "payload": [1, 2]}), "payload"),
     "payment without user": (json.dumps(envelope("payment.successful", {"payment_id": "p1"})), "payload.user_id"),
+    "NUL in a name": (json.dumps(envelope("booking.created", booking_payload(
+        client={"id": "client-1", "name": "Ann\x00"}))), "NUL"),
 }
 
 
@@ -127,6 +129,13 @@ def test_invalid_event_is_400_naming_the_field_and_changes_nothing(client, case)
     assert response.status_code == 400
     assert field in response.json["error"]
     assert row_counts() == before
+
+
+def test_text_that_spells_a_backslash_u0000_is_not_a_nul_and_is_stored(client):
+    literal = "C:\\u0000\\path"  # a backslash, then "u0000": text, not the NUL character
+    body = json.dumps(envelope("booking.created", booking_payload(client={"id": "client-1", "name": literal})))
+    assert post(client, body).status_code == 202
+    assert db.session.scalar(select(Recipient.name).filter_by(external_id="client-1")) == literal
 
 
 def test_overlong_event_id_is_400(client):

@@ -1,5 +1,6 @@
 """The platform's event envelope and payloads, validated before anything is stored."""
 
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
 from zoneinfo import available_timezones
@@ -21,10 +22,9 @@ ID = Field(min_length=1, max_length=64)
 _ZONES = frozenset(available_timezones())
 
 
-
 def iso_text(value):
-    """Take a date-time only as ISO 8601 text: pydantic would read a bare number as Unix time, and
-    {"timestamp": 0} would then be a 1970 event that silently loses to everything."""
+    """Take a date-time only as ISO 8601 text, in a range Python can convert to UTC."""
+    # pydantic would read a bare number as Unix time: {"timestamp": 0} would be a 1970 event that loses to all.
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 date-time string with an offset, like 2026-12-24T18:00:00+01:00")
     try:
@@ -37,7 +37,9 @@ def iso_text(value):
 
 
 Moment = Annotated[AwareDatetime, BeforeValidator(iso_text)]
-NUL = "\\u0000"  # as JSON writes it
+# NUL as JSON escapes it: "\u0000" after an even number of backslashes ("\\u0000" is a backslash, then text).
+NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
 
 class InvalidEvent(ValueError):
     """An event that cannot be accepted; the message names the field that is wrong."""
@@ -224,7 +226,7 @@ def describe(error: ValidationError, prefix: str = "") -> str:
 
 def parse_event(raw: bytes | str) -> Event:
     """Validate a raw event body, raising InvalidEvent that names the field."""
-    if NUL in (raw if isinstance(raw, str) else raw.decode("utf-8", "replace")):
+    if NUL.search(raw if isinstance(raw, str) else raw.decode("utf-8", "replace")):
         # PostgreSQL text cannot hold NUL; say so here rather than fail at the database.
         raise InvalidEvent("text must not contain NUL characters (\\u0000)")
     try:

@@ -223,7 +223,7 @@ JOBS_LOST = "Redis lost its delivery job: taken back"
 
 
 def release_queued(now: datetime, lost_by: datetime) -> list[int]:
-    """Return every queued row to pending, due now: called when Redis lost the jobs that would send them.
+    """Return queued rows already due and queued before lost_by to pending: Redis lost the jobs that would send them.
 
     A worker still holding one of those jobs finds the row no longer queued, and its claim does nothing.
     """
