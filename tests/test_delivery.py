@@ -11,9 +11,11 @@ from sqlalchemy import select, update
 from tests.conftest import config_for
 from tests.factories import booking_payload, envelope, notifications, now, post
 from webapp import create_app
+from webapp.domain import transitions
 from webapp.domain.ingest import ingest
 from webapp.extensions import db
 from webapp.models import DeliveryAttempt, EventSource, Notification
+from workers.jobs import recover_lost_jobs
 
 HOOK_ONLY = {"CHANNELS": [], "WEBHOOK_TIMEOUT_SECONDS": 1.0}
 
@@ -363,3 +365,16 @@ def test_a_reminder_whose_retry_would_land_after_the_start_is_expired_not_retrie
     assert all(row.last_error == "expired: the next try would come after the booking started; last error: HTTP 503"
                for row in rows)
     assert all(len(row.attempt_log) == 1 for row in rows)
+
+
+def test_recovery_takes_back_queued_rows_with_a_warning_and_stays_quiet_when_none_were_lost(app, client, caplog):
+    """The scheduler runs recovery on every empty Redis, a first start included: only a real loss warns."""
+    recover_lost_jobs(now().isoformat())
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": "http://127.0.0.1:9/hook"}))
+    transitions.claim_due(now(), 10)
+    db.session.commit()
+    assert {r.status.value for r in notifications()} == {"queued"}
+    result = recover_lost_jobs((now() + timedelta(seconds=1)).isoformat())
+    assert result["released"] == 1
+    assert any("Redis lost its jobs: 1 queued" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")

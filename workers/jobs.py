@@ -146,7 +146,10 @@ def recover_lost_jobs(lost_by: str) -> dict:
     released = transitions.release_queued(utcnow(), datetime.fromisoformat(lost_by))
     db.session.commit()
     dispatched = dispatch_due()
-    log.warning("Redis lost its jobs: %d queued rows taken back, %d dispatched", len(released), dispatched)
+    if released:
+        log.warning("Redis lost its jobs: %d queued rows taken back, %d dispatched", len(released), dispatched)
+    else:  # a first start, or an empty Redis while nothing was queued: nothing was lost
+        log.info("Redis had no sweep yet; no queued rows to take back, %d dispatched", dispatched)
     return {"released": len(released), "dispatched": dispatched}
 
 
