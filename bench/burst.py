@@ -29,8 +29,14 @@ def measure(stack: Stack, count: int, due: datetime, timeout: float) -> dict:
     lateness = [arrived - due.timestamp() for _, arrived in arrivals]
     distinct = len({notification_id for notification_id, _ in arrivals})
     span = max(arrived for _, arrived in arrivals) - due.timestamp() if arrivals else float("nan")
-    return {"count": count, "received": len(arrivals), "distinct": distinct, "complete": complete,
-            "throughput": len(arrivals) / span if arrivals else 0.0, **lateness_summary(lateness or [0.0])}
+    return {
+        "count": count,
+        "received": len(arrivals),
+        "distinct": distinct,
+        "complete": complete,
+        "throughput": len(arrivals) / span if arrivals else 0.0,
+        **lateness_summary(lateness or [0.0]),
+    }
 
 
 def bellhop_burst(stack: Stack, count: int, workers: int = 2, timeout: float = 600, simple: bool = False) -> dict:
@@ -70,8 +76,11 @@ def raw_capacity(stack: Stack, count: int, workers: int = 2) -> dict:
     with Pool(workers) as pool:
         pool.map(post_many, [(stack.receiver_url, per_process, threads)] * workers)
     elapsed = time.perf_counter() - started
-    return {"count": per_process * workers, "concurrency": workers * threads,
-            "throughput": per_process * workers / elapsed}
+    return {
+        "count": per_process * workers,
+        "concurrency": workers * threads,
+        "throughput": per_process * workers / elapsed,
+    }
 
 
 def post_many(args: tuple[str, int, int]) -> None:
@@ -92,5 +101,9 @@ def measure_each(stack: Stack, due_by_id: dict, timeout: float) -> dict:
     complete = stack.wait_for_arrivals(len(due_by_id), timeout)
     arrivals = stack.arrivals()
     lateness = [arrived - due_by_id[notification_id].timestamp() for notification_id, arrived in arrivals]
-    return {"count": len(due_by_id), "received": len(arrivals), "complete": complete,
-            **lateness_summary(lateness or [0.0])}
+    return {
+        "count": len(due_by_id),
+        "received": len(arrivals),
+        "complete": complete,
+        **lateness_summary(lateness or [0.0]),
+    }

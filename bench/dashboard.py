@@ -25,8 +25,12 @@ TYPES = ["booking_created", "booking_24h", "booking_1h", "booking_start", "booki
 CHANNELS = ["email", "sms", "telegram", "webhook", "log"]
 # Mostly history, as a live system's table is: what was sent, with a few failures and cancels.
 STATUSES = [("sent", 80), ("pending", 10), ("failed", 4), ("cancelled", 4), ("suppressed", 1), ("expired", 1)]
-ERRORS = ["permanent: Telegram 403: Forbidden: bot was blocked by the user", "permanent: SMTP 550 mailbox unavailable",
-          "transient: read timeout after 10 s", "permanent: Twilio 21211: invalid 'To' phone number"]
+ERRORS = [
+    "permanent: Telegram 403: Forbidden: bot was blocked by the user",
+    "permanent: SMTP 550 mailbox unavailable",
+    "transient: read timeout after 10 s",
+    "permanent: Twilio 21211: invalid 'To' phone number",
+]
 ADMIN, PASSWORD = "bench-admin@example.com", "bench admin password"
 
 
@@ -38,35 +42,72 @@ def seed(stack: Stack, count: int) -> dict:
     first = now - timedelta(days=60)
     with stack.app.app_context():
         people = max(10, count // PEOPLE_PER_NOTIFICATION)
-        insert_chunks(Recipient, ({"external_id": f"p{n}", "name": f"Person {n}", "email": f"p{n}@example.com",
-                                   "timezone": "Europe/Berlin", "locale": "en"} for n in range(people)))
+        insert_chunks(
+            Recipient,
+            (
+                {
+                    "external_id": f"p{n}",
+                    "name": f"Person {n}",
+                    "email": f"p{n}@example.com",
+                    "timezone": "Europe/Berlin",
+                    "locale": "en",
+                }
+                for n in range(people)
+            ),
+        )
         bookings = max(10, count // BOOKINGS_PER_NOTIFICATION)
-        insert_chunks(Booking, ({"external_id": f"b{n}", "service_name": "Code Review", "status": "accepted",
-                                 "starts_at": first + timedelta(seconds=n * 90 * 86400 // bookings)}
-                                for n in range(bookings)))
+        insert_chunks(
+            Booking,
+            (
+                {
+                    "external_id": f"b{n}",
+                    "service_name": "Code Review",
+                    "status": "accepted",
+                    "starts_at": first + timedelta(seconds=n * 90 * 86400 // bookings),
+                }
+                for n in range(bookings)
+            ),
+        )
         low_person = db.session.scalar(select(func.min(Recipient.id)))
         low_booking = db.session.scalar(select(func.min(Booking.id)))
         statuses = [status for status, weight in STATUSES for _ in range(weight)]
-        insert_chunks(Notification, (notification_row(n, count, first, rng, statuses, low_person, people,
-                                                      low_booking, bookings, now) for n in range(count)))
+        insert_chunks(
+            Notification,
+            (
+                notification_row(n, count, first, rng, statuses, low_person, people, low_booking, bookings, now)
+                for n in range(count)
+            ),
+        )
         staff.create(ADMIN, PASSWORD, Role.ADMIN)
         db.session.commit()
         refresh_statistics(stack)
         ids = db.session.scalars(select(Notification.id).order_by(Notification.id)).all()
-    return {"seconds": time.perf_counter() - started, "deep_before": ids[len(ids) // 10],
-            "person": f"Person {people // 3}", "booking": f"b{bookings // 2}",
-            "day": (first + timedelta(days=20)).date()}
+    return {
+        "seconds": time.perf_counter() - started,
+        "deep_before": ids[len(ids) // 10],
+        "person": f"Person {people // 3}",
+        "booking": f"b{bookings // 2}",
+        "day": (first + timedelta(days=20)).date(),
+    }
 
 
 def notification_row(n, count, first, rng, statuses, low_person, people, low_booking, bookings, now) -> dict:
     """One notification; ids grow with scheduled time, as they do when bookings are planned as they come."""
     scheduled = first + timedelta(seconds=n * 90 * 86400 // count)
     status = rng.choice(statuses) if scheduled < now else "pending"
-    return {"booking_id": low_booking + n * bookings // count, "recipient_id": low_person + rng.randrange(people),
-            "type": TYPES[n % len(TYPES)], "channel": CHANNELS[rng.randrange(len(CHANNELS))], "status": status,
-            "scheduled_at": scheduled, "due_at": scheduled, "attempts": 1 if status != "pending" else 0,
-            "sent_at": scheduled if status == "sent" else None,
-            "last_error": rng.choice(ERRORS) if status == "failed" else None, "dedupe_key": f"bench:{n}"}
+    return {
+        "booking_id": low_booking + n * bookings // count,
+        "recipient_id": low_person + rng.randrange(people),
+        "type": TYPES[n % len(TYPES)],
+        "channel": CHANNELS[rng.randrange(len(CHANNELS))],
+        "status": status,
+        "scheduled_at": scheduled,
+        "due_at": scheduled,
+        "attempts": 1 if status != "pending" else 0,
+        "sent_at": scheduled if status == "sent" else None,
+        "last_error": rng.choice(ERRORS) if status == "failed" else None,
+        "dedupe_key": f"bench:{n}",
+    }
 
 
 def insert_chunks(model, rows) -> None:
@@ -108,8 +149,12 @@ def signed_in(base: str) -> requests.Session:
     session = requests.Session()
     page = session.get(f"{base}/login", timeout=30).text
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)[1]
-    response = session.post(f"{base}/login", data={"email": ADMIN, "password": PASSWORD, "csrf_token": token},
-                            timeout=30, allow_redirects=False)
+    response = session.post(
+        f"{base}/login",
+        data={"email": ADMIN, "password": PASSWORD, "csrf_token": token},
+        timeout=30,
+        allow_redirects=False,
+    )
     assert response.status_code == 302, response.status_code
     return session
 
@@ -129,8 +174,10 @@ def page_times(session: requests.Session, url: str, repeat: int) -> dict:
 def serve(stack: Stack) -> tuple[subprocess.Popen, str]:
     """Bellhop's web process as production runs it: gunicorn with the ingest benchmark's settings."""
     port = services.free_port()
-    process = stack.spawn("gunicorn-dashboard", [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind",
-                                                 f"127.0.0.1:{port}", *ingest.GUNICORN])
+    process = stack.spawn(
+        "gunicorn-dashboard",
+        [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}", *ingest.GUNICORN],
+    )
     services.wait_for_port(port)
     return process, f"http://127.0.0.1:{port}"
 
@@ -159,8 +206,9 @@ class Pollers:
     def poll(self, session: requests.Session) -> None:
         since = datetime.now(timezone.utc).isoformat()
         while not self.stop.wait(1.0):
-            session.get(f"{self.base}/dashboard/live/notifications", params={"ids": "1,2,3", "since": since},
-                        timeout=30)
+            session.get(
+                f"{self.base}/dashboard/live/notifications", params={"ids": "1,2,3", "since": since}, timeout=30
+            )
             session.get(f"{self.base}/dashboard/live/overview", timeout=30)
             self.requests += 2
 
@@ -191,5 +239,10 @@ def ingest_beside_dashboards(stack: Stack, events: int, dashboards: int) -> dict
     finally:
         process.terminate()
         process.wait(30)
-    return {"alone": alone, "with_dashboards": watched, "dashboards": dashboards, "poll_requests": pollers.requests,
-            "ratio": watched["throughput"] / alone["throughput"]}
+    return {
+        "alone": alone,
+        "with_dashboards": watched,
+        "dashboards": dashboards,
+        "poll_requests": pollers.requests,
+        "ratio": watched["throughput"] / alone["throughput"],
+    }

@@ -50,21 +50,33 @@ class Stack:
         return f"http://127.0.0.1:{self.receiver_port}/hook"
 
     def settings(self) -> dict:
-        return {"SQLALCHEMY_DATABASE_URI": self.database_url, "REDIS_URL": self.redis_url,
-                "WEBHOOK_SECRETS": [SECRET], "OUTBOUND_WEBHOOK_SECRET": OUTBOUND, "CHANNELS": [],
-                "WEBHOOK_ALLOWLIST": ["127.0.0.1"]}
+        return {
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "WEBHOOK_SECRETS": [SECRET],
+            "OUTBOUND_WEBHOOK_SECRET": OUTBOUND,
+            "CHANNELS": [],
+            "WEBHOOK_ALLOWLIST": ["127.0.0.1"],
+        }
 
     def env(self, **extra) -> dict:
         """Environment for Bellhop processes pointed at this stack."""
-        return {**os.environ, "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
-                "BELLHOP_WEBHOOK_SECRETS": SECRET, "BELLHOP_OUTBOUND_WEBHOOK_SECRET": OUTBOUND,
-                "BELLHOP_CHANNELS": "", "BELLHOP_WEBHOOK_ALLOWLIST": "127.0.0.1", "LOG_LEVEL": "WARNING",
-                "PYTHONUNBUFFERED": "1", **extra}
+        return {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "BELLHOP_WEBHOOK_SECRETS": SECRET,
+            "BELLHOP_OUTBOUND_WEBHOOK_SECRET": OUTBOUND,
+            "BELLHOP_CHANNELS": "",
+            "BELLHOP_WEBHOOK_ALLOWLIST": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
 
     def spawn(self, name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "a")
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env or self.env(), stdout=log,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env or self.env(), stdout=log, stderr=subprocess.STDOUT)
 
     @contextmanager
     def running(self, workers: int, scheduler: bool = True, simple: bool = False, **env):
@@ -123,26 +135,53 @@ class Stack:
 def seed_reminders(stack: Stack, due_times: list, status: str = "pending") -> list[int]:
     """Insert one booking_start reminder per due time (two per booking), as planning would."""
     with stack.app.app_context():
-        people = [{"external_id": f"p{n}", "name": f"Person {n}", "webhook_url": stack.receiver_url,
-                   "timezone": "Europe/Berlin", "locale": "en"} for n in range(200)]
+        people = [
+            {
+                "external_id": f"p{n}",
+                "name": f"Person {n}",
+                "webhook_url": stack.receiver_url,
+                "timezone": "Europe/Berlin",
+                "locale": "en",
+            }
+            for n in range(200)
+        ]
         db.session.execute(insert(Recipient), people)
         ids = dict(db.session.execute(db.select(Recipient.external_id, Recipient.id)).all())
-        bookings = [{"external_id": f"b{n}", "client_id": ids[f"p{n % 100}"], "expert_id": ids[f"p{100 + n % 100}"],
-                     "service_name": "Code Review", "starts_at": due, "ends_at": due.replace(year=due.year + 1),
-                     "status": "accepted"} for n, due in enumerate(due_times[::2])]
+        bookings = [
+            {
+                "external_id": f"b{n}",
+                "client_id": ids[f"p{n % 100}"],
+                "expert_id": ids[f"p{100 + n % 100}"],
+                "service_name": "Code Review",
+                "starts_at": due,
+                "ends_at": due.replace(year=due.year + 1),
+                "status": "accepted",
+            }
+            for n, due in enumerate(due_times[::2])
+        ]
         for chunk in range(0, len(bookings), 5000):
-            db.session.execute(insert(Booking), bookings[chunk:chunk + 5000])
+            db.session.execute(insert(Booking), bookings[chunk : chunk + 5000])
         booking_ids = dict(db.session.execute(db.select(Booking.external_id, Booking.id)).all())
         rows = []
         for n, due in enumerate(due_times):
             booking = bookings[n // 2]
             person = booking["client_id"] if n % 2 == 0 else booking["expert_id"]
-            rows.append({"booking_id": booking_ids[booking["external_id"]], "recipient_id": person,
-                         "type": "booking_start", "channel": "webhook", "status": status, "scheduled_at": due,
-                         "due_at": due, "booking_starts_at": booking["starts_at"], "attempts": 0,
-                         "dedupe_key": f"bench:{n}"})
+            rows.append(
+                {
+                    "booking_id": booking_ids[booking["external_id"]],
+                    "recipient_id": person,
+                    "type": "booking_start",
+                    "channel": "webhook",
+                    "status": status,
+                    "scheduled_at": due,
+                    "due_at": due,
+                    "booking_starts_at": booking["starts_at"],
+                    "attempts": 0,
+                    "dedupe_key": f"bench:{n}",
+                }
+            )
         for chunk in range(0, len(rows), 5000):
-            db.session.execute(insert(Notification), rows[chunk:chunk + 5000])
+            db.session.execute(insert(Notification), rows[chunk : chunk + 5000])
         db.session.commit()
         refresh_statistics(stack)
         return list(db.session.scalars(db.select(Notification.id).order_by(Notification.id)))

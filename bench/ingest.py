@@ -25,8 +25,9 @@ def signed_requests(count: int, hook_url: str) -> list[tuple[str, dict]]:
     start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=3)
     batch = []
     for n in range(count):
-        payload = booking_payload(f"bench-{uuid.uuid4().hex}", start + timedelta(minutes=30 * (n % 500)), 60,
-                                  "Code Review")
+        payload = booking_payload(
+            f"bench-{uuid.uuid4().hex}", start + timedelta(minutes=30 * (n % 500)), 60, "Code Review"
+        )
         # A client per booking and a pool of experts, as on a real platform (not two hot rows for every
         # event); both reachable, so every reminder is a real pending row.
         people = {"client": f"bench-client-{n}", "expert": f"bench-expert-{n % 100}"}
@@ -63,15 +64,21 @@ def load(url: str, batch: list) -> dict:
         results = pool.map(post_share, shares)
     elapsed = time.perf_counter() - started
     ok = sum(result[0] for result in results)
-    return {"count": len(batch), "accepted": ok, "failed": sum(result[1] for result in results),
-            "throughput": ok / elapsed}
+    return {
+        "count": len(batch),
+        "accepted": ok,
+        "failed": sum(result[1] for result in results),
+        "throughput": ok / elapsed,
+    }
 
 
 def serve(stack: Stack, app_path: str) -> tuple[subprocess.Popen, str]:
     """Start gunicorn for an app on a free port."""
     port = services.free_port()
-    process = stack.spawn(f"gunicorn-{app_path.replace(':', '-')}",
-                          [sys.executable, "-m", "gunicorn", app_path, "--bind", f"127.0.0.1:{port}", *GUNICORN])
+    process = stack.spawn(
+        f"gunicorn-{app_path.replace(':', '-')}",
+        [sys.executable, "-m", "gunicorn", app_path, "--bind", f"127.0.0.1:{port}", *GUNICORN],
+    )
     services.wait_for_port(port)
     return process, f"http://127.0.0.1:{port}/webhooks/events"
 
@@ -90,5 +97,3 @@ def ingest(stack: Stack, count: int) -> dict:
     figures["ratio"] = figures["bellhop"]["throughput"] / figures["bare"]["throughput"]
     figures["floor_ratio"] = figures["floor"]["throughput"] / figures["bare"]["throughput"]
     return figures
-
-

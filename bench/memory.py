@@ -36,18 +36,33 @@ def bellhop_memory(stack: Stack, count: int) -> dict:
     times = reminder_times(count)
     before = used_memory(stack)
     with stack.app.app_context():
-        person = db.session.execute(insert(Recipient).values(external_id="p", timezone="UTC", locale="en")
-                                    .returning(Recipient.id)).scalar_one()
+        person = db.session.execute(
+            insert(Recipient).values(external_id="p", timezone="UTC", locale="en").returning(Recipient.id)
+        ).scalar_one()
         for chunk in range(0, count, 20000):
-            rows = [{"recipient_id": person, "type": "booking_start", "channel": "webhook", "status": "pending",
-                     "scheduled_at": due, "due_at": due, "attempts": 0, "dedupe_key": f"m{chunk + n}"}
-                    for n, due in enumerate(times[chunk:chunk + 20000])]
+            rows = [
+                {
+                    "recipient_id": person,
+                    "type": "booking_start",
+                    "channel": "webhook",
+                    "status": "pending",
+                    "scheduled_at": due,
+                    "due_at": due,
+                    "attempts": 0,
+                    "dedupe_key": f"m{chunk + n}",
+                }
+                for n, due in enumerate(times[chunk : chunk + 20000])
+            ]
             db.session.execute(insert(Notification), rows)
             db.session.commit()
-            queueing.arm_wakeups(times[chunk:chunk + 20000])
+            queueing.arm_wakeups(times[chunk : chunk + 20000])
     used = used_memory(stack) - before
-    return {"count": count, "bytes": used, "per_reminder": used / count,
-            "wakeups": len({int(due.timestamp()) for due in times})}
+    return {
+        "count": count,
+        "bytes": used,
+        "per_reminder": used / count,
+        "wakeups": len({int(due.timestamp()) for due in times}),
+    }
 
 
 def naive_memory(stack: Stack, count: int) -> dict:

@@ -11,12 +11,30 @@ from pathlib import Path
 from bench import burst, dashboard, ingest, memory, precision
 from bench.harness import Stack
 
-FULL = {"burst": 10_000, "naive": 1_000, "precision": (200, 120), "ingest": 4_000, "memory": 1_000_000,
-        "naive_memory": 10_000, "scale_counts": (1_000, 10_000, 100_000), "scale_workers": (1, 2, 4),
-        "dashboard": (1_000_000, 40), "starve": (3_000, 20)}
-SMOKE = {"burst": 60, "naive": 20, "precision": (10, 4), "ingest": 60, "memory": 2_000,
-         "naive_memory": 200, "scale_counts": (30, 60), "scale_workers": (1, 2), "dashboard": (2_000, 3),
-         "starve": (60, 2)}
+FULL = {
+    "burst": 10_000,
+    "naive": 1_000,
+    "precision": (200, 120),
+    "ingest": 4_000,
+    "memory": 1_000_000,
+    "naive_memory": 10_000,
+    "scale_counts": (1_000, 10_000, 100_000),
+    "scale_workers": (1, 2, 4),
+    "dashboard": (1_000_000, 40),
+    "starve": (3_000, 20),
+}
+SMOKE = {
+    "burst": 60,
+    "naive": 20,
+    "precision": (10, 4),
+    "ingest": 60,
+    "memory": 2_000,
+    "naive_memory": 200,
+    "scale_counts": (30, 60),
+    "scale_workers": (1, 2),
+    "dashboard": (2_000, 3),
+    "starve": (60, 2),
+}
 
 
 def run_backend(backend: str, sizes: dict, only: set[str]) -> list[tuple]:
@@ -27,23 +45,52 @@ def run_backend(backend: str, sizes: dict, only: set[str]) -> list[tuple]:
             rows += burst_rows(stack, sizes)
         if "precision" in only:
             result = precision.precision(stack, *sizes["precision"])
-            rows.append(("precision lateness p50 / p99 / max (s)",
-                         f"{result['p50']:.2f} / {result['p99']:.2f} / {result['max']:.2f}", "-", "-",
-                         "p50 <= 0.5, p99 <= 1", result))
+            rows.append(
+                (
+                    "precision lateness p50 / p99 / max (s)",
+                    f"{result['p50']:.2f} / {result['p99']:.2f} / {result['max']:.2f}",
+                    "-",
+                    "-",
+                    "p50 <= 0.5, p99 <= 1",
+                    result,
+                )
+            )
         if "ingest" in only:
             result = ingest.ingest(stack, sizes["ingest"])
-            rows.append(("ingest (accepted req/s)", f"{result['bellhop']['throughput']:.0f}",
-                         f"bare {result['bare']['throughput']:.0f}", f"{result['ratio']:.2f}", ">= 0.33", result))
-            rows.append(("ingest floor: the same rows, one tx, nothing else (req/s)",
-                         f"{result['floor']['throughput']:.0f}", f"bare {result['bare']['throughput']:.0f}",
-                         f"{result['floor_ratio']:.2f}", "-", result["floor"]))
+            rows.append(
+                (
+                    "ingest (accepted req/s)",
+                    f"{result['bellhop']['throughput']:.0f}",
+                    f"bare {result['bare']['throughput']:.0f}",
+                    f"{result['ratio']:.2f}",
+                    ">= 0.33",
+                    result,
+                )
+            )
+            rows.append(
+                (
+                    "ingest floor: the same rows, one tx, nothing else (req/s)",
+                    f"{result['floor']['throughput']:.0f}",
+                    f"bare {result['bare']['throughput']:.0f}",
+                    f"{result['floor_ratio']:.2f}",
+                    "-",
+                    result["floor"],
+                )
+            )
         if "memory" in only:
             ours = memory.bellhop_memory(stack, sizes["memory"])
             naive = memory.naive_memory(stack, sizes["naive_memory"])
             ratio = ours["per_reminder"] / naive["per_reminder"]
-            rows.append((f"Redis bytes per pending reminder ({ours['count']:,})", f"{ours['per_reminder']:.2f}",
-                         f"one job each {naive['per_reminder']:.0f}", f"{ratio:.4f}", "<= 16 bytes",
-                         {"bellhop": ours, "naive": naive}))
+            rows.append(
+                (
+                    f"Redis bytes per pending reminder ({ours['count']:,})",
+                    f"{ours['per_reminder']:.2f}",
+                    f"one job each {naive['per_reminder']:.0f}",
+                    f"{ratio:.4f}",
+                    "<= 16 bytes",
+                    {"bellhop": ours, "naive": naive},
+                )
+            )
         if "scale" in only:
             rows += scale_rows(stack, sizes)
         if "dashboard" in only:
@@ -60,15 +107,30 @@ def burst_rows(stack: Stack, sizes: dict) -> list[tuple]:
     naive = burst.naive_burst(stack, sizes["naive"])
     check_complete(ours, naive)
     return [
-        (f"burst {sizes['burst']:,}: throughput (msg/s)", f"{ours['throughput']:.0f}",
-         f"raw receiver {raw['throughput']:.0f}", f"{ours['throughput'] / raw['throughput']:.2f}", ">= 0.5",
-         {"bellhop": ours, "raw": raw}),
-        (f"burst {sizes['burst']:,}: vs naive ({sizes['naive']:,} jobs)", f"{ours['throughput']:.0f}",
-         f"naive {naive['throughput']:.1f}", f"{ours['throughput'] / naive['throughput']:.1f}", ">= 20",
-         {"naive": naive}),
-        (f"burst {sizes['burst']:,}: lateness p50 / p99 / max (s)",
-         f"{ours['p50']:.2f} / {ours['p99']:.2f} / {ours['max']:.2f}",
-         f"naive {naive['p50']:.2f} / {naive['p99']:.2f} / {naive['max']:.2f}", "-", "p99 <= 5", {}),
+        (
+            f"burst {sizes['burst']:,}: throughput (msg/s)",
+            f"{ours['throughput']:.0f}",
+            f"raw receiver {raw['throughput']:.0f}",
+            f"{ours['throughput'] / raw['throughput']:.2f}",
+            ">= 0.5",
+            {"bellhop": ours, "raw": raw},
+        ),
+        (
+            f"burst {sizes['burst']:,}: vs naive ({sizes['naive']:,} jobs)",
+            f"{ours['throughput']:.0f}",
+            f"naive {naive['throughput']:.1f}",
+            f"{ours['throughput'] / naive['throughput']:.1f}",
+            ">= 20",
+            {"naive": naive},
+        ),
+        (
+            f"burst {sizes['burst']:,}: lateness p50 / p99 / max (s)",
+            f"{ours['p50']:.2f} / {ours['p99']:.2f} / {ours['max']:.2f}",
+            f"naive {naive['p50']:.2f} / {naive['p99']:.2f} / {naive['max']:.2f}",
+            "-",
+            "p99 <= 5",
+            {},
+        ),
     ]
 
 
@@ -79,16 +141,31 @@ def scale_rows(stack: Stack, sizes: dict) -> list[tuple]:
         result = burst.bellhop_burst(stack, count)
         check_complete(result)
         base = base or result["throughput"]
-        rows.append((f"scale: burst {count:,}, 2 workers (msg/s)", f"{result['throughput']:.0f}",
-                     f"{sizes['scale_counts'][0]:,} burst {base:.0f}", f"{result['throughput'] / base:.2f}",
-                     "flat (linear cost)", result))
+        rows.append(
+            (
+                f"scale: burst {count:,}, 2 workers (msg/s)",
+                f"{result['throughput']:.0f}",
+                f"{sizes['scale_counts'][0]:,} burst {base:.0f}",
+                f"{result['throughput'] / base:.2f}",
+                "flat (linear cost)",
+                result,
+            )
+        )
     middle, base = sizes["scale_counts"][1], None
     for workers in sizes["scale_workers"]:
         result = burst.bellhop_burst(stack, middle, workers=workers)
         check_complete(result)
         base = base or result["throughput"]
-        rows.append((f"scale: burst {middle:,}, {workers} worker(s) (msg/s)", f"{result['throughput']:.0f}",
-                     f"1 worker {base:.0f}", f"{result['throughput'] / base:.2f}", "-", result))
+        rows.append(
+            (
+                f"scale: burst {middle:,}, {workers} worker(s) (msg/s)",
+                f"{result['throughput']:.0f}",
+                f"1 worker {base:.0f}",
+                f"{result['throughput'] / base:.2f}",
+                "-",
+                result,
+            )
+        )
     return rows
 
 
@@ -96,13 +173,28 @@ def dashboard_rows(stack: Stack, sizes: dict) -> list[tuple]:
     """Page times of every dashboard case beside Flask-Admin's stock list; ingest with dashboards polling."""
     result = dashboard.dashboard(stack, *sizes["dashboard"])
     stock = result["cases"]["Flask-Admin stock list, first page"]["p95_ms"]
-    rows = [(f"dashboard {result['rows']:,} rows: {name} p50 / p95 (ms)",
-             f"{case['p50_ms']:.1f} / {case['p95_ms']:.1f}", f"Flask-Admin first page p95 {stock:.1f}",
-             f"{case['p95_ms'] / stock:.2f}", "p95 <= 50", case) for name, case in result["cases"].items()]
+    rows = [
+        (
+            f"dashboard {result['rows']:,} rows: {name} p50 / p95 (ms)",
+            f"{case['p50_ms']:.1f} / {case['p95_ms']:.1f}",
+            f"Flask-Admin first page p95 {stock:.1f}",
+            f"{case['p95_ms'] / stock:.2f}",
+            "p95 <= 50",
+            case,
+        )
+        for name, case in result["cases"].items()
+    ]
     starve = dashboard.ingest_beside_dashboards(stack, *sizes["starve"])
-    rows.append((f"ingest with {starve['dashboards']} dashboards polling (req/s)",
-                 f"{starve['with_dashboards']['throughput']:.0f}", f"none open {starve['alone']['throughput']:.0f}",
-                 f"{starve['ratio']:.2f}", "not starved", starve))
+    rows.append(
+        (
+            f"ingest with {starve['dashboards']} dashboards polling (req/s)",
+            f"{starve['with_dashboards']['throughput']:.0f}",
+            f"none open {starve['alone']['throughput']:.0f}",
+            f"{starve['ratio']:.2f}",
+            "not starved",
+            starve,
+        )
+    )
     return rows
 
 
@@ -130,14 +222,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sizes, only = (SMOKE if args.smoke else FULL), set(args.only.split(","))
     backends = ["sqlite", "postgresql"] if args.backend == "all" else [args.backend]
-    print(f"Bellhop benchmarks, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
-          f"Python {platform.python_version()}, {'smoke' if args.smoke else 'full'} sizes")
+    print(
+        f"Bellhop benchmarks, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+        f"Python {platform.python_version()}, {'smoke' if args.smoke else 'full'} sizes"
+    )
     started, results = time.monotonic(), {}
     for backend in backends:
         rows = run_backend(backend, sizes, only)
         print_table(backend, rows)
-        results[backend] = [{"name": row[0], "figure": row[1], "baseline": row[2], "ratio": row[3],
-                             "detail": row[5]} for row in rows]
+        results[backend] = [
+            {"name": row[0], "figure": row[1], "baseline": row[2], "ratio": row[3], "detail": row[5]} for row in rows
+        ]
     print(f"\n({time.monotonic() - started:.0f} s in all)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))

@@ -34,8 +34,10 @@ def signed_event(n: int, start: datetime, hook_url: str) -> tuple[bytes, dict]:
         payload[f"{role}_id"] = person
         payload[role] = {**payload[role], "id": person, "webhook_url": hook_url}
     body = json.dumps(event("booking.created", payload))
-    return body.encode(), {**sign(SECRET, f"evt_{uuid.uuid4().hex}", datetime.now(timezone.utc), body),
-                           "Content-Type": "application/json"}
+    return body.encode(), {
+        **sign(SECRET, f"evt_{uuid.uuid4().hex}", datetime.now(timezone.utc), body),
+        "Content-Type": "application/json",
+    }
 
 
 class Load:
@@ -84,13 +86,20 @@ def reconcile(stack: Stack) -> dict:
     """Count events, notifications due and sent, and what the receiver got."""
     with stack.app.app_context():
         events = db.session.scalar(select(func.count()).select_from(InboundEvent))
-        due = db.session.scalar(select(func.count()).select_from(Notification)
-                                .where(Notification.due_at <= datetime.now(timezone.utc)))
-        by_status = dict(db.session.execute(select(Notification.status, func.count())
-                                            .group_by(Notification.status)).all())
+        due = db.session.scalar(
+            select(func.count()).select_from(Notification).where(Notification.due_at <= datetime.now(timezone.utc))
+        )
+        by_status = dict(
+            db.session.execute(select(Notification.status, func.count()).group_by(Notification.status)).all()
+        )
     arrivals = stack.arrivals()
-    return {"events": events, "due": due, "by_status": {status.value: count for status, count in by_status.items()},
-            "received": len(arrivals), "received_distinct": len({notification for notification, _ in arrivals})}
+    return {
+        "events": events,
+        "due": due,
+        "by_status": {status.value: count for status, count in by_status.items()},
+        "received": len(arrivals),
+        "received_distinct": len({notification for notification, _ in arrivals}),
+    }
 
 
 def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
@@ -102,8 +111,12 @@ def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
             db.session.commit()
         web, base = dashboard.serve(stack)
         with stack.running(workers=2) as processes:
-            watched = {"web": web.pid, "receiver": stack.receiver.pid, "redis": stack.redis_process.pid,
-                       **{f"process{n}": process.pid for n, process in enumerate(processes)}}
+            watched = {
+                "web": web.pid,
+                "receiver": stack.receiver.pid,
+                "redis": stack.redis_process.pid,
+                **{f"process{n}": process.pid for n, process in enumerate(processes)},
+            }
             for child in ingest_children(web.pid):
                 watched[f"web-worker-{child}"] = child
             load = Load(f"{base}/webhooks/events", stack.receiver_url, rate, minutes * 60)
@@ -123,12 +136,23 @@ def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
     finally:
         stack.close()
     growth = {name: round(100 * (memory_end.get(name, 0) - kib) / kib, 1) for name, kib in memory_start.items() if kib}
-    return {"backend": backend, "minutes": minutes, "rate": rate, "dashboards": dashboards,
-            "posted": load.accepted + load.refused, "accepted": load.accepted, "refused": load.refused,
-            "refusals": load.refusals, "load_seconds": round(load_seconds, 1),
-            "sustained_rate": round((load.accepted + load.refused) / load_seconds, 1),
-            "poll_requests": pollers.requests, **figures, "memory_start_kib": memory_start,
-            "memory_end_kib": memory_end, "memory_growth_percent": growth}
+    return {
+        "backend": backend,
+        "minutes": minutes,
+        "rate": rate,
+        "dashboards": dashboards,
+        "posted": load.accepted + load.refused,
+        "accepted": load.accepted,
+        "refused": load.refused,
+        "refusals": load.refusals,
+        "load_seconds": round(load_seconds, 1),
+        "sustained_rate": round((load.accepted + load.refused) / load_seconds, 1),
+        "poll_requests": pollers.requests,
+        **figures,
+        "memory_start_kib": memory_start,
+        "memory_end_kib": memory_end,
+        "memory_growth_percent": growth,
+    }
 
 
 def ingest_children(pid: int) -> list[int]:
@@ -147,10 +171,12 @@ def main() -> None:
     result = soak(args.backend, args.minutes, args.rate, args.dashboards)
     print(json.dumps(result, indent=2))
     lost = result["due"] - result["by_status"].get("sent", 0) - result["by_status"].get("failed", 0)
-    print(f"\n{result['accepted']} events accepted of {result['posted']} posted, {result['events']} stored; "
-          f"{result['due']} notifications due, {lost} not finished; receiver got {result['received']} "
-          f"({result['received_distinct']} distinct); largest memory growth "
-          f"{max(result['memory_growth_percent'].values(), default=0)} %")
+    print(
+        f"\n{result['accepted']} events accepted of {result['posted']} posted, {result['events']} stored; "
+        f"{result['due']} notifications due, {lost} not finished; receiver got {result['received']} "
+        f"({result['received_distinct']} distinct); largest memory growth "
+        f"{max(result['memory_growth_percent'].values(), default=0)} %"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

@@ -26,8 +26,13 @@ def start_chromium(binary: str, driver: str):
 
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
-                     "--disable-gpu"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--disable-gpu",
+    ):
         options.add_argument(argument)
     return webdriver.Chrome(service=Service(executable_path=driver), options=options)
 

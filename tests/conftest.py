@@ -64,8 +64,9 @@ def migrate_once(url: str) -> None:
 
 def config_for(database: str, redis: str, **overrides) -> type:
     """Return a TestConfig subclass pointing at these servers."""
-    return type("BoundTestConfig", (TestConfig,), {
-        "SQLALCHEMY_DATABASE_URI": database, "REDIS_URL": redis, **overrides})
+    return type(
+        "BoundTestConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": database, "REDIS_URL": redis, **overrides}
+    )
 
 
 @pytest.fixture
@@ -106,8 +107,12 @@ def run_jobs(app):
 
     def run() -> None:
         connection = queueing.redis_connection()
-        clock = BellhopScheduler(queue_name=app.config["RQ_QUEUE"], connection=connection, interval=1,
-                                 sweep_interval=app.config["SWEEP_INTERVAL_SECONDS"])
+        clock = BellhopScheduler(
+            queue_name=app.config["RQ_QUEUE"],
+            connection=connection,
+            interval=1,
+            sweep_interval=app.config["SWEEP_INTERVAL_SECONDS"],
+        )
         clock.enqueue_jobs()
         SimpleWorker([queueing.queue()], connection=connection).work(burst=True, with_scheduler=False)
         db.session.expire_all()
@@ -152,9 +157,28 @@ def certificate(tmp_path_factory) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1, made with the openssl command line."""
     folder = tmp_path_factory.mktemp("tls")
     cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 

@@ -24,9 +24,16 @@ def contact(person_id: str, **fields) -> dict:
 
 def booking_payload(booking_id="b-1", start=None, minutes=60, client=None, expert=None, **extra) -> dict:
     start = start or now() + timedelta(days=2)
-    payload = {"booking_id": booking_id, "client_id": "client-1", "expert_id": "expert-1",
-               "scheduled_time": iso(start), "duration_minutes": minutes, "service_name": "Code Review",
-               "client": client or contact("client-1"), "expert": expert or contact("expert-1")}
+    payload = {
+        "booking_id": booking_id,
+        "client_id": "client-1",
+        "expert_id": "expert-1",
+        "scheduled_time": iso(start),
+        "duration_minutes": minutes,
+        "service_name": "Code Review",
+        "client": client or contact("client-1"),
+        "expert": expert or contact("expert-1"),
+    }
     payload.update(extra)
     return payload
 
@@ -53,8 +60,9 @@ def row_counts() -> dict[str, int]:
 
     from webapp.extensions import db
 
-    return {table.name: db.session.scalar(select(func.count()).select_from(table))
-            for table in db.metadata.sorted_tables}
+    return {
+        table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables
+    }
 
 
 def notifications(**filters) -> list:

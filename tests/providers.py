@@ -92,13 +92,27 @@ class Twilio(StandIn):
             return 404, {"code": 20404, "message": "The requested resource was not found", "status": 404}
         form = {name: values[0] for name, values in parse_qs(request["raw"].decode()).items()}
         request["form"] = form
-        return 201, {"sid": "SM" + uuid.uuid4().hex, "status": "queued", "to": form["To"], "from": form["From"],
-                     "body": form["Body"], "num_segments": str(segments_by_twilio(form["Body"]))}
+        return 201, {
+            "sid": "SM" + uuid.uuid4().hex,
+            "status": "queued",
+            "to": form["To"],
+            "from": form["From"],
+            "body": form["Body"],
+            "num_segments": str(segments_by_twilio(form["Body"])),
+        }
 
     def error(self, status: int, code: int, message: str, headers: dict | None = None) -> None:
         """Script an error answer in Twilio's shape."""
-        self.answer(status, {"code": code, "message": message, "status": status,
-                             "more_info": f"https://www.twilio.com/docs/errors/{code}"}, headers)
+        self.answer(
+            status,
+            {
+                "code": code,
+                "message": message,
+                "status": status,
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            },
+            headers,
+        )
 
 
 def segments_by_twilio(body: str) -> int:
@@ -115,8 +129,14 @@ class Telegram(StandIn):
         if request["path"] != f"/bot{self.TOKEN}/sendMessage":
             return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
         request["json"] = json.loads(request["raw"])
-        return 200, {"ok": True, "result": {"message_id": len(self.requests), "text": request["json"]["text"],
-                                            "chat": {"id": int(request["json"]["chat_id"])}}}
+        return 200, {
+            "ok": True,
+            "result": {
+                "message_id": len(self.requests),
+                "text": request["json"]["text"],
+                "chat": {"id": int(request["json"]["chat_id"])},
+            },
+        }
 
     def error(self, code: int, description: str, retry_after: int | None = None) -> None:
         """Script an error answer in the Bot API's shape."""
@@ -154,8 +174,10 @@ class SmtpServer:
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         """Accept the users given, by LOGIN or PLAIN."""
-        ok = isinstance(auth_data, LoginPassword) and self.users.get(auth_data.login.decode()) == \
-            auth_data.password.decode()
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and self.users.get(auth_data.login.decode()) == auth_data.password.decode()
+        )
         return AuthResult(success=ok, handled=False)
 
     @property

@@ -28,17 +28,22 @@ class RabbitNode:
             missing("rabbitmq-server (Debian package)")
         self.workdir, self.port = workdir, free_port()
         self.process: subprocess.Popen | None = None
-        (workdir / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
-                                               "log.console = false\n")
+        (workdir / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\nlog.console = false\n")
         (workdir / "enabled_plugins").write_text("[].\n")
         self.env = {
-            **os.environ, "HOME": str(workdir), "RABBITMQ_NODENAME": f"bellhop-test-{self.port}@localhost",
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1", "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(free_port()), "ERL_EPMD_PORT": str(free_port()),
-            "ERL_EPMD_ADDRESS": "127.0.0.1", "RABBITMQ_CONFIG_FILE": str(workdir / "rabbitmq"),
+            **os.environ,
+            "HOME": str(workdir),
+            "RABBITMQ_NODENAME": f"bellhop-test-{self.port}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "ERL_EPMD_PORT": str(free_port()),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_CONFIG_FILE": str(workdir / "rabbitmq"),
             "RABBITMQ_CONF_ENV_FILE": str(workdir / "rabbitmq-env.conf"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(workdir / "enabled_plugins"),
-            "RABBITMQ_MNESIA_BASE": str(workdir / "mnesia"), "RABBITMQ_LOG_BASE": str(workdir / "log"),
+            "RABBITMQ_MNESIA_BASE": str(workdir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(workdir / "log"),
             "RABBITMQ_PID_FILE": str(workdir / "rabbitmq.pid"),
         }
         (workdir / "rabbitmq-env.conf").write_text("")
@@ -51,8 +56,9 @@ class RabbitNode:
     def start(self) -> None:
         """Boot the node and wait until it takes AMQP connections."""
         log = open(self.workdir / "server.log", "a")
-        self.process = subprocess.Popen([SERVER], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            [SERVER], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + BOOT_SECONDS
         while time.monotonic() < deadline:
             if self.answers():

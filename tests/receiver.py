@@ -59,8 +59,9 @@ class Receiver:
         except WebhookVerificationError:
             verified = False
         with self.lock:
-            self.received.append({"headers": dict(headers), "json": json.loads(body), "verified": verified,
-                                  "at": time.time()})
+            self.received.append(
+                {"headers": dict(headers), "json": json.loads(body), "verified": verified, "at": time.time()}
+            )
 
     def handler(self):
         receiver = self

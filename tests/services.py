@@ -59,9 +59,23 @@ def start_redis(workdir: Path, port: int | None = None) -> tuple[subprocess.Pope
         missing("redis-server")
     port = port or free_port()
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--maxmemory-policy", "noeviction", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory-policy",
+            "noeviction",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     wait_for_port(port)
     return process, f"redis://127.0.0.1:{port}/0"
@@ -99,8 +113,10 @@ def start_postgres(workdir: Path) -> tuple[list[str], str]:
     run = lambda *args: subprocess.run(as_postgres_user(list(args)), check=True, capture_output=True)  # noqa: E731
     run(f"{bindir}/initdb", "-D", str(data), "-U", "bellhop", "-A", "trust", "-E", "UTF8", "--no-sync")
     port = free_port()
-    options = (f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-               "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    options = (
+        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
     run(f"{bindir}/pg_ctl", "-D", str(data), "-o", options, "-l", str(workdir / "pg.log"), "-w", "start")
     run(f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "bellhop", "bellhop_test")
     stop = as_postgres_user([f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"])

@@ -25,8 +25,11 @@ def fresh_get(client, path):
 
 
 def sign_in(client, email, password=PASSWORD, address="127.0.0.1"):
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)},
-                       environ_base={"REMOTE_ADDR": address})
+    return client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": csrf_token(client)},
+        environ_base={"REMOTE_ADDR": address},
+    )
 
 
 def actions() -> list[tuple[str, str, str]]:

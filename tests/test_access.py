@@ -5,12 +5,28 @@ import pytest
 from tests.signin import csrf_token, fresh_get, sign_in
 
 # Endpoints that are open by design: signed by their own scheme, or needed to sign in.
-OPEN = {"health.index", "health.health", "auth.login", "static", "admin.static", "webhooks.receive_event",
-        "unsubscribe.confirm", "unsubscribe.unsubscribe_now"}
+OPEN = {
+    "health.index",
+    "health.health",
+    "auth.login",
+    "static",
+    "admin.static",
+    "webhooks.receive_event",
+    "unsubscribe.confirm",
+    "unsubscribe.unsubscribe_now",
+}
 # What a viewer may POST: signing out.
 VIEWER_POSTS = {"auth.logout"}
-SAMPLE_ARGUMENTS = {"external_id": "b-1", "notification_id": 1, "event_row_id": 1, "action": "retry",
-                    "locale": "en", "kind": "booking_24h", "channel": "log", "export_type": "csv"}
+SAMPLE_ARGUMENTS = {
+    "external_id": "b-1",
+    "notification_id": 1,
+    "event_row_id": 1,
+    "action": "retry",
+    "locale": "en",
+    "kind": "booking_24h",
+    "channel": "log",
+    "export_type": "csv",
+}
 
 
 def guarded_routes(app, method: str) -> list[tuple[str, str]]:

@@ -28,8 +28,9 @@ def test_admin_pages_need_an_admin(client, accounts):
     sign_in(client, "operator@example.com")
     assert client.get("/admin/").status_code == 403
     assert client.get("/admin/admin_staff/").status_code == 403
-    assert client.post("/admin/admin_staff/new/", data={"email": "x@example.com", "password": "p" * 20,
-                                                        "role": "admin"}).status_code in (400, 403)
+    assert client.post(
+        "/admin/admin_staff/new/", data={"email": "x@example.com", "password": "p" * 20, "role": "admin"}
+    ).status_code in (400, 403)
     assert db.session.query(Staff).filter_by(email="x@example.com").count() == 0
 
 
@@ -44,8 +45,9 @@ def test_admin_pages_share_the_dashboards_look(client, accounts):
 
 def test_admins_create_staff_with_a_hashed_password_and_an_audit_row(client, accounts):
     sign_in(client, "admin@example.com")
-    response = form_post(client, "/admin/admin_staff/new/",
-                         {"email": "New.Person@example.com", "role": "operator", "password": PASSWORD})
+    response = form_post(
+        client, "/admin/admin_staff/new/", {"email": "New.Person@example.com", "role": "operator", "password": PASSWORD}
+    )
     assert response.status_code == 302
     created = account("new.person@example.com")
     assert created.role == Role.OPERATOR and PASSWORD not in created.password_hash
@@ -54,10 +56,13 @@ def test_admins_create_staff_with_a_hashed_password_and_an_audit_row(client, acc
     assert sign_in(client, "new.person@example.com").status_code == 302
 
 
-@pytest.mark.parametrize("data, reason", [
-    ({"email": "short@example.com", "role": "viewer", "password": "short"}, "at least 12 characters"),
-    ({"email": "viewer@example.com", "role": "viewer", "password": PASSWORD}, "already has an account"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        ({"email": "short@example.com", "role": "viewer", "password": "short"}, "at least 12 characters"),
+        ({"email": "viewer@example.com", "role": "viewer", "password": PASSWORD}, "already has an account"),
+    ],
+)
 def test_bad_staff_input_is_refused_with_the_reason(client, accounts, data, reason):
     sign_in(client, "admin@example.com")
     before = db.session.query(Staff).count()
@@ -73,8 +78,11 @@ def test_a_new_password_or_deactivation_ends_that_accounts_sessions(app, client,
     assert other.get("/dashboard/").status_code == 200
     sign_in(client, "admin@example.com")
     viewer = account("viewer@example.com")
-    response = form_post(client, f"/admin/admin_staff/edit/?id={viewer.id}",
-                         {"role": "operator", "active": "y", "password": "a brand new password"})
+    response = form_post(
+        client,
+        f"/admin/admin_staff/edit/?id={viewer.id}",
+        {"role": "operator", "active": "y", "password": "a brand new password"},
+    )
     assert response.status_code == 302
     assert account("viewer@example.com").role == Role.OPERATOR
     assert fresh_get(other, "/dashboard/").status_code == 302  # the old session no longer opens the dashboard
@@ -97,10 +105,15 @@ def test_admins_correct_a_recipients_contact_details(client, accounts):
     post(client, envelope("booking.created", booking_payload()))
     person = db.session.query(Recipient).order_by(Recipient.id).first()
     sign_in(client, "admin@example.com")
-    fields = {name: getattr(person, name) or "" for name in
-              ("name", "email", "phone", "telegram_chat_id", "webhook_url", "timezone", "locale", "quiet_hours")}
-    response = form_post(client, f"/admin/admin_recipients/edit/?id={person.id}",
-                         {**fields, "email": "fixed@example.com", "quiet_hours": "22:00-07:00"})
+    fields = {
+        name: getattr(person, name) or ""
+        for name in ("name", "email", "phone", "telegram_chat_id", "webhook_url", "timezone", "locale", "quiet_hours")
+    }
+    response = form_post(
+        client,
+        f"/admin/admin_recipients/edit/?id={person.id}",
+        {**fields, "email": "fixed@example.com", "quiet_hours": "22:00-07:00"},
+    )
     assert response.status_code == 302
     db.session.expire_all()
     person = db.session.get(Recipient, person.id)
@@ -108,19 +121,23 @@ def test_admins_correct_a_recipients_contact_details(client, accounts):
     assert ("recipient_changed", "admin@example.com", person.external_id) in actions()
 
 
-@pytest.mark.parametrize("field, value, reason", [
-    ("timezone", "Mars/Olympus", "unknown IANA timezone"),
-    ("quiet_hours", "late", "quiet"),
-    ("email", "not an address", "email"),
-    ("webhook_url", "ftp://example.com/hook", "webhook_url"),
-])
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("timezone", "Mars/Olympus", "unknown IANA timezone"),
+        ("quiet_hours", "late", "quiet"),
+        ("email", "not an address", "email"),
+        ("webhook_url", "ftp://example.com/hook", "webhook_url"),
+    ],
+)
 def test_bad_recipient_details_are_refused_and_change_nothing(client, accounts, field, value, reason):
     post(client, envelope("booking.created", booking_payload()))
     person = db.session.query(Recipient).order_by(Recipient.id).first()
     before = {name: getattr(person, name) for name in ("email", "timezone", "quiet_hours", "webhook_url")}
     sign_in(client, "admin@example.com")
-    page = form_post(client, f"/admin/admin_recipients/edit/?id={person.id}",
-                     {"timezone": "UTC", "locale": "en", field: value}).get_data(as_text=True)
+    page = form_post(
+        client, f"/admin/admin_recipients/edit/?id={person.id}", {"timezone": "UTC", "locale": "en", field: value}
+    ).get_data(as_text=True)
     assert reason in page
     db.session.expire_all()
     person = db.session.get(Recipient, person.id)

@@ -15,16 +15,30 @@ def smoke(tmp_path_factory):
     if not (redis_binary() and postgres_bindir()) and not IN_CI:
         pytest.skip("benchmarks need redis-server and PostgreSQL")
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    run = subprocess.run([sys.executable, "-m", "bench.run", "--smoke", "--json", str(out)], cwd=PROJECT_ROOT,
-                         capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--json", str(out)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run.stdout, json.loads(out.read_text())
 
 
 def test_every_benchmark_prints_its_row_with_a_baseline(smoke):
     table, _ = smoke
-    for name in ("burst", "vs naive", "lateness", "precision", "ingest", "Redis bytes", "scale", "dashboard",
-                 "dashboards polling"):
+    for name in (
+        "burst",
+        "vs naive",
+        "lateness",
+        "precision",
+        "ingest",
+        "Redis bytes",
+        "scale",
+        "dashboard",
+        "dashboards polling",
+    ):
         assert table.count(name) >= 2, name  # once per backend
     assert "## sqlite" in table and "## postgresql" in table
 

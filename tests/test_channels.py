@@ -18,8 +18,14 @@ WELCOME = {"user_id": "u-1", "name": "Lin Chen", "timezone": "Europe/Berlin"}
 
 @pytest.fixture
 def config_overrides(request):
-    overrides = {"CHANNELS": [], "WEBHOOK_CHANNEL_ENABLED": False, "RETRY_BASE_SECONDS": 1,
-                 "SMTP_TIMEOUT_SECONDS": 2.0, "SMS_TIMEOUT_SECONDS": 1.0, "TELEGRAM_TIMEOUT_SECONDS": 1.0}
+    overrides = {
+        "CHANNELS": [],
+        "WEBHOOK_CHANNEL_ENABLED": False,
+        "RETRY_BASE_SECONDS": 1,
+        "SMTP_TIMEOUT_SECONDS": 2.0,
+        "SMS_TIMEOUT_SECONDS": 1.0,
+        "TELEGRAM_TIMEOUT_SECONDS": 1.0,
+    }
     for name in ("smtp", "twilio", "telegram"):
         if name in request.fixturenames:
             server = request.getfixturevalue(name)
@@ -31,8 +37,13 @@ def provider_settings(name: str, server) -> dict:
     if name == "smtp":
         return {"CHANNELS": ["email"], "SMTP_HOST": "127.0.0.1", "SMTP_PORT": server.port}
     if name == "twilio":
-        return {"CHANNELS": ["sms"], "TWILIO_BASE_URL": server.url, "TWILIO_ACCOUNT_SID": Twilio.SID,
-                "TWILIO_AUTH_TOKEN": Twilio.TOKEN, "TWILIO_FROM": Twilio.FROM}
+        return {
+            "CHANNELS": ["sms"],
+            "TWILIO_BASE_URL": server.url,
+            "TWILIO_ACCOUNT_SID": Twilio.SID,
+            "TWILIO_AUTH_TOKEN": Twilio.TOKEN,
+            "TWILIO_FROM": Twilio.FROM,
+        }
     return {"CHANNELS": ["telegram"], "TELEGRAM_BASE_URL": server.url, "TELEGRAM_BOT_TOKEN": Telegram.TOKEN}
 
 
@@ -163,21 +174,41 @@ def test_twilio_slower_than_the_timeout_is_transient(client, run_jobs, twilio):
     assert row.status.value == "pending" and row.last_error == "timed out"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("a" * 160, 1), ("a" * 161, 2), ("a" * 306, 2), ("a" * 307, 3),
-    ("€" * 80, 1), ("€" * 81, 2),  # € is in GSM's extension table: two septets each
-    ("ü" * 160, 1),  # in the basic GSM alphabet
-    ("ł" * 70, 1), ("ł" * 71, 2), ("ł" * 134, 2), ("ł" * 135, 3),  # forces UCS-2
-    ("😀" * 35, 1), ("😀" * 36, 2),  # two UTF-16 units each
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a" * 160, 1),
+        ("a" * 161, 2),
+        ("a" * 306, 2),
+        ("a" * 307, 3),
+        ("€" * 80, 1),
+        ("€" * 81, 2),  # € is in GSM's extension table: two septets each
+        ("ü" * 160, 1),  # in the basic GSM alphabet
+        ("ł" * 70, 1),
+        ("ł" * 71, 2),
+        ("ł" * 134, 2),
+        ("ł" * 135, 3),  # forces UCS-2
+        ("😀" * 35, 1),
+        ("😀" * 36, 2),  # two UTF-16 units each
+    ],
+)
 def test_sms_segments(text, expected):
     assert sms.segments(text) == expected
 
 
-@pytest.mark.parametrize("number, valid", [
-    ("+4915112345678", True), ("+15005550006", True), ("4915112345678", False), ("+0123456789", False),
-    ("+49 151 1234", False), ("", False), (None, False), ("+1234567890123456", False),
-])
+@pytest.mark.parametrize(
+    "number, valid",
+    [
+        ("+4915112345678", True),
+        ("+15005550006", True),
+        ("4915112345678", False),
+        ("+0123456789", False),
+        ("+49 151 1234", False),
+        ("", False),
+        (None, False),
+        ("+1234567890123456", False),
+    ],
+)
 def test_e164(number, valid):
     assert sms.is_e164(number) is valid
 
@@ -227,8 +258,14 @@ SECURE_USERS = {"bellhop": "s3cret"}
 def test_email_over_tls_with_a_login(app, client, run_jobs, certificate, security):
     server = SmtpServer(security, certificate, SECURE_USERS)
     try:
-        app.config.update(CHANNELS=["email"], SMTP_PORT=server.port, SMTP_SECURITY=security,
-                          SMTP_CA_FILE=certificate[0], SMTP_USERNAME="bellhop", SMTP_PASSWORD="s3cret")
+        app.config.update(
+            CHANNELS=["email"],
+            SMTP_PORT=server.port,
+            SMTP_SECURITY=security,
+            SMTP_CA_FILE=certificate[0],
+            SMTP_USERNAME="bellhop",
+            SMTP_PASSWORD="s3cret",
+        )
         post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
         run_jobs()
         assert server.sessions == [{"tls": True, "authenticated": True}]
@@ -240,8 +277,14 @@ def test_email_over_tls_with_a_login(app, client, run_jobs, certificate, securit
 def test_email_with_a_wrong_password_fails_with_the_servers_answer(app, client, run_jobs, certificate):
     server = SmtpServer("starttls", certificate, SECURE_USERS)
     try:
-        app.config.update(CHANNELS=["email"], SMTP_PORT=server.port, SMTP_SECURITY="starttls",
-                          SMTP_CA_FILE=certificate[0], SMTP_USERNAME="bellhop", SMTP_PASSWORD="wrong")
+        app.config.update(
+            CHANNELS=["email"],
+            SMTP_PORT=server.port,
+            SMTP_SECURITY="starttls",
+            SMTP_CA_FILE=certificate[0],
+            SMTP_USERNAME="bellhop",
+            SMTP_PASSWORD="wrong",
+        )
         post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
         run_jobs()
         [row] = notifications()

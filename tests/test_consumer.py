@@ -55,8 +55,13 @@ def rabbit():
 def config_overrides(rabbit):
     """The real broker, and names of this test's own exchange, queue and dead letters."""
     tag = uuid.uuid4().hex[:8]
-    return {"AMQP_URL": rabbit.url, "AMQP_EXCHANGE": f"events-{tag}", "AMQP_QUEUE": f"notifications-{tag}",
-            "AMQP_DEAD_LETTER_EXCHANGE": f"dead-{tag}", "AMQP_DEAD_LETTER_QUEUE": f"dead-letters-{tag}"}
+    return {
+        "AMQP_URL": rabbit.url,
+        "AMQP_EXCHANGE": f"events-{tag}",
+        "AMQP_QUEUE": f"notifications-{tag}",
+        "AMQP_DEAD_LETTER_EXCHANGE": f"dead-{tag}",
+        "AMQP_DEAD_LETTER_QUEUE": f"dead-letters-{tag}",
+    }
 
 
 @pytest.fixture
@@ -65,13 +70,26 @@ def consumers(app, database_url, redis_url, tmp_path):
     started = []
 
     def start(database=database_url, amqp_url=None) -> subprocess.Popen:
-        env = {**process_env(database, redis_url), "AMQP_URL": amqp_url or app.config["AMQP_URL"],
-               "AMQP_RETRY_MAX_SECONDS": "1", "LOG_LEVEL": "INFO"}
-        env.update({name: app.config[name] for name in ("AMQP_EXCHANGE", "AMQP_QUEUE", "AMQP_DEAD_LETTER_EXCHANGE",
-                                                         "AMQP_DEAD_LETTER_QUEUE")})
+        env = {
+            **process_env(database, redis_url),
+            "AMQP_URL": amqp_url or app.config["AMQP_URL"],
+            "AMQP_RETRY_MAX_SECONDS": "1",
+            "LOG_LEVEL": "INFO",
+        }
+        env.update(
+            {
+                name: app.config[name]
+                for name in ("AMQP_EXCHANGE", "AMQP_QUEUE", "AMQP_DEAD_LETTER_EXCHANGE", "AMQP_DEAD_LETTER_QUEUE")
+            }
+        )
         log = tmp_path / f"consumer{len(started)}.log"
-        process = subprocess.Popen([sys.executable, "-m", "workers", "consumer"], cwd=PROJECT_ROOT, env=env,
-                                   stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workers", "consumer"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=open(log, "w"),
+            stderr=subprocess.STDOUT,
+        )
         process.log = log
         started.append(process)
         assert wait_for(lambda: "consuming" in log.read_text() or process.poll() is not None, 30), log.read_text()
@@ -98,8 +116,12 @@ def publish_many(app, messages: list[tuple[str, str, str]]) -> None:
     amqp.declare(channel, amqp.Topology.from_config(app.config))
     channel.confirm_delivery()
     for routing_key, body, message_id in messages:
-        channel.basic_publish(app.config["AMQP_EXCHANGE"], routing_key, body.encode(), properties=pika.BasicProperties(
-            delivery_mode=pika.DeliveryMode.Persistent, message_id=message_id))
+        channel.basic_publish(
+            app.config["AMQP_EXCHANGE"],
+            routing_key,
+            body.encode(),
+            properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, message_id=message_id),
+        )
     connection.close()
 
 
@@ -131,8 +153,10 @@ def queue_depth(app) -> int:
 
 def booking_events(count: int) -> list[tuple[str, str, str]]:
     """count distinct booking.created events, as (routing key, body, message id)."""
-    return [("booking.created", json.dumps(envelope("booking.created", booking_payload(f"b-{n}"))), f"evt-{n}")
-            for n in range(count)]
+    return [
+        ("booking.created", json.dumps(envelope("booking.created", booking_payload(f"b-{n}"))), f"evt-{n}")
+        for n in range(count)
+    ]
 
 
 def test_every_event_type_published_plans_its_notifications(app, consumers):
@@ -258,8 +282,14 @@ def test_the_inbound_events_page_shows_amqp_events(app, client, accounts, consum
 def test_without_amqp_url_the_consumer_exits_saying_why(database_url, redis_url):
     env = {**process_env(database_url, redis_url), "LOG_LEVEL": "INFO"}
     env.pop("AMQP_URL", None)
-    done = subprocess.run([sys.executable, "-m", "workers", "consumer"], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "workers", "consumer"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "AMQP_URL is not set" in done.stdout + done.stderr
 
 

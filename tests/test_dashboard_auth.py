@@ -72,8 +72,9 @@ def test_sign_out_needs_a_post_and_is_recorded(client, accounts):
 
 def test_staff_create_command(app):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["staff", "create", "Ops@Example.com", "--role", "admin"],
-                           input=f"{PASSWORD}\n{PASSWORD}\n")
+    result = runner.invoke(
+        args=["staff", "create", "Ops@Example.com", "--role", "admin"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
     assert result.exit_code == 0, result.output
     assert "created ops@example.com (admin)" in result.output
     assert actions()[-1] == ("staff_created", "command line", "ops@example.com (admin)")
@@ -112,8 +113,12 @@ def test_template_preview_shows_sms_segments(client, accounts):
 def test_template_preview_of_a_real_booking(client, accounts):
     from tests.factories import booking_payload, contact, envelope, post
 
-    post(client, envelope("booking.created", booking_payload(
-        "b-7", expert=contact("expert-1", name="Grace", timezone="Asia/Kolkata"))))
+    post(
+        client,
+        envelope(
+            "booking.created", booking_payload("b-7", expert=contact("expert-1", name="Grace", timezone="Asia/Kolkata"))
+        ),
+    )
     sign_in(client, "viewer@example.com")
     page = client.get("/dashboard/templates/en/booking_1h/telegram?booking=b-7&for=expert").get_data(as_text=True)
     assert "Hello Grace" in page and "IST" in page and "at most 4096" in page
@@ -123,8 +128,9 @@ def test_template_preview_of_a_real_booking(client, accounts):
 
 def send_test(client, path, address):
     token = csrf_token(client, path)
-    return client.post(f"{path}/send-test", data={"address": address, "csrf_token": token, "booking": "",
-                                                  "for": "client"})
+    return client.post(
+        f"{path}/send-test", data={"address": address, "csrf_token": token, "booking": "", "for": "client"}
+    )
 
 
 def test_operators_send_a_test_and_see_what_the_provider_said(app, client, accounts, run_jobs, telegram):
@@ -195,8 +201,10 @@ def test_notification_detail_says_why_and_shows_every_attempt(app, client, accou
 
     app.config.update(CHANNELS=["telegram"], TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
     window = f"{now() - timedelta(hours=1):%H:%M}-{now() + timedelta(hours=2):%H:%M}"
-    post(client, envelope("user.welcome", {"user_id": "u-1", "telegram_chat_id": "1", "timezone": "UTC",
-                                           "quiet_hours": window}))
+    post(
+        client,
+        envelope("user.welcome", {"user_id": "u-1", "telegram_chat_id": "1", "timezone": "UTC", "quiet_hours": window}),
+    )
     telegram.error(403, "Forbidden: bot was blocked by the user")
     post(client, envelope("user.profile_updated", {"user_id": "u-2", "telegram_chat_id": "2"}))
     run_jobs()
@@ -320,11 +328,22 @@ def test_bookings_list_filters_and_the_timeline_shows_local_and_utc_times(client
 
     start = datetime(2031, 6, 10, 7, 0, tzinfo=timezone.utc)
     ada = contact("client-1", name="Ada", timezone="Asia/Kolkata")
-    post(client, envelope("booking.created", booking_payload("b-1", start=start, service_name="Code Review",
-                                                             client=ada)))
-    post(client, envelope("booking.created", booking_payload("b-2", start=start.replace(year=2032),
-                                                             service_name="Mock Interview", client_id="client-2",
-                                                             client=contact("client-2"))))
+    post(
+        client, envelope("booking.created", booking_payload("b-1", start=start, service_name="Code Review", client=ada))
+    )
+    post(
+        client,
+        envelope(
+            "booking.created",
+            booking_payload(
+                "b-2",
+                start=start.replace(year=2032),
+                service_name="Mock Interview",
+                client_id="client-2",
+                client=contact("client-2"),
+            ),
+        ),
+    )
     sign_in(client, "viewer@example.com")
 
     def listed(query: str) -> str:
@@ -381,10 +400,19 @@ def test_overview_counts_statuses_lateness_queue_and_draws_the_chart(client, acc
 def test_notification_filters_live_in_the_url_and_combine(client, accounts):
     from tests.factories import booking_payload, contact, envelope, post
 
-    post(client, envelope("booking.created", booking_payload(
-        "b-1", client=contact("client-1", name="Ada Lovelace", email="ada@example.com"))))
-    post(client, envelope("booking.created", booking_payload(
-        "b-2", client_id="client-2", client=contact("client-2", name="Grace"))))
+    post(
+        client,
+        envelope(
+            "booking.created",
+            booking_payload("b-1", client=contact("client-1", name="Ada Lovelace", email="ada@example.com")),
+        ),
+    )
+    post(
+        client,
+        envelope(
+            "booking.created", booking_payload("b-2", client_id="client-2", client=contact("client-2", name="Grace"))
+        ),
+    )
     post(client, envelope("user.welcome", {"user_id": "u-9", "phone": "+4915112345678"}))
     sign_in(client, "viewer@example.com")
 

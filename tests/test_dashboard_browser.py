@@ -49,8 +49,9 @@ def failed_welcome(app, client, run_jobs, telegram):
     telegram.error(400, "Bad Request: chat not found")
     post(client, envelope("user.welcome", {"user_id": "u-1", "name": "Ada", "telegram_chat_id": "1"}))
     run_jobs()
-    booking = booking_payload("b-1", client=contact("client-1", telegram_chat_id="2"),
-                              expert=contact("expert-1", telegram_chat_id="3"))
+    booking = booking_payload(
+        "b-1", client=contact("client-1", telegram_chat_id="2"), expert=contact("expert-1", telegram_chat_id="3")
+    )
     assert post(client, envelope("booking.created", booking)).status_code == 202
     [row] = notifications(status="failed")
     return row
@@ -77,13 +78,21 @@ def test_an_operator_filters_retries_and_sees_the_badge_change_live(browser, acc
 
     next_second()
     run_jobs()  # the real scheduler step and worker send it; the page is not told, it asks
-    wait_for(browser, lambda driver: badge(driver, failed_welcome.id) == "sent", LIVE_WAIT_SECONDS,
-             "the badge did not turn to sent without a reload")
+    wait_for(
+        browser,
+        lambda driver: badge(driver, failed_welcome.id) == "sent",
+        LIVE_WAIT_SECONDS,
+        "the badge did not turn to sent without a reload",
+    )
     assert browser.execute_script("return window.bellhopSamePage") is True
     assert browser.find_element(By.CSS_SELECTOR, '[data-field="attempts"]').text == "2"
     # The attempt log and the actions follow the row: attempt 2 appears, and a sent message offers no action.
-    wait_for(browser, lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#attempt-log tr")) == 3, 2,
-             "the attempt log did not show the new attempt")
+    wait_for(
+        browser,
+        lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#attempt-log tr")) == 3,
+        2,
+        "the attempt log did not show the new attempt",
+    )
     assert "sent" in browser.find_element(By.CSS_SELECTOR, "#attempt-log").text
     assert "retried by operator@example.com" in browser.find_element(By.CSS_SELECTOR, "#history").text
     assert browser.find_elements(By.CSS_SELECTOR, "#row-actions button") == []
@@ -97,21 +106,29 @@ def test_the_list_and_overview_update_live_and_a_hidden_tab_stops_asking(browser
     post(client, envelope("booking.created", booking_payload("b-1")))
     sign_in(browser, "operator@example.com")
     overview_count = browser.execute_script(
-        "return document.querySelector('#overview').textContent.includes('Figures as of')")
+        "return document.querySelector('#overview').textContent.includes('Figures as of')"
+    )
     assert overview_count
     browser.get(f"{browser.base_url}/dashboard/notifications?type=booking_1h")
-    [first, second] = [row.get_attribute("data-live-id") for row in
-                       browser.find_elements(By.CSS_SELECTOR, "[data-live-id]")]
+    [first, second] = [
+        row.get_attribute("data-live-id") for row in browser.find_elements(By.CSS_SELECTOR, "[data-live-id]")
+    ]
     browser.execute_script("window.bellhopSamePage = true")
     # Another operator (another browser) cancels one row; this page only polls.
     from tests.signin import csrf_token
     from tests.signin import sign_in as sign_in_client
 
     sign_in_client(client, "admin@example.com")
-    client.post("/dashboard/notifications/selected",
-                data={"csrf_token": csrf_token(client, "/dashboard/notifications"), "action": "cancel", "id": [first]})
-    wait_for(browser, lambda driver: badge(driver, int(first)) == "cancelled", LIVE_WAIT_SECONDS,
-             "the list did not show the cancel")
+    client.post(
+        "/dashboard/notifications/selected",
+        data={"csrf_token": csrf_token(client, "/dashboard/notifications"), "action": "cancel", "id": [first]},
+    )
+    wait_for(
+        browser,
+        lambda driver: badge(driver, int(first)) == "cancelled",
+        LIVE_WAIT_SECONDS,
+        "the list did not show the cancel",
+    )
     assert badge(browser, int(second)) == "pending"
     assert browser.execute_script("return window.bellhopSamePage") is True
     screenshot(browser, "notifications-live")
@@ -128,13 +145,20 @@ def test_the_list_and_overview_update_live_and_a_hidden_tab_stops_asking(browser
 
 def test_screenshots_of_the_main_pages(browser, accounts, failed_welcome):
     sign_in(browser, "admin@example.com")
-    pages = {"overview": "/dashboard/", "notifications": "/dashboard/notifications",
-             "notification": f"/dashboard/notifications/{failed_welcome.id}", "bookings": "/dashboard/bookings",
-             "booking-timeline": "/dashboard/bookings/b-1", "events": "/dashboard/events",
-             "audit": "/dashboard/audit", "templates": "/dashboard/templates",
-             "confirm-bulk": "/dashboard/notifications/matching/cancel?type=booking_1h",
-             "admin-staff": "/admin/admin_staff/", "admin-recipients": "/admin/admin_recipients/",
-             "admin-notifications": "/admin/admin_notifications/"}
+    pages = {
+        "overview": "/dashboard/",
+        "notifications": "/dashboard/notifications",
+        "notification": f"/dashboard/notifications/{failed_welcome.id}",
+        "bookings": "/dashboard/bookings",
+        "booking-timeline": "/dashboard/bookings/b-1",
+        "events": "/dashboard/events",
+        "audit": "/dashboard/audit",
+        "templates": "/dashboard/templates",
+        "confirm-bulk": "/dashboard/notifications/matching/cancel?type=booking_1h",
+        "admin-staff": "/admin/admin_staff/",
+        "admin-recipients": "/admin/admin_recipients/",
+        "admin-notifications": "/admin/admin_notifications/",
+    }
     for name, path in pages.items():
         browser.get(f"{browser.base_url}{path}")
         assert "Bellhop" in browser.title and "Internal Server Error" not in browser.page_source, name

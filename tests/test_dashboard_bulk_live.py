@@ -19,8 +19,10 @@ def statuses(rows) -> list[str]:
 
 def tick(client, action, ids, back="/dashboard/notifications?type=booking_1h"):
     token = csrf_token(client, "/dashboard/notifications")
-    return client.post("/dashboard/notifications/selected",
-                       data={"csrf_token": token, "action": action, "id": [str(i) for i in ids], "back": back})
+    return client.post(
+        "/dashboard/notifications/selected",
+        data={"csrf_token": token, "action": action, "id": [str(i) for i in ids], "back": back},
+    )
 
 
 def test_operators_cancel_and_retry_the_rows_they_tick(client, accounts):
@@ -59,15 +61,18 @@ def test_all_matching_shows_the_count_first_then_acts_on_exactly_those(client, a
     assert "<strong>2</strong> rows match and can be cancelled" in page
     assert statuses(notifications()) == ["pending"] * len(notifications())  # looking changed nothing
     token = csrf_token(client, "/dashboard/notifications/matching/cancel?booking=b-1&type=booking_1h")
-    done = client.post("/dashboard/notifications/matching/cancel",
-                       data={"csrf_token": token, "booking": "b-1", "type": "booking_1h", "expected": "2"})
+    done = client.post(
+        "/dashboard/notifications/matching/cancel",
+        data={"csrf_token": token, "booking": "b-1", "type": "booking_1h", "expected": "2"},
+    )
     assert "cancel: 2 rows changed" in client.get(done.headers["Location"]).get_data(as_text=True)
     changed = [row for row in notifications() if row.status.value == "cancelled"]
     assert len(changed) == 2 and {row.type.value for row in changed} == {"booking_1h"}
     assert {row.booking.external_id for row in changed} == {"b-1"}
     assert actions()[-1] == ("cancel", "operator@example.com", "all matching: type=booking_1h, booking=b-1")
     assert "<strong>2</strong> rows match and can be retried" in client.get(
-        "/dashboard/notifications/matching/retry?type=booking_1h").get_data(as_text=True)
+        "/dashboard/notifications/matching/retry?type=booking_1h"
+    ).get_data(as_text=True)
 
 
 def test_all_matching_refuses_past_the_cap_and_changes_nothing(client, accounts, monkeypatch):
@@ -75,7 +80,7 @@ def test_all_matching_refuses_past_the_cap_and_changes_nothing(client, accounts,
     post(client, envelope("booking.created", booking_payload("b-1")))
     sign_in(client, "operator@example.com")
     page = client.get("/dashboard/notifications/matching/cancel").get_data(as_text=True)
-    assert "More than 3 rows match" in page and "<form method=\"post\">" not in page
+    assert "More than 3 rows match" in page and '<form method="post">' not in page
     token = csrf_token(client, "/dashboard/notifications")
     refused = client.post("/dashboard/notifications/matching/cancel", data={"csrf_token": token})
     assert refused.status_code == 400 and "narrow it first" in refused.get_data(as_text=True)
@@ -89,8 +94,12 @@ def test_bulk_actions_need_an_operator_and_the_csrf_token(client, accounts):
     sign_in(client, "viewer@example.com")
     assert "Cancel selected" not in client.get("/dashboard/notifications").get_data(as_text=True)
     token = csrf_token(client, "/dashboard/notifications")
-    assert client.post("/dashboard/notifications/selected",
-                       data={"csrf_token": token, "action": "cancel", "id": ids}).status_code == 403
+    assert (
+        client.post(
+            "/dashboard/notifications/selected", data={"csrf_token": token, "action": "cancel", "id": ids}
+        ).status_code
+        == 403
+    )
     assert client.get("/dashboard/notifications/matching/cancel").status_code == 403
     assert client.post("/dashboard/notifications/matching/cancel", data={"csrf_token": token}).status_code == 403
     client.post("/logout", data={"csrf_token": token})
@@ -119,8 +128,15 @@ def test_live_status_reports_only_rows_changed_since_the_cursor(client, accounts
     assert quiet["rows"] == []  # nothing changed since the page was drawn
     tick(client, "cancel", [int(ids[0])])
     answer = client.get(f"/dashboard/live/notifications?ids={','.join(ids)}&since={quote(quiet['since'])}").get_json()
-    assert answer["rows"] == [{"id": int(ids[0]), "status": "cancelled", "attempts": 0, "sent_at": "",
-                               "last_error": "cancelled by operator@example.com"}]
+    assert answer["rows"] == [
+        {
+            "id": int(ids[0]),
+            "status": "cancelled",
+            "attempts": 0,
+            "sent_at": "",
+            "last_error": "cancelled by operator@example.com",
+        }
+    ]
     later = client.get(f"/dashboard/live/notifications?ids={','.join(ids)}&since={quote(answer['since'])}").get_json()
     assert later["rows"] == []
 
@@ -130,9 +146,13 @@ def test_live_status_refuses_bad_input_and_anonymous_users(client, accounts):
     assert client.get("/dashboard/live/overview").status_code == 302
     sign_in(client, "viewer@example.com")
     since = "2026-01-01T00:00:00%2B00:00"
-    for query, problem in ((f"ids=&since={since}", "ids:"), (f"ids=1,x&since={since}", "ids:"),
-                           (f"ids={','.join(['1'] * 201)}&since={since}", "ids:"),
-                           ("ids=1&since=yesterday", "since:"), ("ids=1&since=2026-01-01T00:00:00", "UTC offset")):
+    for query, problem in (
+        (f"ids=&since={since}", "ids:"),
+        (f"ids=1,x&since={since}", "ids:"),
+        (f"ids={','.join(['1'] * 201)}&since={since}", "ids:"),
+        ("ids=1&since=yesterday", "since:"),
+        ("ids=1&since=2026-01-01T00:00:00", "UTC offset"),
+    ):
         response = client.get(f"/dashboard/live/notifications?{query}")
         assert response.status_code == 400 and problem in response.get_data(as_text=True), query
 

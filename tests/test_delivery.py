@@ -32,8 +32,9 @@ def hooked(receiver, person="expert-1"):
 def soon_booking(receiver, booking_id="b-1", seconds=2):
     """A booking starting in a few seconds whose parties both take webhooks."""
     start = now() + timedelta(seconds=seconds)
-    return booking_payload(booking_id, start=start, minutes=60, client=hooked(receiver, "client-1"),
-                           expert=hooked(receiver))
+    return booking_payload(
+        booking_id, start=start, minutes=60, client=hooked(receiver, "client-1"), expert=hooked(receiver)
+    )
 
 
 def canceller(database_url: str, redis_url: str):
@@ -45,8 +46,12 @@ def canceller(database_url: str, redis_url: str):
 
     def cancel() -> None:
         with other.app_context():
-            ingest(f'{{"event_type":"booking.cancelled","timestamp":"{now().isoformat()}",'
-                   '"payload":{"booking_id":"b-1"}}', "evt-cancel", EventSource.WEBHOOK)
+            ingest(
+                f'{{"event_type":"booking.cancelled","timestamp":"{now().isoformat()}",'
+                '"payload":{"booking_id":"b-1"}}',
+                "evt-cancel",
+                EventSource.WEBHOOK,
+            )
             cancel.committed_at.append(now())
             db.engine.dispose()
 
@@ -124,8 +129,9 @@ def test_cancel_after_dispatch_while_jobs_are_queued_means_not_sent(client, run_
 
 
 @pytest.mark.parametrize("rounds", [1, 4])
-def test_cancel_committed_mid_batch_stops_the_rest_of_the_batch(app, client, run_jobs, receiver,
-                                                                database_url, redis_url, rounds):
+def test_cancel_committed_mid_batch_stops_the_rest_of_the_batch(
+    app, client, run_jobs, receiver, database_url, redis_url, rounds
+):
     """One send at a time: the cancel commits during the first, so the batch's next row is not sent.
 
     With several rounds of sends per commit, each round is still re-checked just before it goes.
@@ -144,8 +150,9 @@ def test_cancel_committed_mid_batch_stops_the_rest_of_the_batch(app, client, run
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])
-def test_no_attempt_that_starts_after_a_cancel_commits_is_sent(app, client, run_jobs, receiver, database_url,
-                                                              redis_url, concurrency):
+def test_no_attempt_that_starts_after_a_cancel_commits_is_sent(
+    app, client, run_jobs, receiver, database_url, redis_url, concurrency
+):
     """With parallel sends, what may go out is exactly what had started before the cancel committed."""
     post(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
     wait_until_due(notifications(type="booking_start"))
@@ -154,8 +161,9 @@ def test_no_attempt_that_starts_after_a_cancel_commits_is_sent(app, client, run_
     app.config.update(DELIVER_BATCH_SIZE=10, WEBHOOK_CONCURRENCY=concurrency)
     run_jobs()
     [committed_at] = cancel.committed_at
-    started = db.session.scalars(select(DeliveryAttempt.started_at).join(Notification)
-                                 .where(Notification.type == "booking_start")).all()
+    started = db.session.scalars(
+        select(DeliveryAttempt.started_at).join(Notification).where(Notification.type == "booking_start")
+    ).all()
     assert len(started) == len([r for r in receiver.received if r["json"]["type"] == "booking_start"])
     assert all(at < committed_at for at in started)
     assert {r.status.value for r in notifications(type="booking_start")} <= {"sent", "cancelled"}
@@ -222,8 +230,9 @@ def test_redis_flushed_with_reminders_pending_still_sends_them(client, run_jobs,
 def test_expired_lease_returns_a_stuck_row_and_it_is_sent(client, run_jobs, receiver):
     post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
     # A worker claimed the row and died before recording anything.
-    db.session.execute(update(Notification).values(status="processing", attempts=1,
-                                                   lease_expires_at=now() - timedelta(seconds=1)))
+    db.session.execute(
+        update(Notification).values(status="processing", attempts=1, lease_expires_at=now() - timedelta(seconds=1))
+    )
     db.session.commit()
     from workers.jobs import sweep
 
@@ -279,8 +288,9 @@ def test_two_dispatchers_never_claim_the_same_row(client, run_jobs, receiver, ap
     assert db.session.scalar(select(db.func.count()).select_from(DeliveryAttempt)) == 30
 
 
-def test_cancel_while_a_send_fails_means_the_retry_is_never_sent(app, client, run_jobs, receiver,
-                                                                 database_url, redis_url):
+def test_cancel_while_a_send_fails_means_the_retry_is_never_sent(
+    app, client, run_jobs, receiver, database_url, redis_url
+):
     """The cancel commits while the row is processing (so the cancel cannot touch it) and the send fails."""
     post(client, envelope("booking.created", soon_booking(receiver, seconds=2)))
     run_jobs()  # the booking_created message goes out first
@@ -353,8 +363,15 @@ def test_worker_warm_up_changes_no_row(app, client, receiver):
 
 def test_a_reminder_whose_retry_would_land_after_the_start_is_expired_not_retried(client, run_jobs, receiver):
     start = now() + timedelta(hours=1, seconds=1)
-    post(client, envelope("booking.created", booking_payload(
-        "b-1", start=start, minutes=60, client=hooked(receiver, "client-1"), expert=hooked(receiver))))
+    post(
+        client,
+        envelope(
+            "booking.created",
+            booking_payload(
+                "b-1", start=start, minutes=60, client=hooked(receiver, "client-1"), expert=hooked(receiver)
+            ),
+        ),
+    )
     run_jobs()  # booking_created goes out now
     wait_until_due(notifications(type="booking_1h"))
     for _ in range(2):
@@ -362,8 +379,10 @@ def test_a_reminder_whose_retry_would_land_after_the_start_is_expired_not_retrie
     run_jobs()
     rows = notifications(type="booking_1h")
     assert {row.status.value for row in rows} == {"expired"}
-    assert all(row.last_error == "expired: the next try would come after the booking started; last error: HTTP 503"
-               for row in rows)
+    assert all(
+        row.last_error == "expired: the next try would come after the booking started; last error: HTTP 503"
+        for row in rows
+    )
     assert all(len(row.attempt_log) == 1 for row in rows)
 
 

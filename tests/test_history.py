@@ -27,12 +27,15 @@ def test_staff_cancel_and_retry_are_in_the_history_and_on_the_page(client, accou
     sign_in(client, "operator@example.com")
     act(client, reminder, "cancel")
     act(client, reminder, "retry")
-    assert history(reminder) == [("cancelled", "cancelled by operator@example.com"),
-                                 ("pending", "retried by operator@example.com")]
+    assert history(reminder) == [
+        ("cancelled", "cancelled by operator@example.com"),
+        ("pending", "retried by operator@example.com"),
+    ]
     page = client.get(f"/dashboard/notifications/{reminder.id}").get_data(as_text=True)
-    page = page[page.index("<h2>History</h2>"):]
-    planned, cancelled, retried = (page.index(text) for text in
-                                   ("planned", "cancelled by operator@example.com", "retried by operator@example.com"))
+    page = page[page.index("<h2>History</h2>") :]
+    planned, cancelled, retried = (
+        page.index(text) for text in ("planned", "cancelled by operator@example.com", "retried by operator@example.com")
+    )
     assert planned < cancelled < retried  # oldest first
 
 
@@ -52,8 +55,9 @@ def test_the_sweep_taking_back_a_lost_row_is_in_the_history(app, client, receive
     app.config["CHANNELS"] = []  # the webhook only
     post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
     [row] = notifications()
-    db.session.execute(update(Notification).values(status="processing", attempts=1,
-                                                   lease_expires_at=now() - timedelta(seconds=1)))
+    db.session.execute(
+        update(Notification).values(status="processing", attempts=1, lease_expires_at=now() - timedelta(seconds=1))
+    )
     db.session.commit()
     from workers.jobs import sweep
 

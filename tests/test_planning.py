@@ -40,8 +40,10 @@ def test_end_time_and_default_duration(client, app):
     del payload["duration_minutes"]
     post(client, envelope("booking.created", payload))
     ends = {b.external_id: b.ends_at - b.starts_at for b in db.session.scalars(select(Booking))}
-    assert ends == {"b-end": timedelta(minutes=90),
-                    "b-default": timedelta(minutes=app.config["DEFAULT_DURATION_MINUTES"])}
+    assert ends == {
+        "b-end": timedelta(minutes=90),
+        "b-default": timedelta(minutes=app.config["DEFAULT_DURATION_MINUTES"]),
+    }
 
 
 def test_accepted_tells_the_client(client):
@@ -57,7 +59,9 @@ def test_cancelled_cancels_every_open_reminder_and_tells_both(client):
     rows = notifications()
     assert {r.status.value for r in rows if r.type.value in REMINDERS} == {"cancelled"}
     assert kinds(notifications(type="booking_cancel")) == [
-        ("booking_cancel", "client-1", "pending"), ("booking_cancel", "expert-1", "pending")]
+        ("booking_cancel", "client-1", "pending"),
+        ("booking_cancel", "expert-1", "pending"),
+    ]
 
 
 def test_late_created_after_cancelled_revives_nothing(client):
@@ -89,8 +93,12 @@ def test_reschedule_moves_reminders_and_moving_back_restores_them(client):
     first = (now() + timedelta(days=2)).replace(microsecond=0)
     second = first + timedelta(days=1)
     post(client, envelope("booking.created", booking_payload(start=first)))
-    post(client, envelope("booking.rescheduled", {"booking_id": "b-1", "scheduled_time": second.isoformat(),
-                                                  "duration_minutes": 60}))
+    post(
+        client,
+        envelope(
+            "booking.rescheduled", {"booking_id": "b-1", "scheduled_time": second.isoformat(), "duration_minutes": 60}
+        ),
+    )
     live = [r for r in notifications(status="pending") if r.type.value in REMINDERS]
     assert len(live) == 8
     assert {r.booking_starts_at for r in live} == {second}
@@ -116,14 +124,23 @@ def test_reminder_24hr_event_sends_the_24h_reminder_now_once(client):
 
 
 def test_payment_and_user_events_send_their_message_now(client):
-    post(client, envelope("payment.successful", {"payment_id": "p-1", "user_id": "u-1", "amount": 49.5,
-                                                 "currency": "EUR"}))
-    post(client, envelope("user.welcome", {"user_id": "u-2", "name": "Lin", "email": "lin@example.com",
-                                           "timezone": "Asia/Kolkata"}))
+    post(
+        client,
+        envelope("payment.successful", {"payment_id": "p-1", "user_id": "u-1", "amount": 49.5, "currency": "EUR"}),
+    )
+    post(
+        client,
+        envelope(
+            "user.welcome", {"user_id": "u-2", "name": "Lin", "email": "lin@example.com", "timezone": "Asia/Kolkata"}
+        ),
+    )
     post(client, envelope("user.password_reset", {"user_id": "u-2", "reset_url": "https://x.test/r"}))
     rows = notifications()
-    assert kinds(rows) == [("payment_successful", "u-1", "pending"), ("user_password_reset", "u-2", "pending"),
-                           ("user_welcome", "u-2", "pending")]
+    assert kinds(rows) == [
+        ("payment_successful", "u-1", "pending"),
+        ("user_password_reset", "u-2", "pending"),
+        ("user_welcome", "u-2", "pending"),
+    ]
     assert all(r.booking_id is None for r in rows)
     assert rows[0].data["amount"] == 49.5
     assert rows[1].recipient.timezone == "Asia/Kolkata"
@@ -131,8 +148,10 @@ def test_payment_and_user_events_send_their_message_now(client):
 
 def test_older_profile_update_does_not_overwrite_newer_contact(client):
     post(client, envelope("user.profile_updated", {"user_id": "u-1", "email": "new@example.com"}))
-    post(client, envelope("user.profile_updated", {"user_id": "u-1", "email": "old@example.com"},
-                          at=now() - timedelta(hours=1)))
+    post(
+        client,
+        envelope("user.profile_updated", {"user_id": "u-1", "email": "old@example.com"}, at=now() - timedelta(hours=1)),
+    )
     assert notifications()[0].recipient.email == "new@example.com"
 
 
@@ -141,8 +160,9 @@ def test_recipient_without_usable_contact_gets_a_failed_row_with_reason(client, 
     post(client, envelope("user.welcome", {"user_id": "u-1", "name": "No Contact"}))
     [row] = notifications()
     assert row.status.value == "failed"
-    assert row.last_error == ("recipient u-1 cannot be reached: none of the channels turned on (email, sms, "
-                              "webhook) has a contact for them")
+    assert row.last_error == (
+        "recipient u-1 cannot be reached: none of the channels turned on (email, sms, webhook) has a contact for them"
+    )
 
 
 def test_webhook_channel_follows_the_recipients_url(client):
@@ -155,8 +175,9 @@ def test_webhook_channel_follows_the_recipients_url(client):
 def test_every_event_is_recorded_with_its_outcome(client):
     post(client, envelope("booking.cancelled", booking_payload(), at=now()))
     post(client, envelope("booking.created", booking_payload(), at=now() - timedelta(hours=1)))
-    outcomes = [(e.event_type, e.outcome.value) for e in db.session.scalars(select(InboundEvent).order_by(
-        InboundEvent.id))]
+    outcomes = [
+        (e.event_type, e.outcome.value) for e in db.session.scalars(select(InboundEvent).order_by(InboundEvent.id))
+    ]
     assert outcomes == [("booking.cancelled", "applied"), ("booking.created", "stale")]
     assert row_counts()["inbound_events"] == 2
 

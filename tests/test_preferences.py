@@ -14,13 +14,21 @@ from webapp.models.preference import ANY
 
 @pytest.fixture
 def config_overrides(smtp):
-    return {"CHANNELS": ["log", "email"], "SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp.port,
-            "PUBLIC_URL": "https://bellhop.example.com"}
+    return {
+        "CHANNELS": ["log", "email"],
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": smtp.port,
+        "PUBLIC_URL": "https://bellhop.example.com",
+    }
 
 
 def client_with_email(booking_id="b-1", days=2):
-    return booking_payload(booking_id, start=now() + timedelta(days=days),
-                           client=contact("client-1", email="ada@example.com"), expert=contact("expert-1"))
+    return booking_payload(
+        booking_id,
+        start=now() + timedelta(days=days),
+        client=contact("client-1", email="ada@example.com"),
+        expert=contact("expert-1"),
+    )
 
 
 def unsubscribe_path(message) -> str:
@@ -30,8 +38,9 @@ def unsubscribe_path(message) -> str:
 
 
 def statuses(kind: str) -> dict[str, str]:
-    return {row.channel: row.status.value for row in notifications(type=kind)
-            if row.recipient.external_id == "client-1"}
+    return {
+        row.channel: row.status.value for row in notifications(type=kind) if row.recipient.external_id == "client-1"
+    }
 
 
 def accepted_booking(client, run_jobs):
@@ -62,7 +71,11 @@ def test_unsubscribe_asks_first_then_suppresses_planned_and_future_messages(clie
     assert done.status_code == 200 and b"You will no longer get booking updates by email" in done.data
     [preference] = db.session.query(Preference).all()
     assert (preference.channel, preference.category, preference.opted_in, preference.source) == (
-        "email", "booking_updates", False, "unsubscribe link")
+        "email",
+        "booking_updates",
+        False,
+        "unsubscribe link",
+    )
 
     post(client, envelope("booking.cancelled", {"booking_id": "b-1"}))
     cancel = statuses("booking_cancel")
@@ -98,17 +111,22 @@ def test_a_tampered_or_foreign_link_is_refused_and_changes_nothing(client, smtp,
     assert re.search(r"/unsubscribe/[\w.-]+$", path)
 
 
-@pytest.mark.parametrize("stored, channel, category, suppressed", [
-    ([], "email", "reminders", False),
-    ([(ANY, ANY, False)], "sms", "payments", True),
-    ([("email", ANY, False)], "sms", "reminders", False),
-    ([(ANY, "reminders", False), ("email", "reminders", True)], "email", "reminders", False),  # specific wins
-    ([(ANY, "reminders", False), ("email", "reminders", True)], "sms", "reminders", True),
-    ([("email", ANY, False), (ANY, "payments", True)], "email", "payments", True),  # channel beats category
-])
+@pytest.mark.parametrize(
+    "stored, channel, category, suppressed",
+    [
+        ([], "email", "reminders", False),
+        ([(ANY, ANY, False)], "sms", "payments", True),
+        ([("email", ANY, False)], "sms", "reminders", False),
+        ([(ANY, "reminders", False), ("email", "reminders", True)], "email", "reminders", False),  # specific wins
+        ([(ANY, "reminders", False), ("email", "reminders", True)], "sms", "reminders", True),
+        ([("email", ANY, False), (ANY, "payments", True)], "email", "payments", True),  # channel beats category
+    ],
+)
 def test_the_most_specific_preference_decides(stored, channel, category, suppressed):
-    found = [Preference(channel=c, category=k, opted_in=opted_in, source="test", updated_at=now())
-             for c, k, opted_in in stored]
+    found = [
+        Preference(channel=c, category=k, opted_in=opted_in, source="test", updated_at=now())
+        for c, k, opted_in in stored
+    ]
     kind = preferences.CATEGORIES[category][0]
     assert (preferences.suppression(found, channel, kind) is not None) is suppressed
 
@@ -119,31 +137,41 @@ def test_every_type_has_a_category():
 
 def test_the_platform_can_opt_a_recipient_out_and_back_in(client):
     def profile(wishes: dict):
-        return envelope("user.profile_updated", {"user_id": "client-1", "email": "ada@example.com",
-                                                 "preferences": wishes})
+        return envelope(
+            "user.profile_updated", {"user_id": "client-1", "email": "ada@example.com", "preferences": wishes}
+        )
 
     post(client, envelope("booking.created", client_with_email("b-1")))
     post(client, profile({"email:reminders": False}))
     assert statuses("booking_24h") == {"log": "pending", "email": "suppressed"}  # already planned: suppressed
     post(client, envelope("booking.created", client_with_email("b-2", days=3)))
-    later = {row.channel: row.status.value for row in notifications(type="booking_24h")
-             if row.booking.external_id == "b-2" and row.recipient.external_id == "client-1"}
+    later = {
+        row.channel: row.status.value
+        for row in notifications(type="booking_24h")
+        if row.booking.external_id == "b-2" and row.recipient.external_id == "client-1"
+    }
     assert later == {"log": "pending", "email": "suppressed"}
 
     post(client, profile({"email:reminders": True}))
     post(client, envelope("booking.created", client_with_email("b-3", days=4)))
-    again = {row.channel: row.status.value for row in notifications(type="booking_24h")
-             if row.booking.external_id == "b-3" and row.recipient.external_id == "client-1"}
+    again = {
+        row.channel: row.status.value
+        for row in notifications(type="booking_24h")
+        if row.booking.external_id == "b-3" and row.recipient.external_id == "client-1"
+    }
     assert again == {"log": "pending", "email": "pending"}
     [preference] = db.session.query(Preference).all()
     assert (preference.opted_in, preference.source) == (True, "platform event")
 
 
-@pytest.mark.parametrize("wishes, message", [
-    ({"fax": False}, "'fax' is neither a channel"),
-    ({"email:spam": False}, "unknown category 'spam'"),
-    ({"pigeon:reminders": False}, "unknown channel 'pigeon'"),
-])
+@pytest.mark.parametrize(
+    "wishes, message",
+    [
+        ({"fax": False}, "'fax' is neither a channel"),
+        ({"email:spam": False}, "unknown category 'spam'"),
+        ({"pigeon:reminders": False}, "unknown channel 'pigeon'"),
+    ],
+)
 def test_unknown_preference_keys_are_refused_and_change_nothing(client, wishes, message):
     from tests.factories import row_counts
 

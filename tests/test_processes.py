@@ -13,17 +13,28 @@ from webapp.config import PROJECT_ROOT, TestConfig
 
 
 def process_env(database_url: str, redis_url: str) -> dict:
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-           "BELLHOP_WEBHOOK_SECRETS": TestConfig.WEBHOOK_SECRETS[0],
-           "BELLHOP_OUTBOUND_WEBHOOK_SECRET": TestConfig.OUTBOUND_WEBHOOK_SECRET,
-           "BELLHOP_CHANNELS": "log", "BELLHOP_SWEEP_SECONDS": "2", "BELLHOP_WEBHOOK_ALLOWLIST": "127.0.0.1",
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "BELLHOP_WEBHOOK_SECRETS": TestConfig.WEBHOOK_SECRETS[0],
+        "BELLHOP_OUTBOUND_WEBHOOK_SECRET": TestConfig.OUTBOUND_WEBHOOK_SECRET,
+        "BELLHOP_CHANNELS": "log",
+        "BELLHOP_SWEEP_SECONDS": "2",
+        "BELLHOP_WEBHOOK_ALLOWLIST": "127.0.0.1",
+        "PYTHONUNBUFFERED": "1",
+    }
     return env
 
 
 def start(kind: str, env: dict, log_path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "workers", kind], cwd=PROJECT_ROOT, env=env,
-                            stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "workers", kind],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=open(log_path, "w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 @pytest.fixture
@@ -86,8 +97,11 @@ def web_server(database_url, redis_url, tmp_path):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "4"],
-        cwd=PROJECT_ROOT, env=process_env(database_url, redis_url),
-        stdout=open(tmp_path / "web.log", "w"), stderr=subprocess.STDOUT)
+        cwd=PROJECT_ROOT,
+        env=process_env(database_url, redis_url),
+        stdout=open(tmp_path / "web.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
     wait_for_port(port)
     yield f"http://127.0.0.1:{port}"
     process.terminate()
@@ -126,8 +140,9 @@ def test_concurrent_bookings_sharing_new_recipients_all_apply(client, web_server
 
     def send(n):
         body = json.dumps(envelope("booking.created", booking_payload(f"b-{n}")))
-        return requests.post(f"{web_server}/webhooks/events", data=body, headers=signed_headers(body),
-                             timeout=30).status_code
+        return requests.post(
+            f"{web_server}/webhooks/events", data=body, headers=signed_headers(body), timeout=30
+        ).status_code
 
     with ThreadPoolExecutor(20) as pool:
         codes = list(pool.map(send, range(20)))

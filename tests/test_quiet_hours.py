@@ -46,18 +46,21 @@ def test_a_24h_reminder_inside_the_window_waits_but_stays_before_the_start():
     assert decision.due == at(2026, 6, 11, 5)  # 07:00 CEST, well before the session
 
 
-@pytest.mark.parametrize("window, zone, due, expected", [
-    # Berlin springs forward 2026-03-29 02:00 -> 03:00: an end at 02:30 is read as the jump, 03:00 CEST.
-    ("22:00-02:30", "Europe/Berlin", at(2026, 3, 28, 23), at(2026, 3, 29, 1)),
-    # An end at 07:00 on that day is 07:00 CEST (05:00 UTC), not 06:00 UTC.
-    ("22:00-07:00", "Europe/Berlin", at(2026, 3, 28, 23), at(2026, 3, 29, 5)),
-    # Berlin falls back 2026-10-25 03:00 -> 02:00: 02:30 happens twice; the first is 00:30 UTC.
-    ("00:00-02:30", "Europe/Berlin", at(2026, 10, 24, 22, 30), at(2026, 10, 25, 0, 30)),
-    # New York springs forward 2026-03-08: 07:00 EDT is 11:00 UTC (it was 12:00 UTC the day before).
-    ("22:00-07:00", "America/New_York", at(2026, 3, 8, 4), at(2026, 3, 8, 11)),
-    # New York falls back 2026-11-01: 07:00 EST is 12:00 UTC.
-    ("22:00-07:00", "America/New_York", at(2026, 11, 1, 3), at(2026, 11, 1, 12)),
-])
+@pytest.mark.parametrize(
+    "window, zone, due, expected",
+    [
+        # Berlin springs forward 2026-03-29 02:00 -> 03:00: an end at 02:30 is read as the jump, 03:00 CEST.
+        ("22:00-02:30", "Europe/Berlin", at(2026, 3, 28, 23), at(2026, 3, 29, 1)),
+        # An end at 07:00 on that day is 07:00 CEST (05:00 UTC), not 06:00 UTC.
+        ("22:00-07:00", "Europe/Berlin", at(2026, 3, 28, 23), at(2026, 3, 29, 5)),
+        # Berlin falls back 2026-10-25 03:00 -> 02:00: 02:30 happens twice; the first is 00:30 UTC.
+        ("00:00-02:30", "Europe/Berlin", at(2026, 10, 24, 22, 30), at(2026, 10, 25, 0, 30)),
+        # New York springs forward 2026-03-08: 07:00 EDT is 11:00 UTC (it was 12:00 UTC the day before).
+        ("22:00-07:00", "America/New_York", at(2026, 3, 8, 4), at(2026, 3, 8, 11)),
+        # New York falls back 2026-11-01: 07:00 EST is 12:00 UTC.
+        ("22:00-07:00", "America/New_York", at(2026, 11, 1, 3), at(2026, 11, 1, 12)),
+    ],
+)
 def test_window_ends_follow_dst(window, zone, due, expected):
     assert quiet_hours.decide(person(window, zone), T.USER_WELCOME, due, None).due == expected
 
@@ -92,8 +95,13 @@ def test_an_empty_window_clears_quiet_hours(client):
 def test_booking_reminders_honour_the_window_per_recipient(client):
     start = (now() + timedelta(days=2)).replace(microsecond=0)
     quiet_all_day = f"{(start - timedelta(hours=1, minutes=5)):%H:%M}-{(start - timedelta(minutes=50)):%H:%M}"
-    post(client, envelope("booking.created", booking_payload(
-        start=start, client=contact("client-1", timezone="UTC", quiet_hours=quiet_all_day))))
+    post(
+        client,
+        envelope(
+            "booking.created",
+            booking_payload(start=start, client=contact("client-1", timezone="UTC", quiet_hours=quiet_all_day)),
+        ),
+    )
     one_hour = {r.recipient.external_id: r for r in notifications(type="booking_1h")}
     assert one_hour["expert-1"].due_at == start - timedelta(hours=1)  # no quiet hours
     assert one_hour["client-1"].due_at == (start - timedelta(minutes=50)).replace(second=0)  # waited 10 minutes

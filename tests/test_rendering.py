@@ -17,12 +17,23 @@ GREETING = {"en": "Hello Ada", "de": "Hallo Ada"}
 def sample(kind: NotificationType, channel: str, locale: str | None = "en", tz="Europe/Berlin") -> Notification:
     client = Recipient(external_id="c", name="Ada", timezone=tz, locale=locale)
     expert = Recipient(external_id="e", name="Grace", timezone="America/New_York")
-    booking = Booking(external_id="b", client=client, expert=expert, service_name="Code Review",
-                      starts_at=START, ends_at=START.replace(hour=2), status=BookingStatus.ACCEPTED)
+    booking = Booking(
+        external_id="b",
+        client=client,
+        expert=expert,
+        service_name="Code Review",
+        starts_at=START,
+        ends_at=START.replace(hour=2),
+        status=BookingStatus.ACCEPTED,
+    )
     is_booking = kind.value.startswith("booking")
-    return Notification(type=kind, channel=channel, recipient=client, booking=booking if is_booking else None,
-                        data={"payment_id": "p-1", "amount": 1249.5, "currency": "EUR",
-                              "reset_url": "https://example.com/r"})
+    return Notification(
+        type=kind,
+        channel=channel,
+        recipient=client,
+        booking=booking if is_booking else None,
+        data={"payment_id": "p-1", "amount": 1249.5, "currency": "EUR", "reset_url": "https://example.com/r"},
+    )
 
 
 @pytest.mark.parametrize("locale", ["en", "de"])
@@ -46,12 +57,15 @@ def test_amounts_follow_the_language():
     assert "1.249,50 €" in render(sample(NotificationType.PAYMENT_SUCCESSFUL, "email", "de")).body
 
 
-@pytest.mark.parametrize("locale, expected", [
-    ("de-AT", "Hallo Ada"),  # a regional variant falls back to its language
-    ("de_CH", "Hallo Ada"),
-    ("fr", "Hello Ada"),  # a language we do not ship falls back to English...
-    (None, "Hello Ada"),
-])
+@pytest.mark.parametrize(
+    "locale, expected",
+    [
+        ("de-AT", "Hallo Ada"),  # a regional variant falls back to its language
+        ("de_CH", "Hallo Ada"),
+        ("fr", "Hello Ada"),  # a language we do not ship falls back to English...
+        (None, "Hello Ada"),
+    ],
+)
 def test_locale_falls_back_to_the_language_then_the_default(locale, expected):
     body = render(sample(NotificationType.BOOKING_24H, "email", locale)).body
     assert expected in body
@@ -115,8 +129,9 @@ def test_sms_texts_stay_in_the_gsm_alphabet_so_a_segment_holds_160_characters():
 
 
 def test_preview_shows_sms_segments_for_sample_data(app):
-    result = app.test_cli_runner().invoke(args=["templates", "preview", "booking_24h", "--channel", "sms",
-                                                "--locale", "de"])
+    result = app.test_cli_runner().invoke(
+        args=["templates", "preview", "booking_24h", "--channel", "sms", "--locale", "de"]
+    )
     assert result.exit_code == 0, result.output
     assert "Erinnerung: Code Review mit Grace Hopper" in result.output
     assert "GSM-7, 1 SMS segment(s) (limit 1600)" in result.output
@@ -125,10 +140,20 @@ def test_preview_shows_sms_segments_for_sample_data(app):
 def test_preview_renders_a_real_booking_for_its_expert_in_their_zone(app, client):
     from tests.factories import booking_payload, contact, envelope, post
 
-    post(client, envelope("booking.created", booking_payload(
-        "b-42", start=START.replace(year=2030), expert=contact("expert-1", name="Grace", timezone="Asia/Kolkata"))))
-    result = app.test_cli_runner().invoke(args=["templates", "preview", "booking_1h", "--booking", "b-42",
-                                                "--for", "expert", "--channel", "telegram"])
+    post(
+        client,
+        envelope(
+            "booking.created",
+            booking_payload(
+                "b-42",
+                start=START.replace(year=2030),
+                expert=contact("expert-1", name="Grace", timezone="Asia/Kolkata"),
+            ),
+        ),
+    )
+    result = app.test_cli_runner().invoke(
+        args=["templates", "preview", "booking_1h", "--booking", "b-42", "--for", "expert", "--channel", "telegram"]
+    )
     assert result.exit_code == 0, result.output
     assert "Hello Grace" in result.output and "IST" in result.output and "(limit 4096)" in result.output
     missing = app.test_cli_runner().invoke(args=["templates", "preview", "booking_1h", "--booking", "nope"])

@@ -25,8 +25,9 @@ def test_timestamps_come_back_timezone_aware(client):
 def test_postgresql_connections_plan_every_statement_instead_of_keeping_generic_plans():
     from webapp.extensions import engine_options
 
-    postgres = engine_options({"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@h/db",
-                               "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True}})
+    postgres = engine_options(
+        {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@h/db", "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True}}
+    )
     assert postgres == {"pool_pre_ping": True, "connect_args": {"prepare_threshold": None}}
     assert "connect_args" not in engine_options({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
 

@@ -10,8 +10,13 @@ from tests.factories import envelope, notifications, now, post
 
 @pytest.fixture
 def config_overrides(telegram):
-    return {"CHANNELS": ["telegram"], "WEBHOOK_CHANNEL_ENABLED": False, "TELEGRAM_BASE_URL": telegram.url,
-            "TELEGRAM_BOT_TOKEN": telegram.TOKEN, "PROVIDER_RATES": {}}
+    return {
+        "CHANNELS": ["telegram"],
+        "WEBHOOK_CHANNEL_ENABLED": False,
+        "TELEGRAM_BASE_URL": telegram.url,
+        "TELEGRAM_BOT_TOKEN": telegram.TOKEN,
+        "PROVIDER_RATES": {},
+    }
 
 
 def welcome(n: int, user="u-1", chat="4242") -> dict:

@@ -22,15 +22,18 @@ def test_a_booking_time_without_an_offset_is_refused(client):
     assert row_counts() == before
 
 
-@pytest.mark.parametrize("zone, start, day_before_local", [
-    # Berlin falls back on 2027-10-31: 24 hours before 09:00 CET is 10:00 CEST the day before.
-    ("Europe/Berlin", "2027-10-31T09:00:00+01:00", "2027-10-30 10:00 CEST"),
-    # Berlin springs forward on 2027-03-28: 24 hours before 09:00 CEST is 08:00 CET.
-    ("Europe/Berlin", "2027-03-28T09:00:00+02:00", "2027-03-27 08:00 CET"),
-    # New York falls back on 2027-11-07 and springs forward on 2027-03-14.
-    ("America/New_York", "2027-11-07T09:00:00-05:00", "2027-11-06 10:00 EDT"),
-    ("America/New_York", "2027-03-14T09:00:00-04:00", "2027-03-13 08:00 EST"),
-])
+@pytest.mark.parametrize(
+    "zone, start, day_before_local",
+    [
+        # Berlin falls back on 2027-10-31: 24 hours before 09:00 CET is 10:00 CEST the day before.
+        ("Europe/Berlin", "2027-10-31T09:00:00+01:00", "2027-10-30 10:00 CEST"),
+        # Berlin springs forward on 2027-03-28: 24 hours before 09:00 CEST is 08:00 CET.
+        ("Europe/Berlin", "2027-03-28T09:00:00+02:00", "2027-03-27 08:00 CET"),
+        # New York falls back on 2027-11-07 and springs forward on 2027-03-14.
+        ("America/New_York", "2027-11-07T09:00:00-05:00", "2027-11-06 10:00 EDT"),
+        ("America/New_York", "2027-03-14T09:00:00-04:00", "2027-03-13 08:00 EST"),
+    ],
+)
 def test_reminders_across_a_dst_change_keep_elapsed_time(client, zone, start, day_before_local):
     """'Starts in 24 hours' stays true: the reminder moves by an hour on the wall clock, not in time."""
     from zoneinfo import ZoneInfo

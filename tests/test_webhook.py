@@ -104,20 +104,32 @@ BAD_BODIES = {
     "no event_type": (json.dumps({"timestamp": "2026-01-01T00:00:00Z", "payload": {}}), "event_type"),
     "unknown event_type": (json.dumps(envelope("booking.exploded", {})), "event_type"),
     "naive timestamp": (json.dumps({**CREATED, "timestamp": "2026-01-01T00:00:00"}), "timestamp"),
-    "missing booking_id": (json.dumps(envelope("booking.created", {**booking_payload(), "booking_id": ""})),
-                           "payload.booking_id"),
-    "missing scheduled_time": (json.dumps(envelope("booking.created", {
-        k: v for k, v in booking_payload().items() if k != "scheduled_time"})), "payload.scheduled_time"),
-    "bad time": (json.dumps(envelope("booking.created", booking_payload(scheduled_time="tomorrow"))),
-                 "payload.scheduled_time"),
-    "end before start": (json.dumps(envelope("booking.created", booking_payload(
-        end_time="2000-01-01T00:00:00Z"))), "end_time"),
-    "unknown timezone": (json.dumps(envelope("booking.created", booking_payload(
-        client={"id": "client-1", "timezone": "Mars/Olympus"}))), "payload.client.timezone"),
+    "missing booking_id": (
+        json.dumps(envelope("booking.created", {**booking_payload(), "booking_id": ""})),
+        "payload.booking_id",
+    ),
+    "missing scheduled_time": (
+        json.dumps(envelope("booking.created", {k: v for k, v in booking_payload().items() if k != "scheduled_time"})),
+        "payload.scheduled_time",
+    ),
+    "bad time": (
+        json.dumps(envelope("booking.created", booking_payload(scheduled_time="tomorrow"))),
+        "payload.scheduled_time",
+    ),
+    "end before start": (
+        json.dumps(envelope("booking.created", booking_payload(end_time="2000-01-01T00:00:00Z"))),
+        "end_time",
+    ),
+    "unknown timezone": (
+        json.dumps(envelope("booking.created", booking_payload(client={"id": "client-1", "timezone": "Mars/Olympus"}))),
+        "payload.client.timezone",
+    ),
     "payload not an object": (json.dumps({**CREATED, "payload": [1, 2]}), "payload"),
     "payment without user": (json.dumps(envelope("payment.successful", {"payment_id": "p1"})), "payload.user_id"),
-    "NUL in a name": (json.dumps(envelope("booking.created", booking_payload(
-        client={"id": "client-1", "name": "Ann\x00"}))), "NUL"),
+    "NUL in a name": (
+        json.dumps(envelope("booking.created", booking_payload(client={"id": "client-1", "name": "Ann\x00"}))),
+        "NUL",
+    ),
 }
 
 

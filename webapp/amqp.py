@@ -30,8 +30,13 @@ class Topology:
 
     @classmethod
     def from_config(cls, config) -> "Topology":
-        return cls(config["AMQP_EXCHANGE"], config["AMQP_QUEUE"], tuple(config["AMQP_BINDINGS"]),
-                   config["AMQP_DEAD_LETTER_EXCHANGE"], config["AMQP_DEAD_LETTER_QUEUE"])
+        return cls(
+            config["AMQP_EXCHANGE"],
+            config["AMQP_QUEUE"],
+            tuple(config["AMQP_BINDINGS"]),
+            config["AMQP_DEAD_LETTER_EXCHANGE"],
+            config["AMQP_DEAD_LETTER_QUEUE"],
+        )
 
 
 def connect(url: str) -> pika.BlockingConnection:
@@ -47,14 +52,17 @@ def declare(channel, topology: Topology) -> None:
         channel.exchange_declare(topology.dead_exchange, exchange_type="fanout", durable=True)
         channel.queue_declare(topology.dead_queue, durable=True)
         channel.queue_bind(topology.dead_queue, topology.dead_exchange)
-        channel.queue_declare(topology.queue, durable=True,
-                              arguments={"x-dead-letter-exchange": topology.dead_exchange})
+        channel.queue_declare(
+            topology.queue, durable=True, arguments={"x-dead-letter-exchange": topology.dead_exchange}
+        )
         for pattern in topology.bindings:
             channel.queue_bind(topology.queue, topology.exchange, routing_key=pattern)
     except ChannelClosedByBroker as error:
         if error.reply_code == PRECONDITION_FAILED:
-            raise TopologyConflict(f"{error.reply_text}. The broker declared it with other settings; "
-                                   "set AMQP_QUEUE or AMQP_EXCHANGE to other names, or delete it") from None
+            raise TopologyConflict(
+                f"{error.reply_text}. The broker declared it with other settings; "
+                "set AMQP_QUEUE or AMQP_EXCHANGE to other names, or delete it"
+            ) from None
         raise
 
 
@@ -70,7 +78,14 @@ def publish(url: str, topology: Topology, routing_key: str, body: bytes, message
         channel = connection.channel()
         declare(channel, topology)
         channel.confirm_delivery()
-        channel.basic_publish(topology.exchange, routing_key, body, mandatory=True, properties=pika.BasicProperties(
-            content_type="application/json", delivery_mode=pika.DeliveryMode.Persistent, message_id=message_id))
+        channel.basic_publish(
+            topology.exchange,
+            routing_key,
+            body,
+            mandatory=True,
+            properties=pika.BasicProperties(
+                content_type="application/json", delivery_mode=pika.DeliveryMode.Persistent, message_id=message_id
+            ),
+        )
     finally:
         connection.close()

@@ -42,8 +42,9 @@ def sample_options(command):
     return command
 
 
-def event_body(event_type: str, use_demo: bool, payload_json: str | None, booking_id: str | None,
-               start_in: int) -> tuple[str, str]:
+def event_body(
+    event_type: str, use_demo: bool, payload_json: str | None, booking_id: str | None, start_in: int
+) -> tuple[str, str]:
     """The event as JSON, and the booking it is about."""
     if not (use_demo or payload_json):
         raise click.UsageError("give --demo or --payload")
@@ -94,8 +95,10 @@ def load_demo():
     for sample in demo.demo_bookings(datetime.now(timezone.utc)):
         result = ingest(json.dumps(sample), f"demo-{uuid.uuid4().hex}", EventSource.CLI)
         payload = sample["payload"]
-        click.echo(f"booking {payload['booking_id']} ({payload['service_name']}) at "
-                   f"{payload['scheduled_time']}: {result.outcome.value}")
+        click.echo(
+            f"booking {payload['booking_id']} ({payload['service_name']}) at "
+            f"{payload['scheduled_time']}: {result.outcome.value}"
+        )
     password = os.environ.get("BELLHOP_DEMO_ADMIN_PASSWORD")
     if password:
         ensure_demo_admin(password)
@@ -154,8 +157,14 @@ def preview_template(kind, channel, locale, booking_id, party):
 @staff_cli.command("create")
 @click.argument("email")
 @click.option("--role", type=click.Choice([role.value for role in Role]), default="viewer", show_default=True)
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="Asked for when not given; read from BELLHOP_STAFF_PASSWORD too.", envvar="BELLHOP_STAFF_PASSWORD")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Asked for when not given; read from BELLHOP_STAFF_PASSWORD too.",
+    envvar="BELLHOP_STAFF_PASSWORD",
+)
 def create_staff(email, role, password):
     """Add a dashboard account."""
     try:

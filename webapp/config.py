@@ -36,7 +36,7 @@ def database_url(url: str | None) -> str:
     # Heroku-style URLs name the scheme "postgres"; psycopg 3 needs its own driver name.
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -5,10 +5,20 @@ from datetime import datetime, timedelta, timezone
 
 DEMO_ADMIN = "demo-admin@example.com"
 PEOPLE = {
-    "client": {"id": "demo-client-ada", "name": "Ada Lovelace", "email": "ada@example.com",
-               "timezone": "Europe/London", "locale": "en"},
-    "expert": {"id": "demo-expert-grace", "name": "Grace Hopper", "email": "grace@example.com",
-               "timezone": "America/New_York", "locale": "en"},
+    "client": {
+        "id": "demo-client-ada",
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "timezone": "Europe/London",
+        "locale": "en",
+    },
+    "expert": {
+        "id": "demo-expert-grace",
+        "name": "Grace Hopper",
+        "email": "grace@example.com",
+        "timezone": "America/New_York",
+        "locale": "en",
+    },
 }
 
 
@@ -37,8 +47,14 @@ def sample_payload(event_type: str, booking_id: str, start: datetime) -> dict:
     if family == "booking":
         return booking_payload(booking_id, start, 30, "Code Review")
     if family == "payment":
-        return {"payment_id": f"pay-{uuid.uuid4().hex[:8]}", "user_id": PEOPLE["client"]["id"],
-                "booking_id": booking_id, "amount": 49.0, "currency": "EUR", "user": PEOPLE["client"]}
+        return {
+            "payment_id": f"pay-{uuid.uuid4().hex[:8]}",
+            "user_id": PEOPLE["client"]["id"],
+            "booking_id": booking_id,
+            "amount": 49.0,
+            "currency": "EUR",
+            "user": PEOPLE["client"],
+        }
     contact = {key: value for key, value in PEOPLE["client"].items() if key != "id"}
     return {"user_id": PEOPLE["client"]["id"], **contact, "reset_url": "https://example.com/reset/demo"}
 
@@ -51,8 +67,16 @@ def event(event_type: str, payload: dict, at: datetime | None = None) -> dict:
 def demo_bookings(now: datetime) -> list[dict]:
     """Bookings whose reminders fall due within the next few minutes, plus one for tomorrow."""
     base = now.replace(microsecond=0)
-    plans = [(2, 8, "Code Review"), (4, 10, "Architecture Session"), (6, 12, "Career Coaching"),
-             (26 * 60, 60, "Mock Interview")]
-    return [event("booking.created", booking_payload(f"demo-{uuid.uuid4().hex[:8]}",
-                                                     base + timedelta(minutes=start), minutes, service))
-            for start, minutes, service in plans]
+    plans = [
+        (2, 8, "Code Review"),
+        (4, 10, "Architecture Session"),
+        (6, 12, "Career Coaching"),
+        (26 * 60, 60, "Mock Interview"),
+    ]
+    return [
+        event(
+            "booking.created",
+            booking_payload(f"demo-{uuid.uuid4().hex[:8]}", base + timedelta(minutes=start), minutes, service),
+        )
+        for start, minutes, service in plans
+    ]

@@ -20,9 +20,14 @@ def payload_schemas() -> tuple[dict, dict]:
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
         envelopes[event_type] = {
-            "type": "object", "required": ["event_type", "timestamp", "payload"],
-            "properties": {"event_type": {"const": event_type}, "timestamp": {"type": "string", "format": "date-time"},
-                           "payload": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+            "type": "object",
+            "required": ["event_type", "timestamp", "payload"],
+            "properties": {
+                "event_type": {"const": event_type},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
+            },
+        }
     return envelopes, components
 
 
@@ -37,34 +42,60 @@ def header(name: str, description: str) -> dict:
 def document() -> dict:
     """The whole OpenAPI document."""
     envelopes, components = payload_schemas()
-    status = {"type": "object", "required": ["status"], "properties": {
-        "status": {"type": "string", "enum": ["applied", "stale", "ignored"]}, "detail": {"type": ["string", "null"]}}}
-    duplicate = {"type": "object", "required": ["status"], "properties": {
-        "status": {"const": "duplicate"}, "detail": {"type": "string"}}}
+    status = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": ["applied", "stale", "ignored"]},
+            "detail": {"type": ["string", "null"]},
+        },
+    }
+    duplicate = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"const": "duplicate"}, "detail": {"type": "string"}},
+    }
     webhook = {
         "summary": "Receive one signed platform event (Standard Webhooks)",
-        "parameters": [header("webhook-id", "the event's idempotency key, 1 to 255 characters"),
-                       header("webhook-timestamp", "Unix seconds, within 300 s of the server's clock"),
-                       header("webhook-signature", "v1,<base64 HMAC-SHA256 of id.timestamp.body>")],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "oneOf": list(envelopes.values())}}}},
-        "responses": {"202": response("applied, stale (older than what was applied) or ignored", status),
-                      "200": response("seen before; nothing changed", duplicate),
-                      "400": response("not a valid event; the reason names the field"),
-                      "401": response("bad or missing signature"),
-                      "413": response("body over BELLHOP_MAX_BODY_BYTES"),
-                      "503": response("database unavailable; retry after Retry-After")}}
-    health = {"summary": "The web process is up and reaches its database",
-              "responses": {"200": response("ok", {"type": "object", "required": ["status"],
-                                                   "properties": {"status": {"const": "ok"}}}),
-                            "503": response("database unavailable")}}
-    return {"openapi": "3.1.0",
-            "info": {"title": "Bellhop", "version": "1",
-                     "description": "The signed event webhook and the health check. Beyond the schemas, an event "
-                                    "must name IANA zones, match each party's id to its *_id field, and so on: "
-                                    "a 400 names the rule broken."},
-            "paths": {"/webhooks/events": {"post": webhook}, "/health": {"get": health}},
-            "components": {"schemas": components}}
+        "parameters": [
+            header("webhook-id", "the event's idempotency key, 1 to 255 characters"),
+            header("webhook-timestamp", "Unix seconds, within 300 s of the server's clock"),
+            header("webhook-signature", "v1,<base64 HMAC-SHA256 of id.timestamp.body>"),
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"oneOf": list(envelopes.values())}}},
+        },
+        "responses": {
+            "202": response("applied, stale (older than what was applied) or ignored", status),
+            "200": response("seen before; nothing changed", duplicate),
+            "400": response("not a valid event; the reason names the field"),
+            "401": response("bad or missing signature"),
+            "413": response("body over BELLHOP_MAX_BODY_BYTES"),
+            "503": response("database unavailable; retry after Retry-After"),
+        },
+    }
+    health = {
+        "summary": "The web process is up and reaches its database",
+        "responses": {
+            "200": response(
+                "ok", {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}
+            ),
+            "503": response("database unavailable"),
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Bellhop",
+            "version": "1",
+            "description": "The signed event webhook and the health check. Beyond the schemas, an event "
+            "must name IANA zones, match each party's id to its *_id field, and so on: "
+            "a 400 names the rule broken.",
+        },
+        "paths": {"/webhooks/events": {"post": webhook}, "/health": {"get": health}},
+        "components": {"schemas": components},
+    }
 
 
 def render() -> str:

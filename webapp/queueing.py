@@ -56,8 +56,9 @@ def arm_wakeups(moments: Iterable[datetime]) -> int:
     """Schedule one idempotent dispatch wake-up per distinct due second; return how many were written."""
     armed, soon = recently_armed(), time.time() + MEMO_TRUST_SECONDS
     # A wake-up whose second has come may have fired before this row committed: write it again.
-    seconds = sorted(second for second in {wakeup_second(moment) for moment in moments}
-                     if second not in armed or second <= soon)
+    seconds = sorted(
+        second for second in {wakeup_second(moment) for moment in moments} if second not in armed or second <= soon
+    )
     if not seconds:
         return 0
     try:
@@ -93,9 +94,7 @@ def write_wakeups(clock: Scheduler, seconds: list[int]) -> None:
     """Write the wake-up jobs and their times in one round trip."""
     pipe = clock.connection.pipeline(transaction=False)
     for second in seconds:
-        job = clock._create_job(DISPATCH_JOB, id=f"{WAKEUP_PREFIX}{second}", result_ttl=WAKEUP_RESULT_TTL,
-                                commit=False)
+        job = clock._create_job(DISPATCH_JOB, id=f"{WAKEUP_PREFIX}{second}", result_ttl=WAKEUP_RESULT_TTL, commit=False)
         job.save(pipeline=pipe)
         pipe.zadd(clock.scheduled_jobs_key, {job.id: second})
     pipe.execute()
-

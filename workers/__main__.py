@@ -52,9 +52,12 @@ def run_scheduler(burst: bool) -> None:
         redis = queueing.redis_connection()
         require_noeviction(redis)
         config = app.config
-        clock = BellhopScheduler(queue_name=config["RQ_QUEUE"], connection=redis,
-                                 interval=config["SCHEDULER_INTERVAL_SECONDS"],
-                                 sweep_interval=config["SWEEP_INTERVAL_SECONDS"])
+        clock = BellhopScheduler(
+            queue_name=config["RQ_QUEUE"],
+            connection=redis,
+            interval=config["SCHEDULER_INTERVAL_SECONDS"],
+            sweep_interval=config["SWEEP_INTERVAL_SECONDS"],
+        )
         clock.run(burst=burst)
 
 

@@ -45,8 +45,9 @@ class Consumer:
             try:
                 self.consume()
             except (AMQPConnectionError, AMQPChannelError) as error:
-                log.warning("broker connection lost (%s); reconnecting in %.1f s", error or type(error).__name__,
-                            self.delay)
+                log.warning(
+                    "broker connection lost (%s); reconnecting in %.1f s", error or type(error).__name__, self.delay
+                )
                 self.pause(time.sleep)
         log.info("consumer stopped")
 
@@ -95,12 +96,23 @@ class Consumer:
     def dead_letter(self, channel, method, properties, body: bytes, reason: str) -> None:
         """Publish the message to the dead-letter exchange with the reason, then acknowledge the original."""
         log.warning("dead-lettering message %s: %s", properties.message_id or method.delivery_tag, reason)
-        headers = {**(properties.headers or {}), amqp.REASON_HEADER: reason[:1000],
-                   "x-bellhop-routing-key": method.routing_key,
-                   "x-bellhop-failed-at": datetime.now(timezone.utc).isoformat()}
-        channel.basic_publish(self.topology.dead_exchange, method.routing_key, body, properties=pika.BasicProperties(
-            content_type=properties.content_type, delivery_mode=pika.DeliveryMode.Persistent,
-            message_id=properties.message_id, headers=headers))
+        headers = {
+            **(properties.headers or {}),
+            amqp.REASON_HEADER: reason[:1000],
+            "x-bellhop-routing-key": method.routing_key,
+            "x-bellhop-failed-at": datetime.now(timezone.utc).isoformat(),
+        }
+        channel.basic_publish(
+            self.topology.dead_exchange,
+            method.routing_key,
+            body,
+            properties=pika.BasicProperties(
+                content_type=properties.content_type,
+                delivery_mode=pika.DeliveryMode.Persistent,
+                message_id=properties.message_id,
+                headers=headers,
+            ),
+        )
         channel.basic_ack(method.delivery_tag)
 
     def pause(self, sleep) -> None:

@@ -47,8 +47,15 @@ def enqueue_deliveries(claimed: list[tuple[int, str]]) -> None:
     for channel, rows in groupby(sorted(claimed, key=lambda row: row[1]), key=lambda row: row[1]):
         ids = [row[0] for row in rows]
         for start in range(0, len(ids), size):
-            jobs.append(Queue.prepare_data(DELIVER_JOB, args=(ids[start:start + size], channel),
-                                           timeout=timeout, result_ttl=60, failure_ttl=FAILURE_TTL))
+            jobs.append(
+                Queue.prepare_data(
+                    DELIVER_JOB,
+                    args=(ids[start : start + size], channel),
+                    timeout=timeout,
+                    result_ttl=60,
+                    failure_ttl=FAILURE_TTL,
+                )
+            )
     if jobs:
         queue = queueing.queue()
         with queue.connection.pipeline() as pipe:
@@ -71,7 +78,7 @@ def deliver(notification_ids: list[int], channel_name: str) -> int:
     with channel.opened() as sender, sending(width) as send_all:
         for start in range(0, len(batch), window):
             claimed_at = delivery.keep_leases(batch[start:], claimed_at)
-            sent += deliver_window(batch[start:start + window], sender, send_all, width)
+            sent += deliver_window(batch[start : start + window], sender, send_all, width)
     return sent
 
 
@@ -92,7 +99,7 @@ def deliver_window(window: list[delivery.Prepared], sender, send_all, width: int
     ready = throttle.hold_back(delivery.keep_wanted(window), sender.name, started_at)
     outcomes = []
     for start in range(0, len(ready), width):
-        batch = ready[start:start + width]
+        batch = ready[start : start + width]
         if start:  # a cancel may have committed while the earlier rounds were out: check again
             started_at = utcnow()
             batch = delivery.keep_wanted(batch)
@@ -123,8 +130,12 @@ def settle(outcomes: list[delivery.Outcome]) -> None:
     for outcome in outcomes:
         if outcome.error:
             current_notification.set(outcome.item.notification_id)
-            log.warning("notification %s attempt %s failed: %s", outcome.item.notification_id,
-                        outcome.item.attempts, outcome.error)
+            log.warning(
+                "notification %s attempt %s failed: %s",
+                outcome.item.notification_id,
+                outcome.item.attempts,
+                outcome.error,
+            )
     current_notification.set(None)
     queueing.arm_wakeups(delivery.record(outcomes))
 
@@ -158,24 +169,33 @@ def upcoming_due_times(horizon_seconds: int, limit: int = 1000) -> list:
     now = utcnow()
     query = (
         select(Notification.due_at)
-        .where(Notification.status == NotificationStatus.PENDING, Notification.due_at > now,
-               Notification.due_at <= now + timedelta(seconds=horizon_seconds))
+        .where(
+            Notification.status == NotificationStatus.PENDING,
+            Notification.due_at > now,
+            Notification.due_at <= now + timedelta(seconds=horizon_seconds),
+        )
         .distinct()
         .limit(limit)
     )
     return list(db.session.scalars(query))
 
 
-def send_test(kind: str, channel_name: str, locale: str, booking_id: str | None, party: str,
-              contact: dict) -> str:
+def send_test(kind: str, channel_name: str, locale: str, booking_id: str | None, party: str, contact: dict) -> str:
     """An operator's test send: render a template and send it to the address given, recording nothing else.
 
     Raises DeliveryError (the job fails, and the dashboard shows why) when the channel refuses.
     """
     booking = db.session.scalar(select(Booking).filter_by(external_id=booking_id)) if booking_id else None
     facts = template_check.preview(NotificationType(kind), channel_name, locale, booking, party)
-    message = delivery.Outgoing(0, f"bellhop-test-{uuid.uuid4().hex}", kind, channel_name, facts["subject"],
-                                facts["body"], {"external_id": "test", "name": "Test", **contact},
-                                {"type": kind, "subject": facts["subject"], "body": facts["body"], "test": True})
+    message = delivery.Outgoing(
+        0,
+        f"bellhop-test-{uuid.uuid4().hex}",
+        kind,
+        channel_name,
+        facts["subject"],
+        facts["body"],
+        {"external_id": "test", "name": "Test", **contact},
+        {"type": kind, "subject": facts["subject"], "body": facts["body"], "test": True},
+    )
     with get_channel(channel_name, current_app.config).opened() as sender:
         return sender.send(message)

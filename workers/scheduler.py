@@ -25,8 +25,7 @@ class BellhopScheduler(Scheduler):
         wake-up waits with it. A pass takes milliseconds; if one ever outlasts the lock, both schedulers
         may enqueue the same wake-ups, which are keyed by their second and harmless twice.
         """
-        self._lock_acquired = bool(self.connection.set(self.scheduler_lock_key, time.time(), ex=LOCK_SECONDS,
-                                                       nx=True))
+        self._lock_acquired = bool(self.connection.set(self.scheduler_lock_key, time.time(), ex=LOCK_SECONDS, nx=True))
         return self._lock_acquired
 
     def enqueue_jobs(self):

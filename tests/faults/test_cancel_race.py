@@ -21,15 +21,23 @@ from webapp.models import Booking, DeliveryAttempt, Notification
 TRIALS, SPREAD_SECONDS, LEAD_SECONDS = 1_000, 5.0, 4.0
 
 
-def test_no_send_starts_after_its_bookings_cancel_commits(app, web_server, database_url, redis_url,  # noqa: F811
-                                                         receiver, tmp_path):
+def test_no_send_starts_after_its_bookings_cancel_commits(
+    app,
+    web_server,  # noqa: F811
+    database_url,
+    redis_url,
+    receiver,
+    tmp_path,
+):
     first = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=LEAD_SECONDS)
     due = [first + timedelta(seconds=SPREAD_SECONDS * n / TRIALS) for n in range(TRIALS) for _ in (0, 1)]
     seed_reminders(Stack(app, receiver.url), due)
     queueing.arm_wakeups(due)
     env = {**process_env(database_url, redis_url), "BELLHOP_CHANNELS": ""}
-    processes = [start("scheduler", env, tmp_path / "scheduler.log"),
-                 *(start("worker", env, tmp_path / f"worker{n}.log") for n in range(2))]
+    processes = [
+        start("scheduler", env, tmp_path / "scheduler.log"),
+        *(start("worker", env, tmp_path / f"worker{n}.log") for n in range(2)),
+    ]
     committed_by = {}  # booking -> when the cancel's 202 was back: its commit happened before that
     lock = threading.Lock()
     rng = random.Random(11)
@@ -39,9 +47,12 @@ def test_no_send_starts_after_its_bookings_cancel_commits(app, web_server, datab
         # and the race is only tested where both sides can win.
         time.sleep(max(0.0, (due[2 * n] - datetime.now(timezone.utc)).total_seconds() + rng.uniform(-0.1, 0.5)))
         body = json.dumps(envelope("booking.cancelled", {"booking_id": f"b{n}"}))
-        answer = requests.post(f"{web_server}/webhooks/events", data=body, timeout=30,
-                               headers={**signed_headers(body, event_id=f"cancel-{n}"),
-                                        "Content-Type": "application/json"})
+        answer = requests.post(
+            f"{web_server}/webhooks/events",
+            data=body,
+            timeout=30,
+            headers={**signed_headers(body, event_id=f"cancel-{n}"), "Content-Type": "application/json"},
+        )
         assert answer.status_code == 202, answer.text
         with lock:
             committed_by[f"b{n}"] = datetime.now(timezone.utc)
@@ -60,12 +71,15 @@ def test_no_send_starts_after_its_bookings_cancel_commits(app, web_server, datab
         select(Booking.external_id, DeliveryAttempt.started_at, DeliveryAttempt.outcome)
         .join(Notification, Notification.booking_id == Booking.id)
         .join(DeliveryAttempt, DeliveryAttempt.notification_id == Notification.id)
-        .where(Notification.type == "booking_start")).all()  # the cancel's own booking_cancel messages go out
+        .where(Notification.type == "booking_start")
+    ).all()  # the cancel's own booking_cancel messages go out
     late = [(booking, started) for booking, started, _ in attempts if started > committed_by[booking]]
     assert late == []  # zero sends whose attempt started after the cancel committed
     sent = {booking for booking, _, outcome in attempts if outcome and outcome.value == "sent"}
-    print(f"{TRIALS} trials: {len(sent)} bookings had a reminder out before the cancel, "
-          f"{TRIALS - len(sent)} had none; {len(late)} attempts started after a cancel")
+    print(
+        f"{TRIALS} trials: {len(sent)} bookings had a reminder out before the cancel, "
+        f"{TRIALS - len(sent)} had none; {len(late)} attempts started after a cancel"
+    )
     assert 0 < len(sent) < TRIALS  # the race was real: both sides won sometimes
 
 

@@ -40,8 +40,9 @@ def cut_off_app(app, outage, redis_url):
 
 def signed_post(client, event_id: str, booking_id: str):
     body = json.dumps(envelope("booking.created", booking_payload(booking_id)))
-    return client.post("/webhooks/events", data=body, headers=signed_headers(body, event_id=event_id),
-                       content_type="application/json")
+    return client.post(
+        "/webhooks/events", data=body, headers=signed_headers(body, event_id=event_id), content_type="application/json"
+    )
 
 
 def test_webhook_posts_during_an_outage_get_503_store_nothing_and_retries_apply_once(app, cut_off_app, outage):
@@ -54,8 +55,10 @@ def test_webhook_posts_during_an_outage_get_503_store_nothing_and_retries_apply_
     with cut_off_app.app_context():
         answers = [signed_post(sender, f"evt-{n}", f"b-{n}") for n in range(20)]
     assert {answer.status_code for answer in answers} == {503}
-    assert all(answer.headers["Retry-After"] == "5" and "database unavailable" in answer.get_json()["error"]
-               for answer in answers)
+    assert all(
+        answer.headers["Retry-After"] == "5" and "database unavailable" in answer.get_json()["error"]
+        for answer in answers
+    )
     assert row_counts() == before  # no partial rows
     proxy.restore()
     with cut_off_app.app_context():
@@ -69,7 +72,8 @@ def test_webhook_posts_during_an_outage_get_503_store_nothing_and_retries_apply_
 
 
 def test_a_send_whose_database_write_fails_is_retried_later_and_shows_on_the_dashboard(
-        app, client, accounts, cut_off_app, outage, receiver):
+    app, client, accounts, cut_off_app, outage, receiver
+):
     from workers.jobs import sweep
 
     proxy, _ = outage
@@ -103,8 +107,11 @@ def run_jobs_through(other_app) -> None:
 
     with other_app.app_context():
         connection = queueing.redis_connection()
-        BellhopScheduler(queue_name=other_app.config["RQ_QUEUE"], connection=connection, interval=1,
-                         sweep_interval=other_app.config["SWEEP_INTERVAL_SECONDS"]).enqueue_jobs()
+        BellhopScheduler(
+            queue_name=other_app.config["RQ_QUEUE"],
+            connection=connection,
+            interval=1,
+            sweep_interval=other_app.config["SWEEP_INTERVAL_SECONDS"],
+        ).enqueue_jobs()
         SimpleWorker([queueing.queue()], connection=connection).work(burst=True, with_scheduler=False)
     db.session.expire_all()
-

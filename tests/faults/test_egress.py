@@ -27,13 +27,20 @@ def failure_of_only_message() -> str:
     return row.last_error
 
 
-@pytest.mark.parametrize("url", [
-    "http://169.254.169.254/latest/meta-data/",  # the cloud metadata service (link-local)
-    "http://10.0.0.5/hook", "http://172.16.0.1/hook", "http://192.168.1.10/hook",  # private ranges
-    "http://100.64.0.1/hook",  # carrier-grade NAT
-    "http://0.0.0.0:80/hook", "http://[::1]/hook", "http://[::ffff:127.0.0.1]/hook",
-    "https://[fd00::1]/hook",  # IPv6 unique-local
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",  # the cloud metadata service (link-local)
+        "http://10.0.0.5/hook",
+        "http://172.16.0.1/hook",
+        "http://192.168.1.10/hook",  # private ranges
+        "http://100.64.0.1/hook",  # carrier-grade NAT
+        "http://0.0.0.0:80/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "https://[fd00::1]/hook",  # IPv6 unique-local
+    ],
+)
 def test_private_loopback_and_link_local_addresses_are_refused(client, run_jobs, url):
     welcome_to(client, url)
     run_jobs()

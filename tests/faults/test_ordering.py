@@ -35,8 +35,11 @@ def test_cancel_before_create_and_reschedule_after_cancel_leave_it_cancelled_and
     start = (now() + timedelta(seconds=2)).replace(microsecond=0)
     created = envelope("booking.created", booking_payload(start=start, client=hook), at=now() - timedelta(minutes=2))
     cancelled = envelope("booking.cancelled", {"booking_id": "b-1"}, at=now() - timedelta(minutes=1))
-    moved = envelope("booking.rescheduled", {"booking_id": "b-1", "scheduled_time": start.isoformat()},
-                     at=now() - timedelta(seconds=90))  # older than the cancel, arriving after it
+    moved = envelope(
+        "booking.rescheduled",
+        {"booking_id": "b-1", "scheduled_time": start.isoformat()},
+        at=now() - timedelta(seconds=90),
+    )  # older than the cancel, arriving after it
     for event in (cancelled, created, moved):
         assert post(client, event).status_code == 202
     db.session.expire_all()
@@ -52,13 +55,28 @@ def test_a_reschedule_older_than_the_last_one_applied_does_not_move_the_booking(
     first = (now() + timedelta(days=2)).replace(microsecond=0)
     later, earlier = first + timedelta(days=1), first + timedelta(hours=5)
     post(client, envelope("booking.created", booking_payload(start=first), at=now() - timedelta(minutes=3)))
-    post(client, envelope("booking.rescheduled", {"booking_id": "b-1", "scheduled_time": later.isoformat()},
-                          at=now() - timedelta(minutes=1)))
-    stale = post(client, envelope("booking.rescheduled", {"booking_id": "b-1", "scheduled_time": earlier.isoformat()},
-                                  at=now() - timedelta(minutes=2)))
+    post(
+        client,
+        envelope(
+            "booking.rescheduled",
+            {"booking_id": "b-1", "scheduled_time": later.isoformat()},
+            at=now() - timedelta(minutes=1),
+        ),
+    )
+    stale = post(
+        client,
+        envelope(
+            "booking.rescheduled",
+            {"booking_id": "b-1", "scheduled_time": earlier.isoformat()},
+            at=now() - timedelta(minutes=2),
+        ),
+    )
     assert stale.json["status"] == "stale"
     db.session.expire_all()
     assert db.session.query(Booking).one().starts_at == later  # the newest event's time wins
-    pending = {row.booking_starts_at for row in notifications() if row.type.value in REMINDERS
-               and row.status.value == "pending"}
+    pending = {
+        row.booking_starts_at
+        for row in notifications()
+        if row.type.value in REMINDERS and row.status.value == "pending"
+    }
     assert pending == {later}

@@ -14,8 +14,14 @@ MESSAGES, MAX_ATTEMPTS, TIMEOUT = 12, 3, 0.5
 
 @pytest.fixture
 def config_overrides():
-    return {"CHANNELS": [], "WEBHOOK_TIMEOUT_SECONDS": TIMEOUT, "MAX_ATTEMPTS": MAX_ATTEMPTS,
-            "RETRY_BASE_SECONDS": 1, "RETRY_MAX_SECONDS": 1, "WEBHOOK_CONCURRENCY": 4}
+    return {
+        "CHANNELS": [],
+        "WEBHOOK_TIMEOUT_SECONDS": TIMEOUT,
+        "MAX_ATTEMPTS": MAX_ATTEMPTS,
+        "RETRY_BASE_SECONDS": 1,
+        "RETRY_MAX_SECONDS": 1,
+        "WEBHOOK_CONCURRENCY": 4,
+    }
 
 
 def test_slow_answers_429_storms_and_resets_end_sent_or_visibly_failed(client, accounts, run_jobs, receiver):

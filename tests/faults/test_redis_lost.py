@@ -45,10 +45,16 @@ def restart_flushed(state: dict, workdir: Path) -> None:
 
 
 def test_a_flushed_redis_mid_burst_loses_nothing_and_resends_nothing_already_sent(
-        database_url, private_redis, receiver, tmp_path):
+    database_url, private_redis, receiver, tmp_path
+):
     app = create_app(config_for(database_url, private_redis["url"]))
-    env = {**process_env(database_url, private_redis["url"]), "BELLHOP_LEASE_SECONDS": "3",
-           "BELLHOP_WEBHOOK_CONCURRENCY": "8", "BELLHOP_DELIVER_BATCH": "50", "BELLHOP_CHANNELS": ""}
+    env = {
+        **process_env(database_url, private_redis["url"]),
+        "BELLHOP_LEASE_SECONDS": "3",
+        "BELLHOP_WEBHOOK_CONCURRENCY": "8",
+        "BELLHOP_DELIVER_BATCH": "50",
+        "BELLHOP_CHANNELS": "",
+    }
     with app.app_context():
         from tests.conftest import clear_tables
 
@@ -63,8 +69,9 @@ def test_a_flushed_redis_mid_burst_loses_nothing_and_resends_nothing_already_sen
         assert wait_for(lambda: len(receiver.received) >= IN_FLIGHT_AT_LEAST, 30), log_tail(tmp_path)
         restart_flushed(private_redis, tmp_path)
         flushed_at = time.monotonic()
-        assert wait_for(lambda: len({r["headers"]["webhook-id"] for r in receiver.received}) >= PENDING, 60), \
-            log_tail(tmp_path)
+        assert wait_for(lambda: len({r["headers"]["webhook-id"] for r in receiver.received}) >= PENDING, 60), log_tail(
+            tmp_path
+        )
         recovered_in = time.monotonic() - flushed_at
     finally:
         for process in processes:
@@ -79,8 +86,9 @@ def test_a_flushed_redis_mid_burst_loses_nothing_and_resends_nothing_already_sen
         statuses = dict(db.session.execute(counts).all())
         db.engine.dispose()
     assert {status.value: count for status, count in statuses.items()} == {"sent": PENDING}
-    repeats = [key for key, count in Counter(r["headers"]["webhook-id"] for r in receiver.received).items()
-               if count > 1]
+    repeats = [
+        key for key, count in Counter(r["headers"]["webhook-id"] for r in receiver.received).items() if count > 1
+    ]
     # Only a message on the wire when Redis went may go twice (with the same key); a batch is 50.
     assert len(repeats) <= 50, repeats[:5]
     print(f"recovered {PENDING} after the flush in {recovered_in:.1f} s; {len(repeats)} sent twice")

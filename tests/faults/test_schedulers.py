@@ -20,14 +20,19 @@ BURST = 10_000
 
 
 def test_two_schedulers_four_workers_and_a_killed_lock_holder_send_everything_once(
-        app, database_url, redis_url, receiver, tmp_path):
+    app, database_url, redis_url, receiver, tmp_path
+):
     from datetime import timedelta
 
     due = [queueing_now() + timedelta(seconds=4)] * BURST
     seed_reminders(Stack(app, receiver.url), due)
     queueing.arm_wakeups(due[:1])
-    env = {**process_env(database_url, redis_url), "BELLHOP_CHANNELS": "", "BELLHOP_RETRY_BASE_SECONDS": "1",
-           "BELLHOP_RETRY_MAX_SECONDS": "2"}
+    env = {
+        **process_env(database_url, redis_url),
+        "BELLHOP_CHANNELS": "",
+        "BELLHOP_RETRY_BASE_SECONDS": "1",
+        "BELLHOP_RETRY_MAX_SECONDS": "2",
+    }
     first, second = (start("scheduler", env, tmp_path / f"scheduler{n}.log") for n in range(2))
     workers = [start("worker", env, tmp_path / f"worker{n}.log") for n in range(4)]
     redis = Redis.from_url(redis_url)
@@ -56,5 +61,7 @@ def test_two_schedulers_four_workers_and_a_killed_lock_holder_send_everything_on
     sent = db.session.scalar(select(func.count()).select_from(Notification).where(Notification.status == "sent"))
     assert sent == BURST
     late = sorted(request["at"] - due[0].timestamp() for request in receiver.received)
-    print(f"{BURST} sent once each; lateness p50 {late[len(late) // 2]:.2f} s, max {late[-1]:.2f} s "
-          f"(lock {LOCK_SECONDS} s)")
+    print(
+        f"{BURST} sent once each; lateness p50 {late[len(late) // 2]:.2f} s, max {late[-1]:.2f} s "
+        f"(lock {LOCK_SECONDS} s)"
+    )

@@ -20,30 +20,54 @@ STARTS = {
     "UTC": "2027-03-14T06:45:00Z",
     "Kolkata offset": "2027-03-14T12:15:00+05:30",
 }
-EXPECTED_OFFSETS = {"booking_24h": timedelta(hours=-24), "booking_1h": timedelta(hours=-1),
-                    "booking_start": timedelta(0), "booking_end": timedelta(minutes=55)}
+EXPECTED_OFFSETS = {
+    "booking_24h": timedelta(hours=-24),
+    "booking_1h": timedelta(hours=-1),
+    "booking_start": timedelta(0),
+    "booking_end": timedelta(minutes=55),
+}
 
 
 @pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
 def test_due_times_are_right_whatever_the_processes_zone(client, database_url, redis_url, receiver, tmp_path, zone):
     env = {**process_env(database_url, redis_url), "TZ": zone, "BELLHOP_CHANNELS": ""}
     port = free_port()
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"],
-                           cwd=PROJECT_ROOT, env=env, stdout=open(tmp_path / "web.log", "w"), stderr=subprocess.STDOUT)
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=open(tmp_path / "web.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
     processes = [web]
     try:
         wait_for_port(port)
         for n, start_at in enumerate(STARTS.values()):
-            body = json.dumps(envelope("booking.created", booking_payload(
-                f"b-{n}", scheduled_time=start_at, duration_minutes=60, client_id=f"c-{n}", expert_id=f"e-{n}",
-                client={"id": f"c-{n}", "timezone": "Asia/Kolkata"}, expert={"id": f"e-{n}"})))
-            answer = requests.post(f"http://127.0.0.1:{port}/webhooks/events", data=body,
-                                   headers=signed_headers(body), timeout=10)
+            body = json.dumps(
+                envelope(
+                    "booking.created",
+                    booking_payload(
+                        f"b-{n}",
+                        scheduled_time=start_at,
+                        duration_minutes=60,
+                        client_id=f"c-{n}",
+                        expert_id=f"e-{n}",
+                        client={"id": f"c-{n}", "timezone": "Asia/Kolkata"},
+                        expert={"id": f"e-{n}"},
+                    ),
+                )
+            )
+            answer = requests.post(
+                f"http://127.0.0.1:{port}/webhooks/events", data=body, headers=signed_headers(body), timeout=10
+            )
             assert answer.status_code == 202, answer.text
         for n, start_at in enumerate(STARTS.values()):
             start_utc = datetime.fromisoformat(start_at.replace("Z", "+00:00")).astimezone(timezone.utc)
-            rows = [row for row in notifications() if row.booking and row.booking.external_id == f"b-{n}"
-                    and row.type.value in EXPECTED_OFFSETS]
+            rows = [
+                row
+                for row in notifications()
+                if row.booking and row.booking.external_id == f"b-{n}" and row.type.value in EXPECTED_OFFSETS
+            ]
             assert len(rows) == 8
             for row in rows:
                 assert row.due_at == start_utc + EXPECTED_OFFSETS[row.type.value], (start_at, row.type.value)
@@ -51,11 +75,25 @@ def test_due_times_are_right_whatever_the_processes_zone(client, database_url, r
         # And a reminder due in a few seconds is sent on time by a scheduler and worker in that zone.
         soon = (datetime.now(timezone.utc) + timedelta(seconds=3)).replace(microsecond=0)
         hook = {"id": "c-soon", "webhook_url": receiver.url, "timezone": "America/New_York"}
-        body = json.dumps(envelope("booking.created", booking_payload(
-            "b-soon", scheduled_time=soon.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat(),
-            client_id="c-soon", expert_id="e-soon", client=hook, expert={"id": "e-soon"})))
-        assert requests.post(f"http://127.0.0.1:{port}/webhooks/events", data=body, headers=signed_headers(body),
-                             timeout=10).status_code == 202
+        body = json.dumps(
+            envelope(
+                "booking.created",
+                booking_payload(
+                    "b-soon",
+                    scheduled_time=soon.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat(),
+                    client_id="c-soon",
+                    expert_id="e-soon",
+                    client=hook,
+                    expert={"id": "e-soon"},
+                ),
+            )
+        )
+        assert (
+            requests.post(
+                f"http://127.0.0.1:{port}/webhooks/events", data=body, headers=signed_headers(body), timeout=10
+            ).status_code
+            == 202
+        )
         processes += [start("scheduler", env, tmp_path / "scheduler.log"), start("worker", env, tmp_path / "w.log")]
         assert wait_for(lambda: any(r["json"]["type"] == "booking_start" for r in receiver.received), 20)
         [sent] = [r for r in receiver.received if r["json"]["type"] == "booking_start"]

@@ -33,8 +33,13 @@ def children(pid: int) -> list[int]:
 
 
 def test_killing_workers_mid_batch_loses_nothing(app, database_url, redis_url, receiver, tmp_path):
-    env = {**process_env(database_url, redis_url), "BELLHOP_LEASE_SECONDS": str(LEASE_SECONDS),
-           "BELLHOP_DELIVER_BATCH": "20", "BELLHOP_WEBHOOK_CONCURRENCY": "4", "BELLHOP_CHANNELS": ""}
+    env = {
+        **process_env(database_url, redis_url),
+        "BELLHOP_LEASE_SECONDS": str(LEASE_SECONDS),
+        "BELLHOP_DELIVER_BATCH": "20",
+        "BELLHOP_WEBHOOK_CONCURRENCY": "4",
+        "BELLHOP_CHANNELS": "",
+    }
     due = [queueing_now()] * MESSAGES
     seed_reminders(Stack(app, receiver.url), due)
     queueing.arm_wakeups(due[:1])
@@ -46,8 +51,9 @@ def test_killing_workers_mid_batch_loses_nothing(app, database_url, redis_url, r
     try:
         for trial in range(TRIALS):
             target = len(receiver.received) + 25
-            assert wait_for(lambda target=target: len(receiver.received) >= target or all_done(), 30), \
-                log_tail(tmp_path)
+            assert wait_for(lambda target=target: len(receiver.received) >= target or all_done(), 30), log_tail(
+                tmp_path
+            )
             if all_done():
                 break
             worker = workers[-1]
@@ -85,5 +91,6 @@ def test_killing_workers_mid_batch_loses_nothing(app, database_url, redis_url, r
 
 def all_done() -> bool:
     db.session.expire_all()
-    return not db.session.scalar(select(func.count()).select_from(Notification)
-                                 .where(Notification.status.not_in(("sent", "failed"))))
+    return not db.session.scalar(
+        select(func.count()).select_from(Notification).where(Notification.status.not_in(("sent", "failed")))
+    )

@@ -12,11 +12,14 @@ from webapp.extensions import db
 
 def init_app(app: Flask) -> None:
     """Mount the admin on this app; each app gets its own Admin, since Flask-Admin keeps the app it serves."""
-    admin = Admin(app, name="Bellhop admin", url="/admin",
-                  theme=Bootstrap4Theme(base_template="admin/bellhop.html", fluid=True),
-                  index_view=StaffOnlyIndex(url="/admin", endpoint="admin"))
+    admin = Admin(
+        app,
+        name="Bellhop admin",
+        url="/admin",
+        theme=Bootstrap4Theme(base_template="admin/bellhop.html", fluid=True),
+        index_view=StaffOnlyIndex(url="/admin", endpoint="admin"),
+    )
     admin.add_view(StaffView(db, name="Staff", endpoint="admin_staff"))
     admin.add_view(RecipientView(db, name="Recipients", endpoint="admin_recipients"))
     for model, name in READ_ONLY:
-        admin.add_view(ReadOnlyView(model, db, name=name, endpoint=f"admin_{model.__tablename__}",
-                                    category="Records"))
+        admin.add_view(ReadOnlyView(model, db, name=name, endpoint=f"admin_{model.__tablename__}", category="Records"))

@@ -18,15 +18,19 @@ ROLE_CHOICES = [SelectChoice(role.value) for role in Role]
 class NewStaffForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired()])
     role = SelectField("Role", choices=ROLE_CHOICES, coerce=Role, default=Role.VIEWER)
-    password = PasswordField("Password", validators=[DataRequired()],
-                             description=f"At least {staff.MIN_PASSWORD} characters.")
+    password = PasswordField(
+        "Password", validators=[DataRequired()], description=f"At least {staff.MIN_PASSWORD} characters."
+    )
 
 
 class StaffChangeForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES, coerce=Role)
     active = BooleanField("Active", description="An inactive account cannot sign in; its sessions end.")
-    password = PasswordField("New password", validators=[Optional()],
-                             description="Empty keeps the password. A new one ends the account's other sessions.")
+    password = PasswordField(
+        "New password",
+        validators=[Optional()],
+        description="Empty keeps the password. A new one ends the account's other sessions.",
+    )
 
 
 class StaffView(AdminsOnly, ModelView):
@@ -63,10 +67,18 @@ class StaffView(AdminsOnly, ModelView):
         except staff.StaffError as error:
             return self.refuse(error)
         if changed:
-            staff.audit("staff_changed", target=account.email,
-                        detail=", ".join(f"role={account.role.value}" if name == "role" else
-                                         f"active={account.active}" if name == "active" else name
-                                         for name in changed))
+            staff.audit(
+                "staff_changed",
+                target=account.email,
+                detail=", ".join(
+                    f"role={account.role.value}"
+                    if name == "role"
+                    else f"active={account.active}"
+                    if name == "active"
+                    else name
+                    for name in changed
+                ),
+            )
         db.session.commit()
         return True
 

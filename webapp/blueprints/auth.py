@@ -34,6 +34,7 @@ def load_staff(session_id: str) -> Staff | None:
 
 def require(role: Role):
     """Allow a view to signed-in staff whose role includes role; others get the login page or a 403."""
+
     def decorator(view):
         @wraps(view)
         @login_required
@@ -41,7 +42,9 @@ def require(role: Role):
             if not current_user.can(role):
                 abort(403)
             return view(*args, **kwargs)
+
         return guarded
+
     return decorator
 
 
@@ -55,8 +58,9 @@ def login():
     if staff.too_many_failures(email, address):
         staff.audit("login_throttled", target=email.lower(), actor="anonymous")
         db.session.commit()
-        return render_template("dashboard/login.html", form=form, error="Too many failed attempts. "
-                               "Wait a few minutes and try again."), 429
+        return render_template(
+            "dashboard/login.html", form=form, error="Too many failed attempts. Wait a few minutes and try again."
+        ), 429
     account = staff.authenticate(email, form.password.data)
     if account is None:
         staff.count_failure(email, address)

@@ -32,8 +32,9 @@ def confirm(token: str):
     if found is None:
         return render_template("pages/unsubscribe.html", state="invalid"), 400
     _, channel, category = found
-    return render_template("pages/unsubscribe.html", state="confirm", channel=channel,
-                           category=preferences.LABELS[category])
+    return render_template(
+        "pages/unsubscribe.html", state="confirm", channel=channel, category=preferences.LABELS[category]
+    )
 
 
 @bp.post("/unsubscribe/<token>")
@@ -47,7 +48,13 @@ def unsubscribe_now(token: str):
     preference = preferences.set_preference(recipient.id, channel, category, False, "unsubscribe link", now)
     suppressed = preferences.suppress_open(preference, now)
     db.session.commit()
-    log.info("recipient %s unsubscribed from %s on %s; %d planned messages suppressed",
-             recipient.external_id, category, channel, suppressed)
-    return render_template("pages/unsubscribe.html", state="done", channel=channel,
-                           category=preferences.LABELS[category])
+    log.info(
+        "recipient %s unsubscribed from %s on %s; %d planned messages suppressed",
+        recipient.external_id,
+        category,
+        channel,
+        suppressed,
+    )
+    return render_template(
+        "pages/unsubscribe.html", state="done", channel=channel, category=preferences.LABELS[category]
+    )

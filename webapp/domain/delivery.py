@@ -70,8 +70,13 @@ def claim_batch(ids: list[int]) -> list[Prepared]:
     now = utcnow()
     claimed = transitions.claim_for_delivery(ids, now)
     transitions.drop_unwanted(sorted(set(ids) - set(claimed)), now)
-    rows = db.session.scalars(select(Notification).where(Notification.id.in_(claimed)).order_by(Notification.id)
-                              .options(*EAGER).execution_options(populate_existing=True))
+    rows = db.session.scalars(
+        select(Notification)
+        .where(Notification.id.in_(claimed))
+        .order_by(Notification.id)
+        .options(*EAGER)
+        .execution_options(populate_existing=True)
+    )
     prepared = [prepare(row) for row in rows]
     # Commit before any network call: nothing stays locked or idle in a transaction while we wait.
     db.session.commit()
@@ -87,8 +92,14 @@ EAGER = (
 
 def prepare(notification: Notification) -> Prepared:
     """Render one claimed row; a template failure becomes a permanent error for that row only."""
-    item = Prepared(notification.id, notification.booking_id, notification.attempts, useful_until(notification),
-                    "started" if notification.type in BEFORE_START else "ended", notification.recipient_id)
+    item = Prepared(
+        notification.id,
+        notification.booking_id,
+        notification.attempts,
+        useful_until(notification),
+        "started" if notification.type in BEFORE_START else "ended",
+        notification.recipient_id,
+    )
     try:
         item.rendered = render(notification)
         item.message = outgoing(notification, item.rendered)
@@ -157,8 +168,12 @@ def record(outcomes: list[Outcome]) -> list[datetime]:
 def sent_row(outcome: Outcome) -> dict:
     """The values that mark one delivered row sent."""
     item = outcome.item
-    return {"notification_id": item.notification_id, "now": outcome.finished_at,
-            "subject": item.rendered.subject, "body": item.rendered.body}
+    return {
+        "notification_id": item.notification_id,
+        "now": outcome.finished_at,
+        "subject": item.rendered.subject,
+        "body": item.rendered.body,
+    }
 
 
 def settle_failure(outcome: Outcome) -> datetime | None:
@@ -184,9 +199,15 @@ def attempt_row(outcome: Outcome) -> dict:
     else:
         kind = AttemptOutcome.TRANSIENT_ERROR if error.transient else AttemptOutcome.PERMANENT_ERROR
         summary = error.summary
-    return {"notification_id": outcome.item.notification_id, "number": outcome.item.attempts,
-            "started_at": outcome.started_at, "finished_at": outcome.finished_at, "outcome": kind,
-            "error": None if error is None else str(error), "response_summary": (summary or "")[:1000] or None}
+    return {
+        "notification_id": outcome.item.notification_id,
+        "number": outcome.item.attempts,
+        "started_at": outcome.started_at,
+        "finished_at": outcome.finished_at,
+        "outcome": kind,
+        "error": None if error is None else str(error),
+        "response_summary": (summary or "")[:1000] or None,
+    }
 
 
 INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)
@@ -228,15 +249,26 @@ def outgoing(notification: Notification, rendered: Rendered) -> Outgoing:
         "booking": booking_summary(booking) if booking else None,
         "data": notification.data or {},
     }
-    contact = {name: getattr(recipient, name) for name in ("external_id", "name", "email", "phone",
-                                                            "telegram_chat_id", "webhook_url", "timezone")}
+    contact = {
+        name: getattr(recipient, name)
+        for name in ("external_id", "name", "email", "phone", "telegram_chat_id", "webhook_url", "timezone")
+    }
     # Stable across attempts, so a receiver can drop the copy a crash may cause.
     key = f"bellhop-notification-{notification.id}"
     unsubscribe_url = None
     if notification.channel == "email":  # every email carries a way out; other channels have their own
         unsubscribe_url = unsubscribe.link(recipient.id, "email", preferences.category_of(notification.type))
-    return Outgoing(notification.id, key, notification.type.value, notification.channel, rendered.subject,
-                    rendered.body, contact, payload, unsubscribe_url)
+    return Outgoing(
+        notification.id,
+        key,
+        notification.type.value,
+        notification.channel,
+        rendered.subject,
+        rendered.body,
+        contact,
+        payload,
+        unsubscribe_url,
+    )
 
 
 def booking_summary(booking) -> dict:

@@ -12,9 +12,13 @@ from webapp.models import Notification, NotificationStatus, StatusChange
 def record(ids: list[int], status: NotificationStatus, reason: str | None, at: datetime) -> None:
     """Add a history row for each notification that just moved to status."""
     if ids:
-        db.session.execute(insert(StatusChange), [
-            {"notification_id": notification_id, "at": at, "status": status, "reason": reason}
-            for notification_id in ids])
+        db.session.execute(
+            insert(StatusChange),
+            [
+                {"notification_id": notification_id, "at": at, "status": status, "reason": reason}
+                for notification_id in ids
+            ],
+        )
 
 
 @dataclass(frozen=True)

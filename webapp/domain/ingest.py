@@ -66,8 +66,17 @@ def apply_once(event, event_id: str, source: EventSource, text: str, replay_of: 
     persist(plan)
     # Written last, with its outcome: a concurrent copy of this event fails on the unique event id
     # at commit, and its whole transaction rolls back.
-    db.session.add(InboundEvent(event_id=event_id, event_type=event.event_type, source=source,
-                                occurred_at=event.timestamp, received_at=now, payload=text,
-                                outcome=outcome, detail=detail))
+    db.session.add(
+        InboundEvent(
+            event_id=event_id,
+            event_type=event.event_type,
+            source=source,
+            occurred_at=event.timestamp,
+            received_at=now,
+            payload=text,
+            outcome=outcome,
+            detail=detail,
+        )
+    )
     db.session.commit()
     return Ingested(False, outcome, detail, plan.due_times)

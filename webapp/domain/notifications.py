@@ -43,11 +43,18 @@ class Planned:
         elif self.suppressed:
             status = NotificationStatus.SUPPRESSED
         return {
-            "recipient_id": self.recipient.id, "booking_id": booking.id if booking else None,
-            "booking_starts_at": booking.starts_at if booking else None, "type": self.kind,
-            "channel": self.channel, "status": status,
-            "last_error": self.problem or self.suppressed, "scheduled_at": self.due, "due_at": self.due, "attempts": 0,
-            "dedupe_key": self.key, "data": self.data
+            "recipient_id": self.recipient.id,
+            "booking_id": booking.id if booking else None,
+            "booking_starts_at": booking.starts_at if booking else None,
+            "type": self.kind,
+            "channel": self.channel,
+            "status": status,
+            "last_error": self.problem or self.suppressed,
+            "scheduled_at": self.due,
+            "due_at": self.due,
+            "attempts": 0,
+            "dedupe_key": self.key,
+            "data": self.data,
         }
 
 
@@ -83,8 +90,10 @@ def missing_contact(recipient: Recipient, channel: str) -> str | None:
     """Explain why a recipient cannot be reached on a channel, or return None."""
     if channel == NO_CHANNEL:
         turned_on = ", ".join(turned_on_channels()) or "none"
-        return (f"recipient {recipient.external_id} cannot be reached: none of the channels turned on "
-                f"({turned_on}) has a contact for them")
+        return (
+            f"recipient {recipient.external_id} cannot be reached: none of the channels turned on "
+            f"({turned_on}) has a contact for them"
+        )
     needed = CONTACT_FOR_CHANNEL.get(channel)
     if needed and not getattr(recipient, needed):
         return f"recipient {recipient.external_id} has no {needed.replace('_', ' ')} for {channel}"
@@ -109,8 +118,14 @@ def existing_keys(keys: list[str]) -> set[str]:
     return set(db.session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(keys))))
 
 
-def add(plan: Plan, recipient: Recipient, kind: NotificationType, due: datetime,
-        booking: Booking | None = None, data: dict | None = None) -> None:
+def add(
+    plan: Plan,
+    recipient: Recipient,
+    kind: NotificationType,
+    due: datetime,
+    booking: Booking | None = None,
+    data: dict | None = None,
+) -> None:
     """Plan a message on each of the recipient's channels, within their quiet hours; persist() writes what is new."""
     decision = quiet_hours.decide(recipient, kind, due, booking)
     data = {**(data or {}), **decision.note} or None
@@ -130,8 +145,11 @@ def persist(plan: Plan) -> int:
         return 0
     # Only rows of a booking already stored can clash: an event's own keys carry its (unique) event id, and
     # a booking created by this event has no rows yet. The unique key still guards a concurrent duplicate.
-    maybe_taken = [key for key, planned in candidates.items()
-                   if plan.replay or (planned.booking is not None and planned.booking is not plan.new_booking)]
+    maybe_taken = [
+        key
+        for key, planned in candidates.items()
+        if plan.replay or (planned.booking is not None and planned.booking is not plan.new_booking)
+    ]
     db.session.flush()  # new recipients and bookings get their ids
     taken = existing_keys(maybe_taken)
     new = [planned for key, planned in candidates.items() if key not in taken]

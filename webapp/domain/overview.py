@@ -16,8 +16,9 @@ LATENESS_SAMPLE = 10_000  # enough for p95; bounds the work on a busy hour
 
 def counts_since(since: datetime) -> dict[str, int]:
     """Notifications created since a moment, by status."""
-    rows = db.session.execute(select(Notification.status, func.count()).where(Notification.created_at >= since)
-                              .group_by(Notification.status))
+    rows = db.session.execute(
+        select(Notification.status, func.count()).where(Notification.created_at >= since).group_by(Notification.status)
+    )
     return {status.value: count for status, count in rows}
 
 
@@ -29,14 +30,20 @@ def failure_rate(counts: dict[str, int]) -> float | None:
 
 def due_within(now: datetime, window: timedelta) -> int:
     """Pending notifications falling due in the window."""
-    return db.session.scalar(select(func.count()).select_from(Notification).where(
-        Notification.status == S.PENDING, Notification.due_at >= now, Notification.due_at < now + window))
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.status == S.PENDING, Notification.due_at >= now, Notification.due_at < now + window)
+    )
 
 
 def lateness(now: datetime, window: timedelta) -> dict[str, float | None]:
     """p50 and p95 of sent_at − scheduled_at, in seconds, for messages sent in the window."""
-    pairs = db.session.execute(select(Notification.sent_at, Notification.scheduled_at).where(
-        Notification.status == S.SENT, Notification.sent_at >= now - window).limit(LATENESS_SAMPLE)).all()
+    pairs = db.session.execute(
+        select(Notification.sent_at, Notification.scheduled_at)
+        .where(Notification.status == S.SENT, Notification.sent_at >= now - window)
+        .limit(LATENESS_SAMPLE)
+    ).all()
     late = sorted((sent - scheduled).total_seconds() for sent, scheduled in pairs)
     if not late:
         return {"p50": None, "p95": None, "count": 0}
@@ -64,10 +71,18 @@ def hourly(now: datetime, hours: int = 48) -> list[dict]:
     of messages a day this should move into SQL (date_trunc / strftime per dialect).
     """
     start = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
-    sent = Counter(hour_of(moment) for (moment,) in db.session.execute(
-        select(Notification.sent_at).where(Notification.status == S.SENT, Notification.sent_at >= start)))
-    failed = Counter(hour_of(moment) for (moment,) in db.session.execute(
-        select(Notification.updated_at).where(Notification.status == S.FAILED, Notification.updated_at >= start)))
+    sent = Counter(
+        hour_of(moment)
+        for (moment,) in db.session.execute(
+            select(Notification.sent_at).where(Notification.status == S.SENT, Notification.sent_at >= start)
+        )
+    )
+    failed = Counter(
+        hour_of(moment)
+        for (moment,) in db.session.execute(
+            select(Notification.updated_at).where(Notification.status == S.FAILED, Notification.updated_at >= start)
+        )
+    )
     slots = [start + timedelta(hours=n) for n in range(hours)]
     return [{"hour": slot, "sent": sent.get(slot, 0), "failed": failed.get(slot, 0)} for slot in slots]
 

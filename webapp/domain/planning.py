@@ -112,9 +112,11 @@ def on_reminder_24h(applied: Applied, plan: Plan) -> None:
 
 def send_reminder_now(booking: Booking, person, plan: Plan) -> None:
     """Bring a planned 24 h reminder forward to now, or plan one due now."""
-    rows = db.session.scalars(select(Notification).filter_by(
-        booking_id=booking.id, recipient_id=person.id, type=T.BOOKING_24H,
-        booking_starts_at=booking.starts_at))
+    rows = db.session.scalars(
+        select(Notification).filter_by(
+            booking_id=booking.id, recipient_id=person.id, type=T.BOOKING_24H, booking_starts_at=booking.starts_at
+        )
+    )
     pending = [row.id for row in rows if row.status == transitions.S.PENDING]
     if transitions.change(pending, [transitions.S.PENDING], due_at=plan.now):
         plan.due_times.append(plan.now)
@@ -126,17 +128,26 @@ def replan(booking: Booking, plan: Plan) -> None:
     """Cancel reminders planned for another start, then plan the current start's."""
     reminders = select(Notification.id).where(Notification.booking_id == booking.id, Notification.type.in_(REMINDERS))
     stale = db.session.scalars(reminders.where(Notification.booking_starts_at != booking.starts_at))
-    cancelled = transitions.change(list(stale), transitions.OPEN, status=transitions.S.CANCELLED,
-                                   last_error=RESCHEDULED, updated_at=plan.now)
+    cancelled = transitions.change(
+        list(stale), transitions.OPEN, status=transitions.S.CANCELLED, last_error=RESCHEDULED, updated_at=plan.now
+    )
     transitions.recorded(cancelled, transitions.S.CANCELLED, RESCHEDULED, plan.now)
     # Moved back to an earlier start: its reminders exist, cancelled by the first move.
-    restorable = db.session.scalars(reminders.where(
-        Notification.booking_starts_at == booking.starts_at,
-        Notification.last_error == RESCHEDULED,
-        Notification.scheduled_at > plan.now,
-    ))
-    restored = transitions.change(list(restorable), [transitions.S.CANCELLED], status=transitions.S.PENDING,
-                                  last_error=None, due_at=Notification.scheduled_at, updated_at=plan.now)
+    restorable = db.session.scalars(
+        reminders.where(
+            Notification.booking_starts_at == booking.starts_at,
+            Notification.last_error == RESCHEDULED,
+            Notification.scheduled_at > plan.now,
+        )
+    )
+    restored = transitions.change(
+        list(restorable),
+        [transitions.S.CANCELLED],
+        status=transitions.S.PENDING,
+        last_error=None,
+        due_at=Notification.scheduled_at,
+        updated_at=plan.now,
+    )
     transitions.recorded(restored, transitions.S.PENDING, "booking moved back to this start", plan.now)
     plan.due_times.extend(db.session.scalars(select(Notification.due_at).where(Notification.id.in_(restored))))
     plan_reminders(booking, plan)

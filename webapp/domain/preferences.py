@@ -23,8 +23,12 @@ CATEGORIES = {
     "account": (T.USER_WELCOME, T.USER_PROFILE_UPDATED, T.USER_PASSWORD_RESET),
 }
 CATEGORY_OF = {kind: category for category, kinds in CATEGORIES.items() for kind in kinds}
-LABELS = {"reminders": "session reminders", "booking_updates": "booking updates", "payments": "payment messages",
-          "account": "account messages"}
+LABELS = {
+    "reminders": "session reminders",
+    "booking_updates": "booking updates",
+    "payments": "payment messages",
+    "account": "account messages",
+}
 
 
 def parse_scope(key: str) -> tuple[str, str]:
@@ -36,8 +40,9 @@ def parse_scope(key: str) -> tuple[str, str]:
     elif key in CATEGORIES:
         channel, category = ANY, key
     else:
-        raise ValueError(f"{key!r} is neither a channel ({', '.join(KNOWN_CHANNELS)}) nor a category "
-                         f"({', '.join(CATEGORIES)})")
+        raise ValueError(
+            f"{key!r} is neither a channel ({', '.join(KNOWN_CHANNELS)}) nor a category ({', '.join(CATEGORIES)})"
+        )
     if channel != ANY and channel not in KNOWN_CHANNELS:
         raise ValueError(f"unknown channel {channel!r} in {key!r}; known: {', '.join(KNOWN_CHANNELS)}")
     if category != ANY and category not in CATEGORIES:
@@ -85,11 +90,13 @@ def reason(preference: Preference) -> str:
     return f"suppressed: recipient opted out of {category} on {channel} ({preference.source}, {when})"
 
 
-def set_preference(recipient_id: int, channel: str, category: str, opted_in: bool, source: str,
-                   now: datetime) -> Preference:
+def set_preference(
+    recipient_id: int, channel: str, category: str, opted_in: bool, source: str, now: datetime
+) -> Preference:
     """Record an opt-in or opt-out, replacing any earlier one for the same channel and category."""
-    preference = db.session.scalar(select(Preference).filter_by(recipient_id=recipient_id, channel=channel,
-                                                                category=category))
+    preference = db.session.scalar(
+        select(Preference).filter_by(recipient_id=recipient_id, channel=channel, category=category)
+    )
     if preference is None:
         preference = Preference(recipient_id=recipient_id, channel=channel, category=category)
         db.session.add(preference)
@@ -104,8 +111,12 @@ def suppress_open(preference: Preference, now: datetime) -> int:
     channel_matches = [] if preference.channel == ANY else [Notification.channel == preference.channel]
     statement = (
         update(Notification)
-        .where(Notification.recipient_id == preference.recipient_id, Notification.type.in_(kinds),
-               Notification.status.in_((NotificationStatus.PENDING, NotificationStatus.QUEUED)), *channel_matches)
+        .where(
+            Notification.recipient_id == preference.recipient_id,
+            Notification.type.in_(kinds),
+            Notification.status.in_((NotificationStatus.PENDING, NotificationStatus.QUEUED)),
+            *channel_matches,
+        )
         .values(status=NotificationStatus.SUPPRESSED, last_error=reason(preference), updated_at=now)
         .returning(Notification.id)
     )

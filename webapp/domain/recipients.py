@@ -17,8 +17,10 @@ def upsert_many(contacts: dict[str, Contact | None], at: datetime) -> dict[str, 
     """Find or create each recipient by platform id in one query, applying the contacts given."""
     if not contacts:
         return {}
-    found = {person.external_id: person for person in
-             db.session.scalars(select(Recipient).where(Recipient.external_id.in_(list(contacts))))}
+    found = {
+        person.external_id: person
+        for person in db.session.scalars(select(Recipient).where(Recipient.external_id.in_(list(contacts))))
+    }
     wishes = []
     for external_id, contact in contacts.items():
         person = found.get(external_id)
@@ -71,8 +73,11 @@ class ContactError(ValueError):
 
 def edit(recipient: Recipient, fields: dict[str, str | None]) -> list[str]:
     """Apply staff's corrections, checked by the same rules as an event's; return the fields changed."""
-    given = {name: (value.strip() if isinstance(value, str) else value) or None for name, value in fields.items()
-             if name in CONTACT_FIELDS}
+    given = {
+        name: (value.strip() if isinstance(value, str) else value) or None
+        for name, value in fields.items()
+        if name in CONTACT_FIELDS
+    }
     try:
         checked = Contact(id=recipient.external_id, **given)
     except ValidationError as error:

@@ -56,8 +56,9 @@ def update(account: Staff, role: Role, active: bool, password: str | None = None
     if account.role == Role.ADMIN and account.active and (role != Role.ADMIN or not active):
         if active_admins() <= 1:
             raise StaffError("this is the last active admin; make another admin first")
-    changed = [name for name, old, new in (("role", account.role, role), ("active", account.active, active))
-               if old != new]
+    changed = [
+        name for name, old, new in (("role", account.role, role), ("active", account.active, active)) if old != new
+    ]
     account.role, account.active = role, active
     if password:
         check_password(password)
@@ -68,8 +69,9 @@ def update(account: Staff, role: Role, active: bool, password: str | None = None
 
 def active_admins() -> int:
     """How many active admin accounts there are."""
-    return db.session.scalar(select(func.count()).select_from(Staff)
-                             .where(Staff.role == Role.ADMIN, Staff.active.is_(True)))
+    return db.session.scalar(
+        select(func.count()).select_from(Staff).where(Staff.role == Role.ADMIN, Staff.active.is_(True))
+    )
 
 
 def authenticate(email: str, password: str) -> Staff | None:
@@ -123,10 +125,25 @@ def clear_failures(email: str) -> None:
         pass
 
 
-def audit(action: str, target: str | None = None, rows: int = 0, detail: str | None = None,
-          actor: str | None = None, at: datetime | None = None) -> None:
+def audit(
+    action: str,
+    target: str | None = None,
+    rows: int = 0,
+    detail: str | None = None,
+    actor: str | None = None,
+    at: datetime | None = None,
+) -> None:
     """Add an audit entry to the current transaction; the caller commits."""
     in_request = has_request_context()
     who = actor or (current_user.email if in_request and current_user.is_authenticated else "anonymous")
-    db.session.add(AuditEntry(at=at or utcnow(), actor=who, action=action, target=target, rows=rows,
-                              address=request.remote_addr if in_request else None, detail=detail))
+    db.session.add(
+        AuditEntry(
+            at=at or utcnow(),
+            actor=who,
+            action=action,
+            target=target,
+            rows=rows,
+            address=request.remote_addr if in_request else None,
+            detail=detail,
+        )
+    )

@@ -9,8 +9,13 @@ from webapp.models import Booking, BookingStatus, NotificationType, Recipient
 
 TELEGRAM_MAX_TEXT = 4096
 SAMPLE_START = datetime(2026, 3, 29, 1, 30, tzinfo=timezone.utc)  # just after Berlin moved its clocks
-SAMPLE_DATA = {"payment_id": "pay_123", "amount": 1249.5, "currency": "EUR", "reason": "card declined",
-               "reset_url": "https://example.com/reset/abc"}
+SAMPLE_DATA = {
+    "payment_id": "pay_123",
+    "amount": 1249.5,
+    "currency": "EUR",
+    "reason": "card declined",
+    "reset_url": "https://example.com/reset/abc",
+}
 
 
 def shipped_locales() -> list[str]:
@@ -21,14 +26,28 @@ def shipped_locales() -> list[str]:
 def sample_context(kind: NotificationType, locale: str, tz: str = "Europe/Berlin") -> dict:
     """Template variables for a made-up client of a made-up booking."""
     client = Recipient(id=1, external_id="client-1", name="Ada Lovelace", timezone=tz, locale=locale)
-    expert = Recipient(id=2, external_id="expert-1", name="Grace Hopper", timezone="America/New_York",
-                       locale=locale)
-    booking = Booking(external_id="booking-1", client=client, client_id=1, expert=expert, expert_id=2,
-                      service_name="Code Review", starts_at=SAMPLE_START,
-                      ends_at=SAMPLE_START + timedelta(hours=1), status=BookingStatus.ACCEPTED)
+    expert = Recipient(id=2, external_id="expert-1", name="Grace Hopper", timezone="America/New_York", locale=locale)
+    booking = Booking(
+        external_id="booking-1",
+        client=client,
+        client_id=1,
+        expert=expert,
+        expert_id=2,
+        service_name="Code Review",
+        starts_at=SAMPLE_START,
+        ends_at=SAMPLE_START + timedelta(hours=1),
+        status=BookingStatus.ACCEPTED,
+    )
     is_booking = kind.value.startswith("booking")
-    return {"recipient": client, "booking": booking if is_booking else None, "other": expert if is_booking else None,
-            "tz": tz, "locale": rendering.text_locale(locale), "data": SAMPLE_DATA, "notification": None}
+    return {
+        "recipient": client,
+        "booking": booking if is_booking else None,
+        "other": expert if is_booking else None,
+        "tz": tz,
+        "locale": rendering.text_locale(locale),
+        "data": SAMPLE_DATA,
+        "notification": None,
+    }
 
 
 def gaps(locales: list[str] | None = None) -> list[str]:
@@ -62,8 +81,9 @@ def render_problems(locale: str, kind: NotificationType, channel: str) -> list[s
     return []
 
 
-def preview(kind: NotificationType, channel: str, locale: str, booking: Booking | None = None,
-            party: str = "client") -> dict:
+def preview(
+    kind: NotificationType, channel: str, locale: str, booking: Booking | None = None, party: str = "client"
+) -> dict:
     """Render one template as a recipient would get it, with the facts a channel cares about.
 
     With a booking, the text is rendered for its client or expert, in that person's zone;
@@ -72,13 +92,16 @@ def preview(kind: NotificationType, channel: str, locale: str, booking: Booking 
     values = sample_context(kind, locale)
     if booking is not None:
         recipient = booking.client if party == "client" else booking.expert
-        values.update(recipient=recipient, booking=booking, tz=recipient.timezone or "UTC",
-                      other=booking.expert if party == "client" else booking.client)
+        values.update(
+            recipient=recipient,
+            booking=booking,
+            tz=recipient.timezone or "UTC",
+            other=booking.expert if party == "client" else booking.client,
+        )
     rendered = render_with(kind.value, channel, values)
     facts = {"subject": rendered.subject, "body": rendered.body, "characters": len(rendered.body)}
     if channel == "sms":
-        facts.update(encoding=sms.encoding(rendered.body), segments=sms.segments(rendered.body),
-                     limit=sms.MAX_BODY)
+        facts.update(encoding=sms.encoding(rendered.body), segments=sms.segments(rendered.body), limit=sms.MAX_BODY)
     if channel == "telegram":
         facts.update(limit=TELEGRAM_MAX_TEXT)
     return facts

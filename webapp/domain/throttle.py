@@ -59,8 +59,12 @@ def sent_last_hour(recipient_ids: set[int], channel: str, now: datetime) -> dict
     """How many messages each recipient got on a channel in the last hour, and when the oldest went."""
     rows = db.session.execute(
         select(Notification.recipient_id, func.count(), func.min(Notification.sent_at))
-        .where(Notification.recipient_id.in_(recipient_ids), Notification.channel == channel,
-               Notification.status == NotificationStatus.SENT, Notification.sent_at > now - HOUR)
+        .where(
+            Notification.recipient_id.in_(recipient_ids),
+            Notification.channel == channel,
+            Notification.status == NotificationStatus.SENT,
+            Notification.sent_at > now - HOUR,
+        )
         .group_by(Notification.recipient_id)
     )
     return {recipient_id: (count, oldest) for recipient_id, count, oldest in rows}

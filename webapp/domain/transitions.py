@@ -41,7 +41,7 @@ def change(ids, from_statuses, **values) -> list[int]:
     for start in range(0, len(ids), ID_CHUNK):
         statement = (
             update(table)
-            .where(table.c.id.in_(ids[start:start + ID_CHUNK]), table.c.status.in_(from_statuses))
+            .where(table.c.id.in_(ids[start : start + ID_CHUNK]), table.c.status.in_(from_statuses))
             .values(**values)
             .returning(table.c.id)
         )
@@ -100,8 +100,7 @@ def claim_for_delivery(ids: list[int], now: datetime) -> list[int]:
     statement = (
         update(Notification)
         .where(Notification.id.in_(ids), Notification.status == S.QUEUED, still_wanted())
-        .values(status=S.PROCESSING, attempts=Notification.attempts + 1, lease_expires_at=now + lease(),
-                updated_at=now)
+        .values(status=S.PROCESSING, attempts=Notification.attempts + 1, lease_expires_at=now + lease(), updated_at=now)
         .returning(Notification.id)
     )
     return list(db.session.scalars(statement))
@@ -122,8 +121,9 @@ RETRYABLE = (S.FAILED, S.CANCELLED, S.EXPIRED)
 
 def retry_now(ids: list[int], now: datetime, reason: str) -> list[int]:
     """Staff retry: failed, cancelled or expired rows become pending, due now. Return those moved."""
-    moved = change(ids, RETRYABLE, status=S.PENDING, due_at=now, last_error=reason, lease_expires_at=None,
-                   updated_at=now)
+    moved = change(
+        ids, RETRYABLE, status=S.PENDING, due_at=now, last_error=reason, lease_expires_at=None, updated_at=now
+    )
     return recorded(moved, S.PENDING, reason, now)
 
 
@@ -132,8 +132,9 @@ FINISHED = (S.SENT, S.FAILED, S.CANCELLED, S.EXPIRED)
 
 def resend_now(ids: list[int], now: datetime, reason: str) -> list[int]:
     """Staff resend: finished rows (sent ones too) become pending, due now. Rows on their way are left alone."""
-    moved = change(ids, FINISHED, status=S.PENDING, due_at=now, last_error=reason, lease_expires_at=None,
-                   updated_at=now)
+    moved = change(
+        ids, FINISHED, status=S.PENDING, due_at=now, last_error=reason, lease_expires_at=None, updated_at=now
+    )
     return recorded(moved, S.PENDING, reason, now)
 
 
@@ -145,24 +146,32 @@ def cancel_now(ids: list[int], now: datetime, reason: str) -> list[int]:
 
 def abandon(ids: list[int], now: datetime) -> list[int]:
     """Cancel claimed rows whose booking was cancelled or moved before they could be sent."""
-    moved = change(ids, [S.PROCESSING], status=S.CANCELLED, lease_expires_at=None, last_error=UNWANTED,
-                   updated_at=now)
+    moved = change(ids, [S.PROCESSING], status=S.CANCELLED, lease_expires_at=None, last_error=UNWANTED, updated_at=now)
     return recorded(moved, S.CANCELLED, UNWANTED, now)
 
 
 def extend_lease(ids: list[int], now: datetime) -> None:
     """Keep the rows a slow batch still holds from being taken back by the sweep."""
-    db.session.execute(update(Notification).where(Notification.id.in_(ids), Notification.status == S.PROCESSING)
-                       .values(lease_expires_at=now + lease()))
+    db.session.execute(
+        update(Notification)
+        .where(Notification.id.in_(ids), Notification.status == S.PROCESSING)
+        .values(lease_expires_at=now + lease())
+    )
 
 
 # Built once: marking a row sent runs for every message, so skip rebuilding the statement each time.
 MARK_SENT = (
     update(Notification.__table__)
-    .where(Notification.__table__.c.id == bindparam("notification_id"),
-           Notification.__table__.c.status == S.PROCESSING)
-    .values(status=S.SENT, sent_at=bindparam("now"), subject=bindparam("subject"), body=bindparam("body"),
-            last_error=None, lease_expires_at=None, updated_at=bindparam("now"))
+    .where(Notification.__table__.c.id == bindparam("notification_id"), Notification.__table__.c.status == S.PROCESSING)
+    .values(
+        status=S.SENT,
+        sent_at=bindparam("now"),
+        subject=bindparam("subject"),
+        body=bindparam("body"),
+        last_error=None,
+        lease_expires_at=None,
+        updated_at=bindparam("now"),
+    )
 )
 
 
@@ -174,28 +183,49 @@ def mark_sent(rows: list[dict]) -> None:
 
 def mark_failed(notification_id: int, now: datetime, error: str) -> bool:
     """Record a message that will not be tried again."""
-    return bool(change([notification_id], [S.PROCESSING], status=S.FAILED, last_error=error,
-                       lease_expires_at=None, updated_at=now))
+    return bool(
+        change(
+            [notification_id], [S.PROCESSING], status=S.FAILED, last_error=error, lease_expires_at=None, updated_at=now
+        )
+    )
 
 
 def defer(notification_id: int, due: datetime, reason: str, now: datetime) -> bool:
     """Put a claimed row back to pending for later without counting the attempt: a throttle held it back."""
-    moved = change([notification_id], [S.PROCESSING], status=S.PENDING, due_at=due, last_error=reason,
-                   attempts=Notification.attempts - 1, lease_expires_at=None, updated_at=now)
+    moved = change(
+        [notification_id],
+        [S.PROCESSING],
+        status=S.PENDING,
+        due_at=due,
+        last_error=reason,
+        attempts=Notification.attempts - 1,
+        lease_expires_at=None,
+        updated_at=now,
+    )
     return bool(recorded(moved, S.PENDING, reason, now))
 
 
 def mark_expired(notification_id: int, now: datetime, reason: str) -> bool:
     """Record a message whose moment passed before it could be delivered."""
-    moved = change([notification_id], [S.PROCESSING], status=S.EXPIRED, last_error=reason,
-                   lease_expires_at=None, updated_at=now)
+    moved = change(
+        [notification_id], [S.PROCESSING], status=S.EXPIRED, last_error=reason, lease_expires_at=None, updated_at=now
+    )
     return bool(recorded(moved, S.EXPIRED, reason, now))
 
 
 def mark_retry(notification_id: int, now: datetime, error: str, due: datetime) -> bool:
     """Put a message back to pending for another attempt at due."""
-    return bool(change([notification_id], [S.PROCESSING], status=S.PENDING, last_error=error, due_at=due,
-                       lease_expires_at=None, updated_at=now))
+    return bool(
+        change(
+            [notification_id],
+            [S.PROCESSING],
+            status=S.PENDING,
+            last_error=error,
+            due_at=due,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
 
 
 def release_expired(now: datetime, max_attempts: int) -> tuple[int, int]:
@@ -242,10 +272,19 @@ def release_queued(now: datetime, lost_by: datetime) -> list[int]:
 def record_lost_attempts(condition, now: datetime) -> None:
     """A worker died mid-send: write the attempt it never finished, so every attempt is on record."""
     stamp = literal(now, UTCDateTime())
-    lost = select(Notification.id, Notification.attempts, stamp, stamp,
-                  literal(AttemptOutcome.TRANSIENT_ERROR.value), literal(LOST)).where(condition)
-    db.session.execute(insert(DeliveryAttempt).from_select(
-        ["notification_id", "number", "started_at", "finished_at", "outcome", "error"], lost))
+    lost = select(
+        Notification.id,
+        Notification.attempts,
+        stamp,
+        stamp,
+        literal(AttemptOutcome.TRANSIENT_ERROR.value),
+        literal(LOST),
+    ).where(condition)
+    db.session.execute(
+        insert(DeliveryAttempt).from_select(
+            ["notification_id", "number", "started_at", "finished_at", "outcome", "error"], lost
+        )
+    )
 
 
 def lease() -> timedelta:

@@ -24,9 +24,7 @@ class Booking(db.Model):
     # Empty only for a booking first heard of through an event that carried no times.
     starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    status: Mapped[BookingStatus] = mapped_column(
-        string_enum(BookingStatus), default=BookingStatus.REQUESTED
-    )
+    status: Mapped[BookingStatus] = mapped_column(string_enum(BookingStatus), default=BookingStatus.REQUESTED)
     # The timestamp of the newest event applied: older events never undo newer state.
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -26,8 +26,13 @@ class Notification(db.Model):
         Index("ix_notifications_scheduled_at_id", "scheduled_at", "id"),
         Index("ix_notifications_status_scheduled_at_id", "status", "scheduled_at", "id"),
         # Partial: new rows have no error, so ingest never writes to it.
-        Index("ix_notifications_with_error", "scheduled_at", "id", sqlite_where=text("last_error IS NOT NULL"),
-              postgresql_where=text("last_error IS NOT NULL")),
+        Index(
+            "ix_notifications_with_error",
+            "scheduled_at",
+            "id",
+            sqlite_where=text("last_error IS NOT NULL"),
+            postgresql_where=text("last_error IS NOT NULL"),
+        ),
         # What dispatch scans: pending rows whose (possibly retried) due time has come.
         Index("ix_notifications_status_due_at", "status", "due_at"),
         Index("ix_notifications_booking_id", "booking_id"),

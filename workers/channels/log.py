@@ -15,7 +15,13 @@ class LogChannel(Channel):
     def send(self, message):
         """Log the message in one line a person can read."""
         recipient = message.recipient
-        log.info("notification %s (%s) to %s [%s]: %s | %s", message.notification_id, message.type,
-                 recipient.get("name") or recipient["external_id"], recipient["external_id"],
-                 message.subject, message.body.replace("\n", " "))
+        log.info(
+            "notification %s (%s) to %s [%s]: %s | %s",
+            message.notification_id,
+            message.type,
+            recipient.get("name") or recipient["external_id"],
+            recipient["external_id"],
+            message.subject,
+            message.body.replace("\n", " "),
+        )
         return "logged"

@@ -1,6 +1,5 @@
 """The SMS channel: Twilio's Messages REST API."""
 
-
 import urllib3
 
 from webapp.domain import sms
@@ -48,4 +47,3 @@ def classify(response: urllib3.BaseHTTPResponse, counted_segments: int) -> str:
     if answer.get("code") in UNREACHABLE_NUMBER:
         raise permanent(f"unreachable number: {detail}", http.summary(response))
     raise permanent(detail, http.summary(response))
-

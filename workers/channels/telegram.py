@@ -30,8 +30,9 @@ class TelegramChannel(http.HttpChannel):
             raise permanent(f"Telegram text is {len(text)} characters; sendMessage accepts at most {MAX_TEXT}")
         url = f"{self.config['TELEGRAM_BASE_URL'].rstrip('/')}/bot{token}/sendMessage"
         body = json.dumps({"chat_id": chat_id, "text": text}).encode()
-        response = http.request(self.pool, "POST", url, body=body,
-                                headers={"Content-Type": "application/json", "User-Agent": "Bellhop"})
+        response = http.request(
+            self.pool, "POST", url, body=body, headers={"Content-Type": "application/json", "User-Agent": "Bellhop"}
+        )
         return classify(response)
 
 
@@ -47,4 +48,3 @@ def classify(response: urllib3.BaseHTTPResponse) -> str:
         retry_after = answer.get("parameters", {}).get("retry_after") or http.retry_after_seconds(response)
         raise transient(detail, float(retry_after) if retry_after else None, http.summary(response))
     raise permanent(detail, http.summary(response))
-

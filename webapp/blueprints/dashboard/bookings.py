@@ -36,8 +36,13 @@ def bookings():
         query = query.where(Booking.client_id.in_(people) | Booking.expert_id.in_(people))
     rows, next_before = newest_page(query, Booking)
     filters = {name: args.get(name, "") for name in ("status", "from", "to", "service", "person")}
-    return render_template("dashboard/bookings.html", rows=rows, filters=filters,
-                           statuses=[member.value for member in BookingStatus], next_before=next_before)
+    return render_template(
+        "dashboard/bookings.html",
+        rows=rows,
+        filters=filters,
+        statuses=[member.value for member in BookingStatus],
+        next_before=next_before,
+    )
 
 
 @bp.get("/bookings/<external_id>")
@@ -48,14 +53,25 @@ def booking(external_id: str):
     row = db.session.scalar(select(Booking).filter_by(external_id=external_id))
     if row is None:
         abort(404)
-    messages = list(db.session.scalars(select(Notification).options(joinedload(Notification.recipient))
-                                       .where(Notification.booking_id == row.id)
-                                       .order_by(Notification.scheduled_at, Notification.id)))
-    return render_template("dashboard/booking.html", booking=row, messages=messages, form=FlaskForm(),
-                           live_since=live_since.isoformat(),
-                           can_act=current_user.can(Role.OPERATOR), zone=zone,
-                           kinds=sorted({message.type.value for message in messages}),
-                           outcome=request.args.get("outcome"))
+    messages = list(
+        db.session.scalars(
+            select(Notification)
+            .options(joinedload(Notification.recipient))
+            .where(Notification.booking_id == row.id)
+            .order_by(Notification.scheduled_at, Notification.id)
+        )
+    )
+    return render_template(
+        "dashboard/booking.html",
+        booking=row,
+        messages=messages,
+        form=FlaskForm(),
+        live_since=live_since.isoformat(),
+        can_act=current_user.can(Role.OPERATOR),
+        zone=zone,
+        kinds=sorted({message.type.value for message in messages}),
+        outcome=request.args.get("outcome"),
+    )
 
 
 @bp.post("/bookings/<external_id>/cancel-pending")
@@ -63,8 +79,11 @@ def booking(external_id: str):
 def cancel_pending(external_id: str):
     """Cancel every message of the booking not yet being sent."""
     row = booking_or_404(external_id)
-    ids = list(db.session.scalars(select(Notification.id).where(Notification.booking_id == row.id,
-                                                                Notification.status.in_(transitions.OPEN))))
+    ids = list(
+        db.session.scalars(
+            select(Notification.id).where(Notification.booking_id == row.id, Notification.status.in_(transitions.OPEN))
+        )
+    )
     moved = transitions.cancel_now(ids, utcnow(), f"cancelled by {current_user.email}")
     staff.audit("cancel", target=f"booking {external_id}: all pending", rows=len(moved))
     db.session.commit()
@@ -79,8 +98,9 @@ def resend(external_id: str):
     kind = request.form.get("type", "")
     if kind not in {member.value for member in NotificationType}:
         abort(400, description=f"unknown message type {kind!r}")
-    ids = list(db.session.scalars(select(Notification.id).where(Notification.booking_id == row.id,
-                                                                Notification.type == kind)))
+    ids = list(
+        db.session.scalars(select(Notification.id).where(Notification.booking_id == row.id, Notification.type == kind))
+    )
     now = utcnow()
     moved = transitions.resend_now(ids, now, f"resent by {current_user.email}")
     staff.audit("resend", target=f"booking {external_id}: {kind}", rows=len(moved))

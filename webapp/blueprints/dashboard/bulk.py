@@ -32,8 +32,12 @@ def act_on_selected():
     if not ids or len(ids) > BULK_CAP:
         abort(400, description=f"id: tick 1 to {BULK_CAP} rows")
     moved = act(ids, action)
-    staff.audit(action, target=f"{len(ids)} selected notifications", rows=moved,
-                detail=f"ids {', '.join(map(str, ids[:50]))}{' …' if len(ids) > 50 else ''}")
+    staff.audit(
+        action,
+        target=f"{len(ids)} selected notifications",
+        rows=moved,
+        detail=f"ids {', '.join(map(str, ids[:50]))}{' …' if len(ids) > 50 else ''}",
+    )
     db.session.commit()
     return redirect(back_to_list(f"{action}: {moved} of {len(ids)} selected rows changed"))
 
@@ -44,8 +48,14 @@ def confirm_matching(action: str):
     """Show how many rows the filter matches and the action would change, before anything changes."""
     filters = notification_filters(request.args)
     count = len(matching_ids(action, filters))
-    return render_template("dashboard/confirm_bulk.html", action=action, count=count, cap=BULK_CAP,
-                           filters={name: value for name, value in filters.items() if value}, form=FlaskForm())
+    return render_template(
+        "dashboard/confirm_bulk.html",
+        action=action,
+        count=count,
+        cap=BULK_CAP,
+        filters={name: value for name, value in filters.items() if value},
+        form=FlaskForm(),
+    )
 
 
 @bp.post(f"/notifications/matching/{ACTION}")
@@ -60,8 +70,12 @@ def act_on_matching(action: str):
         abort(400, description=f"the filter matches more than {BULK_CAP} rows; narrow it first")
     moved = act(ids, action)
     described = ", ".join(f"{name}={value}" for name, value in filters.items() if value) or "no filter"
-    staff.audit(action, target=f"all matching: {described}", rows=moved,
-                detail=f"{len(ids)} matched when confirmed as {request.form.get('expected', '?')}")
+    staff.audit(
+        action,
+        target=f"all matching: {described}",
+        rows=moved,
+        detail=f"{len(ids)} matched when confirmed as {request.form.get('expected', '?')}",
+    )
     db.session.commit()
     active = {name: value for name, value in filters.items() if value}
     return redirect(url_for("dashboard.notifications", outcome=f"{action}: {moved} rows changed", **active))

@@ -25,10 +25,17 @@ def events():
     if kind:
         query = query.where(InboundEvent.event_type == kind)
     rows, next_before = newest_page(query, InboundEvent)
-    return render_template("dashboard/events.html", rows=rows, source=source, kind=kind,
-                           sources=[member.value for member in EventSource], form=FlaskForm(),
-                           can_replay=current_user.can(Role.ADMIN), outcome=request.args.get("outcome"),
-                           next_before=next_before)
+    return render_template(
+        "dashboard/events.html",
+        rows=rows,
+        source=source,
+        kind=kind,
+        sources=[member.value for member in EventSource],
+        form=FlaskForm(),
+        can_replay=current_user.can(Role.ADMIN),
+        outcome=request.args.get("outcome"),
+        next_before=next_before,
+    )
 
 
 @bp.post("/events/<int:event_row_id>/replay")
@@ -40,12 +47,19 @@ def replay(event_row_id: int):
     original = db.session.get(InboundEvent, event_row_id)
     if original is None:
         abort(404)
-    copies = db.session.scalar(select(func.count()).select_from(InboundEvent)
-                               .where(InboundEvent.event_id.like(f"{original.event_id}:replay:%")))
+    copies = db.session.scalar(
+        select(func.count())
+        .select_from(InboundEvent)
+        .where(InboundEvent.event_id.like(f"{original.event_id}:replay:%"))
+    )
     replay_id = f"{original.event_id}:replay:{copies + 1}"
     result = ingest(original.payload, replay_id, original.source, replay_of=original.event_id.split(":replay:")[0])
-    staff.audit("replay", target=f"event {original.event_id} as {replay_id}", rows=1,
-                detail=f"{result.outcome.value if result.outcome else 'duplicate'}: {result.detail or ''}")
+    staff.audit(
+        "replay",
+        target=f"event {original.event_id} as {replay_id}",
+        rows=1,
+        detail=f"{result.outcome.value if result.outcome else 'duplicate'}: {result.detail or ''}",
+    )
     db.session.commit()
     summary = f"replayed as {replay_id}: {result.outcome.value if result.outcome else 'duplicate'}"
     return redirect(url_for("dashboard.events", outcome=summary))

@@ -52,9 +52,16 @@ def render_figures() -> str:
     now = utcnow()
     day, week = overview.counts_since(now - timedelta(hours=24)), overview.counts_since(now - timedelta(days=7))
     hours = overview.hourly(now)
-    return render_template("dashboard/_overview.html", day=day, week=week,
-                           statuses=[s.value for s in NotificationStatus], failure_rate=overview.failure_rate(day),
-                           due=overview.due_within(now, timedelta(hours=1)),
-                           lateness=overview.lateness(now, timedelta(hours=1)), queue=overview.queue_state(),
-                           hours=hours, peak=max([1] + [slot["sent"] + slot["failed"] for slot in hours]),
-                           computed_at=now)
+    return render_template(
+        "dashboard/_overview.html",
+        day=day,
+        week=week,
+        statuses=[s.value for s in NotificationStatus],
+        failure_rate=overview.failure_rate(day),
+        due=overview.due_within(now, timedelta(hours=1)),
+        lateness=overview.lateness(now, timedelta(hours=1)),
+        queue=overview.queue_state(),
+        hours=hours,
+        peak=max([1] + [slot["sent"] + slot["failed"] for slot in hours]),
+        computed_at=now,
+    )

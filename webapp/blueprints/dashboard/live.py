@@ -23,15 +23,21 @@ def live_notifications():
     ids = parse_ids(request.args.get("ids", ""))
     since = parse_since(request.args.get("since", ""))
     now = utcnow()
-    rows = db.session.scalars(select(Notification).where(Notification.id.in_(ids),
-                                                         Notification.updated_at >= since - CLOCK_SLACK))
+    rows = db.session.scalars(
+        select(Notification).where(Notification.id.in_(ids), Notification.updated_at >= since - CLOCK_SLACK)
+    )
     return jsonify(since=now.isoformat(), rows=[row_state(row) for row in rows])
 
 
 def row_state(row: Notification) -> dict:
     """What the page shows of a row, formatted as the page formats it."""
-    return {"id": row.id, "status": row.status.value, "attempts": row.attempts,
-            "sent_at": row.sent_at.strftime("%Y-%m-%d %H:%M:%S") if row.sent_at else "", "last_error": row.note}
+    return {
+        "id": row.id,
+        "status": row.status.value,
+        "attempts": row.attempts,
+        "sent_at": row.sent_at.strftime("%Y-%m-%d %H:%M:%S") if row.sent_at else "",
+        "last_error": row.note,
+    }
 
 
 def parse_ids(value: str) -> list[int]:

@@ -27,14 +27,26 @@ def notifications():
         abort(400, description=f"sort is one of {', '.join(SORTS)}, got {sort!r}")
     query = filtered(select(Notification).options(joinedload(Notification.recipient)), filters)
     rows, next_before = scheduled_page(query, Notification, Notification.scheduled_at, SORTS[sort])
-    return render_template("dashboard/notifications.html", rows=rows, filters=filters, sort=sort,
-                           page_link={name: value for name, value in {**filters, "sort": sort}.items()
-                                      if value and (name, value) != ("sort", LATEST_FIRST)},
-                           active_filters={name: value for name, value in filters.items() if value},
-                           statuses=[member.value for member in NotificationStatus],
-                           kinds=[member.value for member in NotificationType], channels=KNOWN_CHANNELS,
-                           next_before=next_before, form=FlaskForm(), can_act=current_user.can(Role.OPERATOR),
-                           outcome=request.args.get("outcome"), live_since=live_since.isoformat())
+    return render_template(
+        "dashboard/notifications.html",
+        rows=rows,
+        filters=filters,
+        sort=sort,
+        page_link={
+            name: value
+            for name, value in {**filters, "sort": sort}.items()
+            if value and (name, value) != ("sort", LATEST_FIRST)
+        },
+        active_filters={name: value for name, value in filters.items() if value},
+        statuses=[member.value for member in NotificationStatus],
+        kinds=[member.value for member in NotificationType],
+        channels=KNOWN_CHANNELS,
+        next_before=next_before,
+        form=FlaskForm(),
+        can_act=current_user.can(Role.OPERATOR),
+        outcome=request.args.get("outcome"),
+        live_since=live_since.isoformat(),
+    )
 
 
 def notification_filters(args) -> dict[str, str]:
@@ -62,20 +74,26 @@ def filtered(query, filters: dict[str, str]):
         query = query.where(Notification.channel == filters["channel"])
     if filters["recipient"]:
         pattern = f"%{filters['recipient']}%"
-        people = select(Recipient.id).where(Recipient.name.ilike(pattern) | Recipient.email.ilike(pattern)
-                                            | Recipient.phone.ilike(pattern) | Recipient.external_id.ilike(pattern))
+        people = select(Recipient.id).where(
+            Recipient.name.ilike(pattern)
+            | Recipient.email.ilike(pattern)
+            | Recipient.phone.ilike(pattern)
+            | Recipient.external_id.ilike(pattern)
+        )
         query = query.where(Notification.recipient_id.in_(people))
     if filters["booking"]:
-        query = query.where(Notification.booking_id.in_(
-            select(Booking.id).where(Booking.external_id == filters["booking"])))
+        query = query.where(
+            Notification.booking_id.in_(select(Booking.id).where(Booking.external_id == filters["booking"]))
+        )
     if filters["from"]:
         query = query.where(Notification.scheduled_at >= parse_day(filters["from"]))
     if filters["to"]:
         query = query.where(Notification.scheduled_at < parse_day(filters["to"]))
     if filters["error"]:
         # "is not null" lets the planner use the index of rows with an error, a small part of the table.
-        query = query.where(Notification.last_error.is_not(None),
-                            Notification.last_error.ilike(f"%{filters['error']}%"))
+        query = query.where(
+            Notification.last_error.is_not(None), Notification.last_error.ilike(f"%{filters['error']}%")
+        )
     return query
 
 
@@ -88,11 +106,18 @@ def notification(notification_id: int):
     if row is None:
         abort(404)
     attempts = sorted(row.attempt_log, key=lambda attempt: attempt.number)
-    return render_template("dashboard/notification.html", row=row, attempts=attempts, form=FlaskForm(),
-                           history=history.timeline(row),
-                           live_since=live_since.isoformat(),
-                           can_act=current_user.can(Role.OPERATOR), retryable=row.status in transitions.RETRYABLE,
-                           cancellable=row.status in transitions.OPEN, outcome=request.args.get("outcome"))
+    return render_template(
+        "dashboard/notification.html",
+        row=row,
+        attempts=attempts,
+        form=FlaskForm(),
+        history=history.timeline(row),
+        live_since=live_since.isoformat(),
+        can_act=current_user.can(Role.OPERATOR),
+        retryable=row.status in transitions.RETRYABLE,
+        cancellable=row.status in transitions.OPEN,
+        outcome=request.args.get("outcome"),
+    )
 
 
 @bp.post("/notifications/<int:notification_id>/<any(retry, cancel):action>")

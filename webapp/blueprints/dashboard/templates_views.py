@@ -32,8 +32,12 @@ class SendTestForm(FlaskForm):
 @require(Role.VIEWER)
 def templates():
     """Every type, channel and language, each linking to its preview."""
-    return render_template("dashboard/templates.html", kinds=list(NotificationType), channels=KNOWN_CHANNELS,
-                           locales=template_check.shipped_locales())
+    return render_template(
+        "dashboard/templates.html",
+        kinds=list(NotificationType),
+        channels=KNOWN_CHANNELS,
+        locales=template_check.shipped_locales(),
+    )
 
 
 def template_or_404(locale: str, kind: str, channel: str) -> NotificationType:
@@ -61,10 +65,19 @@ def preview(locale: str, kind: str, channel: str):
     except RenderError as error:
         facts, problem = None, str(error)
     can_send = channel in TESTABLE and current_user.can(Role.OPERATOR)
-    return render_template("dashboard/preview.html", kind=kind, channel=channel, locale=locale, facts=facts,
-                           problem=problem, booking_id=booking_id if booking else "", party=party,
-                           form=SendTestForm() if can_send else None, test=test_status(request.args.get("test")),
-                           contact_field=CONTACT_FOR_CHANNEL.get(channel, "name").replace("_", " "))
+    return render_template(
+        "dashboard/preview.html",
+        kind=kind,
+        channel=channel,
+        locale=locale,
+        facts=facts,
+        problem=problem,
+        booking_id=booking_id if booking else "",
+        party=party,
+        form=SendTestForm() if can_send else None,
+        test=test_status(request.args.get("test")),
+        contact_field=CONTACT_FOR_CHANNEL.get(channel, "name").replace("_", " "),
+    )
 
 
 @bp.post("/templates/<locale>/<kind>/<channel>/send-test")
@@ -77,13 +90,33 @@ def send_test(locale: str, kind: str, channel: str):
         abort(400)
     booking_id, party = request.form.get("booking") or None, request.form.get("for", "client")
     contact = {CONTACT_FOR_CHANNEL.get(channel, "name"): form.address.data.strip()}
-    job = queueing.queue().enqueue(SEND_TEST_JOB, kind, channel, locale, booking_id, party, contact,
-                                   result_ttl=3600, failure_ttl=3600, job_timeout=60)
-    staff.audit("send_test", target=f"{locale}/{kind}/{channel} to {form.address.data.strip()}", rows=1,
-                detail=f"job {job.id}")
+    job = queueing.queue().enqueue(
+        SEND_TEST_JOB,
+        kind,
+        channel,
+        locale,
+        booking_id,
+        party,
+        contact,
+        result_ttl=3600,
+        failure_ttl=3600,
+        job_timeout=60,
+    )
+    staff.audit(
+        "send_test", target=f"{locale}/{kind}/{channel} to {form.address.data.strip()}", rows=1, detail=f"job {job.id}"
+    )
     db.session.commit()
-    return redirect(url_for("dashboard.preview", locale=locale, kind=kind, channel=channel, test=job.id,
-                            booking=booking_id or "", **{"for": party}))
+    return redirect(
+        url_for(
+            "dashboard.preview",
+            locale=locale,
+            kind=kind,
+            channel=channel,
+            test=job.id,
+            booking=booking_id or "",
+            **{"for": party},
+        )
+    )
 
 
 def test_status(job_id: str | None) -> dict | None:
