@@ -7,8 +7,9 @@ run:
 test:
 	scripts/test
 
+# ruff's linter, then its formatter in check mode: a file it would reformat fails the target.
 lint:
-	scripts/bootstrap && .venv/bin/ruff check .
+	scripts/bootstrap && .venv/bin/ruff check . && .venv/bin/ruff format --check .
 
 # Every benchmark, full sizes, on SQLite and PostgreSQL (about half an hour); prints one table.
 bench:
