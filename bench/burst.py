@@ -10,8 +10,8 @@ import requests
 import urllib3
 from rq_scheduler import Scheduler
 
-from bench.harness import Stack, seed_reminders
 from bench.stats import lateness_summary
+from tests.support.stack import Stack, seed_reminders
 from webapp import queueing
 
 LEAD_SECONDS = 6  # time for the processes to start before the reminders fall due
@@ -43,7 +43,7 @@ def bellhop_burst(stack: Stack, count: int, workers: int = 2, timeout: float = 6
     """Bellhop's design: one wake-up for the second, dispatch claims rows, deliver jobs per batch."""
     stack.reset()
     due = due_second()
-    seed_reminders(stack, [due] * count)
+    seed_reminders(stack.app, stack.receiver_url, [due] * count)
     with stack.app.app_context():
         queueing.arm_wakeups([due])
     with stack.running(workers, simple=simple):
@@ -54,7 +54,7 @@ def naive_burst(stack: Stack, count: int, workers: int = 2, timeout: float = 600
     """The naive design: one rq-scheduler job per notification, each delivering one message."""
     stack.reset()
     due = due_second()
-    ids = seed_reminders(stack, [due] * count, status="queued")
+    ids = seed_reminders(stack.app, stack.receiver_url, [due] * count, status="queued")
     with stack.app.app_context():
         clock = Scheduler(queue_name=stack.app.config["RQ_QUEUE"], connection=queueing.redis_connection())
         for notification_id in ids:

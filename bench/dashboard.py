@@ -12,9 +12,9 @@ import requests
 from sqlalchemy import func, insert, select
 
 from bench import ingest
-from bench.harness import Stack, refresh_statistics
 from bench.stats import percentile
-from tests import services
+from tests.support import services
+from tests.support.stack import Stack, refresh_statistics
 from webapp.domain import staff
 from webapp.extensions import db
 from webapp.models import Booking, Notification, Recipient, Role
@@ -80,7 +80,7 @@ def seed(stack: Stack, count: int) -> dict:
         )
         staff.create(ADMIN, PASSWORD, Role.ADMIN)
         db.session.commit()
-        refresh_statistics(stack)
+        refresh_statistics()
         ids = db.session.scalars(select(Notification.id).order_by(Notification.id)).all()
     return {
         "seconds": time.perf_counter() - started,

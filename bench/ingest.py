@@ -11,8 +11,8 @@ from multiprocessing import Pool
 
 import urllib3
 
-from bench.harness import SECRET, Stack
-from tests import services
+from tests.support import services
+from tests.support.stack import SECRET, Stack
 from webapp.demo import booking_payload, event
 from webapp.signatures import sign
 

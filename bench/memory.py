@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from rq_scheduler import Scheduler
 from sqlalchemy import insert
 
-from bench.harness import Stack
+from tests.support.stack import Stack
 from webapp import queueing
 from webapp.domain.planning import reminder_times as planned_times
 from webapp.extensions import db

@@ -4,7 +4,7 @@ import random
 from datetime import datetime, timedelta, timezone
 
 from bench.burst import measure_each
-from bench.harness import Stack, seed_reminders
+from tests.support.stack import Stack, seed_reminders
 from webapp import queueing
 
 
@@ -14,7 +14,7 @@ def precision(stack: Stack, count: int, spread_seconds: int, workers: int = 2) -
     start = (datetime.now(timezone.utc) + timedelta(seconds=6)).replace(microsecond=0)
     rng = random.Random(7)
     due_times = sorted(start + timedelta(seconds=rng.randrange(spread_seconds)) for _ in range(count))
-    ids = seed_reminders(stack, due_times)
+    ids = seed_reminders(stack.app, stack.receiver_url, due_times)
     with stack.app.app_context():
         queueing.arm_wakeups(due_times)  # what ingest does when it plans them
     with stack.running(workers):

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import burst, dashboard, ingest, memory, precision
-from bench.harness import Stack
+from tests.support.stack import Stack
 
 FULL = {
     "burst": 10_000,

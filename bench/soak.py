@@ -17,7 +17,7 @@ import urllib3
 from sqlalchemy import func, select
 
 from bench import dashboard
-from bench.harness import SECRET, Stack
+from tests.support.stack import SECRET, Stack
 from webapp.demo import booking_payload, event
 from webapp.domain import staff
 from webapp.extensions import db

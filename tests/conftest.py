@@ -6,14 +6,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from flask_migrate import upgrade
 from redis import Redis
 from rq import SimpleWorker
-from sqlalchemy import delete
 
-from tests import services
-from tests.providers import SmtpServer, Telegram, Twilio
-from tests.receiver import Receiver
+from tests.support import processes, services
+from tests.support.apps import clear_tables, config_for, migrate
+from tests.support.providers import SmtpServer, Telegram, Twilio
+from tests.support.receiver import Receiver
 from webapp import create_app, queueing
 from webapp.config import TestConfig
 from webapp.extensions import db
@@ -50,23 +49,8 @@ def database_url(request, tmp_path_factory):
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'bellhop.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
-    migrate_once(url)
+    migrate(url)
     return url
-
-
-def migrate_once(url: str) -> None:
-    """Build the schema the way a release does: from the migrations."""
-    app = create_app(config_for(url, "redis://127.0.0.1:1/0"))
-    with app.app_context():
-        upgrade()
-        db.engine.dispose()
-
-
-def config_for(database: str, redis: str, **overrides) -> type:
-    """Return a TestConfig subclass pointing at these servers."""
-    return type(
-        "BoundTestConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": database, "REDIS_URL": redis, **overrides}
-    )
 
 
 @pytest.fixture
@@ -86,13 +70,6 @@ def app(database_url, redis_url, config_overrides):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
-
-
-def clear_tables() -> None:
-    """Delete every row, children first."""
-    for table in reversed(db.metadata.sorted_tables):
-        db.session.execute(delete(table))
-    db.session.commit()
 
 
 @pytest.fixture
@@ -185,7 +162,7 @@ def certificate(tmp_path_factory) -> tuple[str, str]:
 @pytest.fixture
 def accounts(app):
     """One dashboard account per role: viewer@, operator@ and admin@example.com."""
-    from tests.signin import PASSWORD
+    from tests.support.signin import PASSWORD
     from webapp.domain import staff
     from webapp.extensions import db
     from webapp.models import Role
@@ -198,7 +175,7 @@ def accounts(app):
 @pytest.fixture(scope="session")
 def chromium():
     """Debian's headless Chromium and its driver; one browser for the whole run."""
-    from tests.browser import find_chromium, start_chromium
+    from tests.support.browser import find_chromium, start_chromium
 
     found = find_chromium()
     if found is None:
@@ -211,7 +188,7 @@ def chromium():
 @pytest.fixture
 def browser(app, chromium):
     """The browser, pointed at this test's app served on loopback, with no session left from another test."""
-    from tests.browser import LiveServer
+    from tests.support.browser import LiveServer
 
     server = LiveServer(app)
     chromium.base_url = server.url
@@ -220,3 +197,10 @@ def browser(app, chromium):
     yield chromium
     chromium.get("about:blank")  # stop the page's polling before the server goes
     server.stop()
+
+
+@pytest.fixture
+def web_server(database_url, redis_url, tmp_path):
+    """The Procfile's web process (gunicorn, four workers) on a free loopback port; yields its base URL."""
+    with processes.web(processes.process_env(database_url, redis_url), tmp_path / "web.log", workers=4) as url:
+        yield url

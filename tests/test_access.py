@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.signin import csrf_token, fresh_get, sign_in
+from tests.support.signin import csrf_token, fresh_get, sign_in
 
 # Endpoints that are open by design: signed by their own scheme, or needed to sign in.
 OPEN = {

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.factories import booking_payload, envelope, post, row_counts
-from tests.signin import PASSWORD, actions, csrf_token, fresh_get, sign_in
+from tests.support.factories import booking_payload, envelope, post, row_counts
+from tests.support.signin import PASSWORD, actions, csrf_token, fresh_get, sign_in
 from webapp.extensions import db
 from webapp.models import AuditEntry, Booking, InboundEvent, Notification, Recipient, Role, Staff
 

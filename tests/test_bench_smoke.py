@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.services import IN_CI, postgres_bindir, redis_binary
+from tests.support.services import IN_CI, postgres_bindir, redis_binary
 from webapp.config import PROJECT_ROOT
 
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.factories import envelope, notifications, now, post
-from tests.providers import SmtpServer, Telegram, Twilio
+from tests.support.factories import envelope, notifications, now, post
+from tests.support.providers import SmtpServer, Telegram, Twilio
 from webapp.domain import sms
 from webapp.extensions import db
 from webapp.models import DeliveryAttempt
@@ -109,7 +109,7 @@ def test_smtp_4xx_is_retried_and_5xx_fails_at_once(client, run_jobs, smtp):
 
 
 def test_unreachable_smtp_server_is_transient(app, client, run_jobs):
-    from tests.services import free_port
+    from tests.support.services import free_port
 
     app.config.update(CHANNELS=["email"], SMTP_PORT=free_port())  # nothing listens there
     post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))

@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -14,11 +13,12 @@ import pika
 import pytest
 from sqlalchemy import select
 
-from tests.factories import booking_payload, envelope, notifications
-from tests.rabbitmq import RabbitNode
-from tests.signin import sign_in
-from tests.tcp_proxy import Proxy
-from tests.test_processes import process_env, wait_for
+from tests.support.factories import booking_payload, envelope, notifications
+from tests.support.processes import process_env, procfile_command, stop, wait_for
+from tests.support.processes import start as start_process
+from tests.support.rabbitmq import RabbitNode
+from tests.support.signin import sign_in
+from tests.support.tcp_proxy import Proxy
 from webapp import amqp
 from webapp.config import PROJECT_ROOT
 from webapp.domain.events import PAYLOADS
@@ -83,24 +83,14 @@ def consumers(app, database_url, redis_url, tmp_path):
             }
         )
         log = tmp_path / f"consumer{len(started)}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "workers", "consumer"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=open(log, "w"),
-            stderr=subprocess.STDOUT,
-        )
+        process = start_process("consumer", env, log)
         process.log = log
         started.append(process)
         assert wait_for(lambda: "consuming" in log.read_text() or process.poll() is not None, 30), log.read_text()
         return process
 
     yield start
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-    for process in started:
-        process.wait(30)
+    stop(started)
 
 
 def publish(app, body: bytes | str, routing_key: str = "booking.created", message_id: str | None = None):
@@ -283,7 +273,7 @@ def test_without_amqp_url_the_consumer_exits_saying_why(database_url, redis_url)
     env = {**process_env(database_url, redis_url), "LOG_LEVEL": "INFO"}
     env.pop("AMQP_URL", None)
     done = subprocess.run(
-        [sys.executable, "-m", "workers", "consumer"],
+        procfile_command("consumer", env),
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,

@@ -4,7 +4,7 @@ import math
 import re
 import time
 
-from tests.signin import PASSWORD, actions, csrf_token, sign_in
+from tests.support.signin import PASSWORD, actions, csrf_token, sign_in
 from webapp.extensions import db
 from webapp.models import AuditEntry
 
@@ -111,7 +111,7 @@ def test_template_preview_shows_sms_segments(client, accounts):
 
 
 def test_template_preview_of_a_real_booking(client, accounts):
-    from tests.factories import booking_payload, contact, envelope, post
+    from tests.support.factories import booking_payload, contact, envelope, post
 
     post(
         client,
@@ -174,7 +174,7 @@ def row_links(page: str) -> list[str]:
 
 
 def test_notifications_list_filters_by_status_and_pages_by_id(app, client, accounts):
-    from tests.factories import envelope, post
+    from tests.support.factories import envelope, post
 
     for n in range(3):
         post(client, envelope("user.welcome", {"user_id": f"u-{n}", "preferences": {"account": n != 1}}))
@@ -197,7 +197,7 @@ def test_notifications_list_filters_by_status_and_pages_by_id(app, client, accou
 def test_notification_detail_says_why_and_shows_every_attempt(app, client, accounts, run_jobs, telegram):
     from datetime import timedelta
 
-    from tests.factories import envelope, notifications, now, post
+    from tests.support.factories import envelope, notifications, now, post
 
     app.config.update(CHANNELS=["telegram"], TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
     window = f"{now() - timedelta(hours=1):%H:%M}-{now() + timedelta(hours=2):%H:%M}"
@@ -224,7 +224,7 @@ def act(client, notification_id: int, action: str, with_token: bool = True):
 
 
 def test_an_operator_retries_a_failed_message_and_it_is_sent(app, client, accounts, run_jobs, telegram):
-    from tests.factories import envelope, notifications, post
+    from tests.support.factories import envelope, notifications, post
 
     app.config.update(CHANNELS=["telegram"], TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
     telegram.error(400, "Bad Request: chat not found")
@@ -243,7 +243,7 @@ def test_an_operator_retries_a_failed_message_and_it_is_sent(app, client, accoun
 
 
 def test_an_operator_cancels_a_planned_reminder_and_it_is_never_sent(client, accounts):
-    from tests.factories import booking_payload, envelope, notifications, post
+    from tests.support.factories import booking_payload, envelope, notifications, post
 
     post(client, envelope("booking.created", booking_payload()))
     [reminder, *_] = notifications(type="booking_24h")
@@ -259,7 +259,7 @@ def test_an_operator_cancels_a_planned_reminder_and_it_is_never_sent(client, acc
 
 
 def test_viewers_cannot_act_and_actions_need_the_csrf_token(client, accounts):
-    from tests.factories import booking_payload, envelope, notifications, post
+    from tests.support.factories import booking_payload, envelope, notifications, post
 
     post(client, envelope("booking.created", booking_payload()))
     row = notifications(type="booking_24h")[0]
@@ -273,7 +273,7 @@ def test_viewers_cannot_act_and_actions_need_the_csrf_token(client, accounts):
 
 
 def test_inbound_events_page_shows_source_outcome_and_payload(client, accounts):
-    from tests.factories import booking_payload, envelope, post
+    from tests.support.factories import booking_payload, envelope, post
 
     post(client, envelope("booking.created", booking_payload("b-9")))
     post(client, envelope("booking.cancelled", {"booking_id": "b-9"}))
@@ -287,7 +287,7 @@ def test_inbound_events_page_shows_source_outcome_and_payload(client, accounts):
 
 
 def test_admins_replay_an_event_through_the_idempotent_ingest(app, client, accounts):
-    from tests.factories import envelope, notifications, post
+    from tests.support.factories import envelope, notifications, post
     from webapp.models import InboundEvent
 
     app.config["CHANNELS"] = ["log"]
@@ -306,7 +306,7 @@ def test_admins_replay_an_event_through_the_idempotent_ingest(app, client, accou
 
 
 def test_operators_cannot_replay_and_only_admins_see_the_audit_page(client, accounts):
-    from tests.factories import envelope, post
+    from tests.support.factories import envelope, post
     from webapp.models import InboundEvent
 
     post(client, envelope("user.welcome", {"user_id": "u-1"}))
@@ -324,7 +324,7 @@ def test_operators_cannot_replay_and_only_admins_see_the_audit_page(client, acco
 def test_bookings_list_filters_and_the_timeline_shows_local_and_utc_times(client, accounts):
     from datetime import datetime, timezone
 
-    from tests.factories import booking_payload, contact, envelope, post
+    from tests.support.factories import booking_payload, contact, envelope, post
 
     start = datetime(2031, 6, 10, 7, 0, tzinfo=timezone.utc)
     ada = contact("client-1", name="Ada", timezone="Asia/Kolkata")
@@ -360,7 +360,7 @@ def test_bookings_list_filters_and_the_timeline_shows_local_and_utc_times(client
 
 
 def test_operators_cancel_all_pending_and_resend_a_type(app, client, accounts, run_jobs):
-    from tests.factories import booking_payload, envelope, notifications, post
+    from tests.support.factories import booking_payload, envelope, notifications, post
 
     post(client, envelope("booking.created", booking_payload("b-1")))
     run_jobs()  # booking_created goes out on the log channel
@@ -382,7 +382,7 @@ def test_operators_cancel_all_pending_and_resend_a_type(app, client, accounts, r
 
 
 def test_overview_counts_statuses_lateness_queue_and_draws_the_chart(client, accounts, run_jobs):
-    from tests.factories import booking_payload, envelope, post
+    from tests.support.factories import booking_payload, envelope, post
 
     post(client, envelope("booking.created", booking_payload("b-1")))
     post(client, envelope("user.welcome", {"user_id": "u-1", "preferences": {"account": False}}))
@@ -398,7 +398,7 @@ def test_overview_counts_statuses_lateness_queue_and_draws_the_chart(client, acc
 
 
 def test_notification_filters_live_in_the_url_and_combine(client, accounts):
-    from tests.factories import booking_payload, contact, envelope, post
+    from tests.support.factories import booking_payload, contact, envelope, post
 
     post(
         client,

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from tests.browser import screenshot
-from tests.factories import booking_payload, contact, envelope, notifications, post
-from tests.signin import PASSWORD
+from tests.support.browser import screenshot
+from tests.support.factories import booking_payload, contact, envelope, notifications, post
+from tests.support.signin import PASSWORD
 
 LIVE_WAIT_SECONDS = 2.5  # the "within 2 seconds", plus the test's own polling
 # Headless Chromium never hides a tab, so the test tells the page it is hidden the way the browser would.
@@ -115,8 +115,8 @@ def test_the_list_and_overview_update_live_and_a_hidden_tab_stops_asking(browser
     ]
     browser.execute_script("window.bellhopSamePage = true")
     # Another operator (another browser) cancels one row; this page only polls.
-    from tests.signin import csrf_token
-    from tests.signin import sign_in as sign_in_client
+    from tests.support.signin import csrf_token
+    from tests.support.signin import sign_in as sign_in_client
 
     sign_in_client(client, "admin@example.com")
     client.post(

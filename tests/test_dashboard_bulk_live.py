@@ -5,8 +5,8 @@ import time
 from datetime import timedelta
 from urllib.parse import quote
 
-from tests.factories import booking_payload, envelope, notifications, now, post
-from tests.signin import actions, csrf_token, sign_in
+from tests.support.factories import booking_payload, envelope, notifications, now, post
+from tests.support.signin import actions, csrf_token, sign_in
 from webapp.blueprints.dashboard import bulk, live
 from webapp.extensions import db
 from webapp.models import AuditEntry

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from tests.conftest import config_for
-from tests.factories import booking_payload, envelope, notifications, now, post
+from tests.support.apps import config_for
+from tests.support.factories import booking_payload, envelope, notifications, now, post
 from webapp import create_app
 from webapp.domain import transitions
 from webapp.domain.ingest import ingest

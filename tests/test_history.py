@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from tests.factories import booking_payload, envelope, notifications, now, post
-from tests.signin import csrf_token, sign_in
+from tests.support.factories import booking_payload, envelope, notifications, now, post
+from tests.support.signin import csrf_token, sign_in
 from webapp.extensions import db
 from webapp.models import Notification, StatusChange
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from tests.factories import booking_payload, envelope, kinds, notifications, now, post, row_counts
+from tests.support.factories import booking_payload, envelope, kinds, notifications, now, post, row_counts
 from webapp.extensions import db
 from webapp.models import Booking, InboundEvent
 

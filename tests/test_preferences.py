@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.factories import booking_payload, contact, envelope, notifications, now, post
+from tests.support.factories import booking_payload, contact, envelope, notifications, now, post
 from webapp.domain import preferences
 from webapp.extensions import db
 from webapp.models import NotificationType, Preference, Recipient
@@ -173,7 +173,7 @@ def test_the_platform_can_opt_a_recipient_out_and_back_in(client):
     ],
 )
 def test_unknown_preference_keys_are_refused_and_change_nothing(client, wishes, message):
-    from tests.factories import row_counts
+    from tests.support.factories import row_counts
 
     before = row_counts()
     response = post(client, envelope("user.profile_updated", {"user_id": "u-1", "preferences": wishes}))

@@ -1,40 +1,11 @@
 """The Procfile's worker and scheduler as real processes, and the checks they make at start."""
 
-import os
-import subprocess
-import sys
-import time
 from datetime import timedelta
 
 import pytest
 
-from tests.factories import booking_payload, envelope, notifications, now, post
-from webapp.config import PROJECT_ROOT, TestConfig
-
-
-def process_env(database_url: str, redis_url: str) -> dict:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "BELLHOP_WEBHOOK_SECRETS": TestConfig.WEBHOOK_SECRETS[0],
-        "BELLHOP_OUTBOUND_WEBHOOK_SECRET": TestConfig.OUTBOUND_WEBHOOK_SECRET,
-        "BELLHOP_CHANNELS": "log",
-        "BELLHOP_SWEEP_SECONDS": "2",
-        "BELLHOP_WEBHOOK_ALLOWLIST": "127.0.0.1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    return env
-
-
-def start(kind: str, env: dict, log_path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "workers", kind],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=open(log_path, "w"),
-        stderr=subprocess.STDOUT,
-    )
+from tests.support.factories import booking_payload, envelope, notifications, now, post
+from tests.support.processes import process_env, start, stop, wait_for
 
 
 @pytest.fixture
@@ -43,19 +14,7 @@ def processes(database_url, redis_url, tmp_path):
     env = process_env(database_url, redis_url)
     running = [start("scheduler", env, tmp_path / "scheduler.log"), start("worker", env, tmp_path / "worker.log")]
     yield tmp_path
-    for process in running:
-        process.terminate()
-    for process in running:
-        process.wait(20)
-
-
-def wait_for(predicate, seconds: float):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
+    stop(running)
 
 
 def test_signed_event_reaches_the_receiver_through_scheduler_and_worker(client, receiver, processes):
@@ -89,32 +48,13 @@ def test_refuses_to_start_when_redis_may_evict(kind, database_url, redis_url, re
     assert "noeviction" in output
 
 
-@pytest.fixture
-def web_server(database_url, redis_url, tmp_path):
-    """Run the Procfile's web process (gunicorn) on a free loopback port."""
-    from tests.services import free_port, wait_for_port
-
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "4"],
-        cwd=PROJECT_ROOT,
-        env=process_env(database_url, redis_url),
-        stdout=open(tmp_path / "web.log", "w"),
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(20)
-
-
 def test_same_event_posted_concurrently_is_applied_once(client, web_server):
     import json
     from concurrent.futures import ThreadPoolExecutor
 
     import requests
 
-    from tests.factories import row_counts, signed_headers
+    from tests.support.factories import row_counts, signed_headers
 
     body = json.dumps(envelope("booking.created", booking_payload()))
     headers = signed_headers(body, event_id="evt-concurrent")
@@ -136,7 +76,7 @@ def test_concurrent_bookings_sharing_new_recipients_all_apply(client, web_server
 
     import requests
 
-    from tests.factories import row_counts, signed_headers
+    from tests.support.factories import row_counts, signed_headers
 
     def send(n):
         body = json.dumps(envelope("booking.created", booking_payload(f"b-{n}")))

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.factories import booking_payload, contact, envelope, notifications, now, post, row_counts
+from tests.support.factories import booking_payload, contact, envelope, notifications, now, post, row_counts
 from webapp.domain import quiet_hours
 from webapp.models import Booking, NotificationType, Recipient
 

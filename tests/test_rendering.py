@@ -138,7 +138,7 @@ def test_preview_shows_sms_segments_for_sample_data(app):
 
 
 def test_preview_renders_a_real_booking_for_its_expert_in_their_zone(app, client):
-    from tests.factories import booking_payload, contact, envelope, post
+    from tests.support.factories import booking_payload, contact, envelope, post
 
     post(
         client,

@@ -14,7 +14,7 @@ def test_models_and_migrations_do_not_drift(app):
 
 
 def test_timestamps_come_back_timezone_aware(client):
-    from tests.factories import booking_payload, envelope, notifications, post
+    from tests.support.factories import booking_payload, envelope, notifications, post
 
     post(client, envelope("booking.created", booking_payload()))
     for row in notifications():

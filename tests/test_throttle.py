@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.factories import envelope, notifications, now, post
+from tests.support.factories import envelope, notifications, now, post
 
 
 @pytest.fixture

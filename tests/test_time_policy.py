@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.factories import booking_payload, contact, envelope, notifications, post, row_counts
+from tests.support.factories import booking_payload, contact, envelope, notifications, post, row_counts
 from webapp.domain.rendering import render
 
 UTC = timezone.utc

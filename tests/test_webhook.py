@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.factories import booking_payload, envelope, now, post, row_counts, signed_headers
+from tests.support.factories import booking_payload, envelope, now, post, row_counts, signed_headers
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Booking, InboundEvent, Recipient
@@ -163,7 +163,7 @@ def unreachable_database_url(database_url: str) -> str:
 
 
 def test_database_down_is_503_and_the_retry_is_accepted_once(app, client, database_url, redis_url):
-    from tests.conftest import config_for
+    from tests.support.apps import config_for
 
     down = create_app(config_for(unreachable_database_url(database_url), redis_url))
     body = json.dumps(CREATED)

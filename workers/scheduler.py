@@ -1,6 +1,7 @@
 """The clock: rq-scheduler, polling every second, that also keeps the periodic sweep alive."""
 
-import time
+import os
+import socket
 from datetime import datetime, timezone
 
 from rq_scheduler import Scheduler
@@ -25,7 +26,8 @@ class BellhopScheduler(Scheduler):
         wake-up waits with it. A pass takes milliseconds; if one ever outlasts the lock, both schedulers
         may enqueue the same wake-ups, which are keyed by their second and harmless twice.
         """
-        self._lock_acquired = bool(self.connection.set(self.scheduler_lock_key, time.time(), ex=LOCK_SECONDS, nx=True))
+        taken = self.connection.set(self.scheduler_lock_key, lock_holder(), ex=LOCK_SECONDS, nx=True)
+        self._lock_acquired = bool(taken)
         return self._lock_acquired
 
     def enqueue_jobs(self):
@@ -50,3 +52,8 @@ class BellhopScheduler(Scheduler):
             result_ttl=self.sweep_interval * 2,
             timeout=max(60, self.sweep_interval * 10),
         )
+
+
+def lock_holder() -> str:
+    """The lock's value: which scheduler holds it (host and process id), for an operator or a test to read."""
+    return f"{socket.gethostname()}:{os.getpid()}"

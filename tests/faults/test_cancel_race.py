@@ -10,10 +10,9 @@ from datetime import datetime, timedelta, timezone
 import requests
 from sqlalchemy import select
 
-from bench.harness import seed_reminders
-from tests.factories import envelope, signed_headers
-from tests.faults.test_redis_lost import Stack, log_tail
-from tests.test_processes import process_env, start, wait_for, web_server  # noqa: F401  (fixture)
+from tests.support.factories import envelope, signed_headers
+from tests.support.processes import log_tail, process_env, start, stop, wait_for
+from tests.support.stack import seed_reminders
 from webapp import queueing
 from webapp.extensions import db
 from webapp.models import Booking, DeliveryAttempt, Notification
@@ -23,7 +22,7 @@ TRIALS, SPREAD_SECONDS, LEAD_SECONDS = 1_000, 5.0, 4.0
 
 def test_no_send_starts_after_its_bookings_cancel_commits(
     app,
-    web_server,  # noqa: F811
+    web_server,
     database_url,
     redis_url,
     receiver,
@@ -31,7 +30,7 @@ def test_no_send_starts_after_its_bookings_cancel_commits(
 ):
     first = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=LEAD_SECONDS)
     due = [first + timedelta(seconds=SPREAD_SECONDS * n / TRIALS) for n in range(TRIALS) for _ in (0, 1)]
-    seed_reminders(Stack(app, receiver.url), due)
+    seed_reminders(app, receiver.url, due)
     queueing.arm_wakeups(due)
     env = {**process_env(database_url, redis_url), "BELLHOP_CHANNELS": ""}
     processes = [
@@ -62,10 +61,7 @@ def test_no_send_starts_after_its_bookings_cancel_commits(
             list(pool.map(cancel, range(TRIALS)))
         assert wait_for(lambda: settled() == 0, 30), log_tail(tmp_path)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(20)
+        stop(processes, 20)
     db.session.expire_all()
     attempts = db.session.execute(
         select(Booking.external_id, DeliveryAttempt.started_at, DeliveryAttempt.outcome)

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.core import NOT_SET
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.factories import row_counts, signed_headers
+from tests.support.factories import row_counts, signed_headers
 from webapp.config import PROJECT_ROOT
 
 SCHEMA = schemathesis.openapi.from_path(str(PROJECT_ROOT / "static" / "openapi.json"))

@@ -7,10 +7,10 @@ import time
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import config_for
-from tests.factories import booking_payload, envelope, notifications, post, row_counts, signed_headers
-from tests.signin import sign_in
-from tests.tcp_proxy import Proxy
+from tests.support.apps import config_for
+from tests.support.factories import booking_payload, envelope, notifications, post, row_counts, signed_headers
+from tests.support.signin import sign_in
+from tests.support.tcp_proxy import Proxy
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import InboundEvent

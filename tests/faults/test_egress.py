@@ -6,7 +6,7 @@ import time
 import pytest
 import urllib3
 
-from tests.factories import envelope, notifications, post, row_counts
+from tests.support.factories import envelope, notifications, post, row_counts
 from workers.channels import egress
 
 HOOK_ONLY = {"CHANNELS": [], "WEBHOOK_ALLOWLIST": []}

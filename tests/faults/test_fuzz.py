@@ -7,7 +7,7 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import booking_payload, envelope, now, post, row_counts, signed_headers
+from tests.support.factories import booking_payload, envelope, now, post, row_counts, signed_headers
 from webapp.domain.events import PAYLOADS
 
 # Per database; the suite runs on two, so 10,000 cases in all. BELLHOP_FUZZ_EXAMPLES raises it for a soak.

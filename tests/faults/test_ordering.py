@@ -8,8 +8,7 @@ from datetime import timedelta
 
 import requests
 
-from tests.factories import booking_payload, envelope, notifications, now, post, row_counts, signed_headers
-from tests.test_processes import web_server  # noqa: F401  (fixture)
+from tests.support.factories import booking_payload, envelope, notifications, now, post, row_counts, signed_headers
 from webapp.extensions import db
 from webapp.models import Booking
 

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from tests.factories import envelope, notifications, post
-from tests.receiver import RESET
-from tests.signin import sign_in
+from tests.support.factories import envelope, notifications, post
+from tests.support.receiver import RESET
+from tests.support.signin import sign_in
 
 MESSAGES, MAX_ATTEMPTS, TIMEOUT = 12, 3, 0.5
 

@@ -1,6 +1,5 @@
 """Redis restarted and flushed mid-burst: SQL holds the truth, so the sweep delivers everything, once."""
 
-import subprocess
 import time
 from collections import Counter
 from datetime import timedelta
@@ -9,22 +8,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bench.harness import seed_reminders
-from tests import services
-from tests.conftest import config_for
-from tests.test_processes import process_env, start, wait_for
+from tests.support import services
+from tests.support.apps import config_for
+from tests.support.factories import this_second
+from tests.support.processes import log_tail, process_env, start, stop, wait_for
+from tests.support.stack import seed_reminders
 from webapp import create_app, queueing
 from webapp.extensions import db
 from webapp.models import Notification
 
 PENDING, IN_FLIGHT_AT_LEAST = 1_100, 100
-
-
-class Stack:
-    """Enough of bench.harness.Stack for seed_reminders: an app and the receiver's URL."""
-
-    def __init__(self, app, receiver_url: str):
-        self.app, self.receiver_url, self.backend = app, receiver_url, "sqlite"
 
 
 @pytest.fixture
@@ -56,11 +49,11 @@ def test_a_flushed_redis_mid_burst_loses_nothing_and_resends_nothing_already_sen
         "BELLHOP_CHANNELS": "",
     }
     with app.app_context():
-        from tests.conftest import clear_tables
+        from tests.support.apps import clear_tables
 
         clear_tables()
-        due = [queueing_now() + timedelta(seconds=3)] * PENDING
-        seed_reminders(Stack(app, receiver.url), due)
+        due = [this_second() + timedelta(seconds=3)] * PENDING
+        seed_reminders(app, receiver.url, due)
         queueing.arm_wakeups(due[:1])
     for _ in range(PENDING):
         receiver.answer(200, delay=0.02)  # slow enough that a batch is out when Redis goes
@@ -74,13 +67,7 @@ def test_a_flushed_redis_mid_burst_loses_nothing_and_resends_nothing_already_sen
         )
         recovered_in = time.monotonic() - flushed_at
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes, 20)
     with app.app_context():
         counts = select(Notification.status, func.count()).group_by(Notification.status)
         statuses = dict(db.session.execute(counts).all())
@@ -96,13 +83,3 @@ def test_a_flushed_redis_mid_burst_loses_nothing_and_resends_nothing_already_sen
     # that were being sent wait out their lease (3 s here), since their sender may still be at it. Then one
     # sweep (2 s), and the worker's 2 s pause before it reconnects; 3 s of slack for this shared machine.
     assert recovered_in < 3 + 2 + 2 + 3, recovered_in
-
-
-def queueing_now():
-    from webapp.models.types import utcnow
-
-    return utcnow().replace(microsecond=0)
-
-
-def log_tail(workdir: Path) -> str:
-    return "\n".join(path.read_text()[-1500:] for path in workdir.glob("*.log"))

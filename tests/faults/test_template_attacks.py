@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.factories import envelope, notifications, post
+from tests.support.factories import envelope, notifications, post
 from webapp.domain import rendering
 
 ATTACKS = {

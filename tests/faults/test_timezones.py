@@ -1,17 +1,13 @@
 """Processes in New York and Kolkata, events with offsets and in UTC: due times right to the second."""
 
 import json
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
 
-from tests.factories import booking_payload, envelope, notifications, signed_headers
-from tests.services import free_port, wait_for_port
-from tests.test_processes import process_env, start, wait_for
-from webapp.config import PROJECT_ROOT
+from tests.support.factories import booking_payload, envelope, notifications, signed_headers
+from tests.support.processes import process_env, start, stop, wait_for, web
 
 # 2027-03-14 is the day New York springs forward (02:00 EST -> 03:00 EDT); India keeps no DST.
 STARTS = {
@@ -31,17 +27,8 @@ EXPECTED_OFFSETS = {
 @pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
 def test_due_times_are_right_whatever_the_processes_zone(client, database_url, redis_url, receiver, tmp_path, zone):
     env = {**process_env(database_url, redis_url), "TZ": zone, "BELLHOP_CHANNELS": ""}
-    port = free_port()
-    web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=open(tmp_path / "web.log", "w"),
-        stderr=subprocess.STDOUT,
-    )
-    processes = [web]
-    try:
-        wait_for_port(port)
+    processes = []
+    with web(env, tmp_path / "web.log") as url:
         for n, start_at in enumerate(STARTS.values()):
             body = json.dumps(
                 envelope(
@@ -57,9 +44,7 @@ def test_due_times_are_right_whatever_the_processes_zone(client, database_url, r
                     ),
                 )
             )
-            answer = requests.post(
-                f"http://127.0.0.1:{port}/webhooks/events", data=body, headers=signed_headers(body), timeout=10
-            )
+            answer = requests.post(f"{url}/webhooks/events", data=body, headers=signed_headers(body), timeout=10)
             assert answer.status_code == 202, answer.text
         for n, start_at in enumerate(STARTS.values()):
             start_utc = datetime.fromisoformat(start_at.replace("Z", "+00:00")).astimezone(timezone.utc)
@@ -89,17 +74,13 @@ def test_due_times_are_right_whatever_the_processes_zone(client, database_url, r
             )
         )
         assert (
-            requests.post(
-                f"http://127.0.0.1:{port}/webhooks/events", data=body, headers=signed_headers(body), timeout=10
-            ).status_code
+            requests.post(f"{url}/webhooks/events", data=body, headers=signed_headers(body), timeout=10).status_code
             == 202
         )
         processes += [start("scheduler", env, tmp_path / "scheduler.log"), start("worker", env, tmp_path / "w.log")]
-        assert wait_for(lambda: any(r["json"]["type"] == "booking_start" for r in receiver.received), 20)
+        try:
+            assert wait_for(lambda: any(r["json"]["type"] == "booking_start" for r in receiver.received), 20)
+        finally:
+            stop(processes)
         [sent] = [r for r in receiver.received if r["json"]["type"] == "booking_start"]
         assert 0 <= sent["at"] - soon.timestamp() < 1.5  # on time, not an offset's worth of hours off
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(20)

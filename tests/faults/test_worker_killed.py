@@ -8,9 +8,9 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from bench.harness import seed_reminders
-from tests.faults.test_redis_lost import Stack, log_tail, queueing_now
-from tests.test_processes import process_env, start, wait_for
+from tests.support.factories import this_second
+from tests.support.processes import log_tail, process_env, start, stop, wait_for
+from tests.support.stack import seed_reminders
 from webapp import queueing
 from webapp.extensions import db
 from webapp.models import Notification
@@ -40,8 +40,8 @@ def test_killing_workers_mid_batch_loses_nothing(app, database_url, redis_url, r
         "BELLHOP_WEBHOOK_CONCURRENCY": "4",
         "BELLHOP_CHANNELS": "",
     }
-    due = [queueing_now()] * MESSAGES
-    seed_reminders(Stack(app, receiver.url), due)
+    due = [this_second()] * MESSAGES
+    seed_reminders(app, receiver.url, due)
     queueing.arm_wakeups(due[:1])
     for _ in range(MESSAGES * 2):
         receiver.answer(200, delay=0.03)  # a batch of 20 takes about 0.15 s: long enough to be hit mid-way
@@ -72,11 +72,7 @@ def test_killing_workers_mid_batch_loses_nothing(app, database_url, redis_url, r
         assert wait_for(all_done, LEASE_SECONDS + 2 * 2 + 10), log_tail(tmp_path)
         recovered_in = time.monotonic() - last_kill
     finally:
-        for process in [scheduler, *workers]:
-            if process.poll() is None:
-                process.terminate()
-        for process in [scheduler, *workers]:
-            process.wait(20)
+        stop([scheduler, *workers], 20)
     db.session.expire_all()
     counts = dict(db.session.execute(select(Notification.status, func.count()).group_by(Notification.status)).all())
     assert {status.value: count for status, count in counts.items()} == {"sent": MESSAGES}

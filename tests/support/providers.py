@@ -15,29 +15,28 @@ import threading
 import time
 import uuid
 from email import message_from_bytes, policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.services import free_port
+from tests.support.loopback import LoopbackServer
+from tests.support.services import free_port
 
 
-class StandIn:
-    """A threaded loopback HTTP server that records requests and answers from a script, then normally."""
+class StandIn(LoopbackServer):
+    """A provider's API on loopback that records requests and answers from a script, then normally."""
 
     def __init__(self):
         self.requests: list[dict] = []
         self.script: list[tuple[int, dict, dict, float]] = []
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(self.handler())
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.base_url
 
     def answer(self, status: int, body: dict, headers: dict | None = None, delay: float = 0.0) -> None:
         """Queue one scripted answer for the next request."""
@@ -72,10 +71,6 @@ class StandIn:
                 pass
 
         return Handler
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class Twilio(StandIn):

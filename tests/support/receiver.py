@@ -5,22 +5,17 @@ import socket
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-
-class Server(ThreadingHTTPServer):
-    # The default backlog of 5 overflows when four workers post 8 at a time each; the kernel then resets
-    # connections, which the fault tests would count as the provider's doing.
-    request_queue_size = 256
-
+from tests.support.loopback import LoopbackServer
 
 # A scripted answer of this status resets the connection instead of answering.
 RESET = 0
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """Record every POST; answer from a script of (status, headers, delay), then 200."""
 
     def __init__(self, secret: str):
@@ -30,13 +25,11 @@ class Receiver:
         self.on_request = None
         self.lock = threading.Lock()
         self.in_flight = self.max_in_flight = 0
-        self.server = Server(("127.0.0.1", 0), self.handler())
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(self.handler())
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return f"{self.base_url}/hook"
 
     def answer(self, status: int, headers: dict | None = None, delay: float = 0.0) -> None:
         """Queue one scripted answer."""
@@ -92,7 +85,3 @@ class Receiver:
                 pass
 
         return Handler
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import requests
 from flask_migrate import upgrade
-from sqlalchemy import delete, insert
+from sqlalchemy import insert
 
-from tests import services
+from tests.support import services
+from tests.support.apps import clear_tables
+from tests.support.processes import procfile_command, stop
 from webapp import create_app, queueing
 from webapp.config import PROJECT_ROOT, Config
 from webapp.extensions import db
@@ -38,7 +40,8 @@ class Stack:
             self.pg_dir = Path(tempfile.mkdtemp(prefix="bellhop-bench-pg-"))
             self.stop_db, self.database_url = services.start_postgres(self.pg_dir)
         self.receiver_port = services.free_port()
-        self.receiver = self.spawn("receiver", [sys.executable, "-m", "bench.receiver", str(self.receiver_port)])
+        receiver = [sys.executable, "-m", "tests.support.counting_receiver", str(self.receiver_port)]
+        self.receiver = self.spawn("receiver", receiver)
         services.wait_for_port(self.receiver_port)
         self.processes: list[subprocess.Popen] = []
         self.app = create_app(type("BenchConfig", (Config,), self.settings()))
@@ -81,24 +84,20 @@ class Stack:
     @contextmanager
     def running(self, workers: int, scheduler: bool = True, simple: bool = False, **env):
         """Run the scheduler and this many RQ workers (forking unless simple) for the duration of the block."""
-        command = [sys.executable, "-m", "workers", "worker"] + (["--simple"] if simple else [])
-        started = [self.spawn(f"worker{n}", command, self.env(**env)) for n in range(workers)]
+        settings = self.env(**env)
+        worker = procfile_command("worker", settings) + (["--simple"] if simple else [])
+        started = [self.spawn(f"worker{n}", worker, settings) for n in range(workers)]
         if scheduler:
-            started.append(self.spawn("scheduler", [sys.executable, "-m", "workers", "scheduler"], self.env(**env)))
+            started.append(self.spawn("scheduler", procfile_command("scheduler", settings), settings))
         try:
             yield started
         finally:
-            for process in started:
-                process.terminate()
-            for process in started:
-                process.wait(30)
+            stop(started)
 
     def reset(self) -> None:
         """Empty the tables, Redis and the receiver between benchmarks."""
         with self.app.app_context():
-            for table in reversed(db.metadata.sorted_tables):
-                db.session.execute(delete(table))
-            db.session.commit()
+            clear_tables()
             if self.backend == "postgresql":
                 # The last run's deleted rows would otherwise be vacuumed in the middle of the next one.
                 with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -132,63 +131,71 @@ class Stack:
                 shutil.rmtree(directory, ignore_errors=True)
 
 
-def seed_reminders(stack: Stack, due_times: list, status: str = "pending") -> list[int]:
-    """Insert one booking_start reminder per due time (two per booking), as planning would."""
-    with stack.app.app_context():
-        people = [
-            {
-                "external_id": f"p{n}",
-                "name": f"Person {n}",
-                "webhook_url": stack.receiver_url,
-                "timezone": "Europe/Berlin",
-                "locale": "en",
-            }
-            for n in range(200)
-        ]
-        db.session.execute(insert(Recipient), people)
-        ids = dict(db.session.execute(db.select(Recipient.external_id, Recipient.id)).all())
-        bookings = [
-            {
-                "external_id": f"b{n}",
-                "client_id": ids[f"p{n % 100}"],
-                "expert_id": ids[f"p{100 + n % 100}"],
-                "service_name": "Code Review",
-                "starts_at": due,
-                "ends_at": due.replace(year=due.year + 1),
-                "status": "accepted",
-            }
-            for n, due in enumerate(due_times[::2])
-        ]
-        for chunk in range(0, len(bookings), 5000):
-            db.session.execute(insert(Booking), bookings[chunk : chunk + 5000])
-        booking_ids = dict(db.session.execute(db.select(Booking.external_id, Booking.id)).all())
-        rows = []
-        for n, due in enumerate(due_times):
-            booking = bookings[n // 2]
-            person = booking["client_id"] if n % 2 == 0 else booking["expert_id"]
-            rows.append(
-                {
-                    "booking_id": booking_ids[booking["external_id"]],
-                    "recipient_id": person,
-                    "type": "booking_start",
-                    "channel": "webhook",
-                    "status": status,
-                    "scheduled_at": due,
-                    "due_at": due,
-                    "booking_starts_at": booking["starts_at"],
-                    "attempts": 0,
-                    "dedupe_key": f"bench:{n}",
-                }
-            )
-        for chunk in range(0, len(rows), 5000):
-            db.session.execute(insert(Notification), rows[chunk : chunk + 5000])
+def seed_reminders(app, receiver_url: str, due_times: list, status: str = "pending") -> list[int]:
+    """Insert one booking_start reminder per due time (two per booking), as planning would; return their ids."""
+    with app.app_context():
+        people = seed_people(receiver_url)
+        bookings = seed_bookings(people, due_times[::2])
+        rows = [reminder_row(n, due, bookings[n // 2], status) for n, due in enumerate(due_times)]
+        insert_in_chunks(Notification, rows)
         db.session.commit()
-        refresh_statistics(stack)
+        refresh_statistics()
         return list(db.session.scalars(db.select(Notification.id).order_by(Notification.id)))
 
 
-def refresh_statistics(stack: Stack) -> None:
+def seed_people(receiver_url: str) -> dict[str, int]:
+    """Two hundred people whose webhook is the receiver; return their ids by external id."""
+    people = [
+        {"external_id": f"p{n}", "name": f"Person {n}", "webhook_url": receiver_url, "timezone": "Europe/Berlin"}
+        for n in range(200)
+    ]
+    db.session.execute(insert(Recipient), [{**person, "locale": "en"} for person in people])
+    return dict(db.session.execute(db.select(Recipient.external_id, Recipient.id)).all())
+
+
+def seed_bookings(people: dict[str, int], starts: list) -> list[dict]:
+    """One accepted booking per start among the people; return the rows with their ids."""
+    bookings = [
+        {
+            "external_id": f"b{n}",
+            "client_id": people[f"p{n % 100}"],
+            "expert_id": people[f"p{100 + n % 100}"],
+            "service_name": "Code Review",
+            "starts_at": due,
+            "ends_at": due.replace(year=due.year + 1),
+            "status": "accepted",
+        }
+        for n, due in enumerate(starts)
+    ]
+    insert_in_chunks(Booking, bookings)
+    ids = dict(db.session.execute(db.select(Booking.external_id, Booking.id)).all())
+    return [{**booking, "id": ids[booking["external_id"]]} for booking in bookings]
+
+
+def reminder_row(n: int, due, booking: dict, status: str) -> dict:
+    """The n-th reminder: to the client when n is even, to the expert when odd."""
+    return {
+        "booking_id": booking["id"],
+        "recipient_id": booking["client_id"] if n % 2 == 0 else booking["expert_id"],
+        "type": "booking_start",
+        "channel": "webhook",
+        "status": status,
+        "scheduled_at": due,
+        "due_at": due,
+        "booking_starts_at": booking["starts_at"],
+        "attempts": 0,
+        "dedupe_key": f"bench:{n}",
+    }
+
+
+def insert_in_chunks(model, rows: list[dict], size: int = 5000) -> None:
+    """Bulk-insert rows a chunk at a time, within the drivers' parameter limits."""
+    for chunk in range(0, len(rows), size):
+        db.session.execute(insert(model), rows[chunk : chunk + size])
+
+
+def refresh_statistics() -> None:
     """Let PostgreSQL's planner see the rows just seeded, as a live database's statistics would."""
-    if stack.backend == "postgresql":
+    if db.engine.dialect.name == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("ANALYZE")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from tests import services
+from tests.support import services
 
 ARTEFACTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 CHROMEDRIVER_PATHS = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")

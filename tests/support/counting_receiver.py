@@ -1,4 +1,4 @@
-"""A loopback webhook receiver for benchmarks, run as its own process.
+"""A loopback webhook receiver that only counts arrivals, run as its own process by the benchmarks' stack.
 
 POST anything: answers 200 and records (notification_id, arrival time). GET /stats returns
 the arrivals as JSON; POST /reset clears them. HTTP/1.1 keep-alive, like a real endpoint.
@@ -8,7 +8,9 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.support.loopback import LoopbackServer
 
 ARRIVALS: list[tuple[int | None, float]] = []
 LOCK = threading.Lock()
@@ -48,12 +50,15 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+class CountingServer(LoopbackServer):
+    """Room for a whole burst of connections opening at once."""
+
+    backlog = 1024
+
+
 def main() -> None:
-    """Serve on the port given as the first argument."""
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 1024
-    server.serve_forever()
+    """Serve on the port given as the first argument until killed."""
+    CountingServer(Handler, int(sys.argv[1])).thread.join()
 
 
 if __name__ == "__main__":

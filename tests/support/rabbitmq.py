@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.services import free_port, missing
+from tests.support.services import free_port, missing
 
 # Debian's /usr/sbin/rabbitmq-server switches to the rabbitmq user; this one runs as whoever starts it.
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"

@@ -3,7 +3,7 @@
 import socket
 import threading
 
-from tests.services import free_port
+from tests.support.services import free_port
 
 
 class Proxy:

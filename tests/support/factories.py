@@ -79,3 +79,8 @@ def notifications(**filters) -> list:
 def kinds(rows) -> list[tuple[str, str, str]]:
     """Summarise rows as sorted (type, recipient, status) triples."""
     return sorted((row.type.value, row.recipient.external_id, row.status.value) for row in rows)
+
+
+def this_second() -> datetime:
+    """Now, in UTC, to the whole second: due times that land on one wake-up."""
+    return now().replace(microsecond=0)

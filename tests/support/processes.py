@@ -1,0 +1,97 @@
+"""Bellhop's Procfile processes, started for real as a platform would start them."""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support import services
+from webapp.config import PROJECT_ROOT, TestConfig
+
+PROCFILE = PROJECT_ROOT / "Procfile"
+# ${NAME:-default} and $NAME, as the shell a platform runs the Procfile with expands them.
+VARIABLE = re.compile(r"\$\{(\w+):-([^}]*)\}|\$(\w+)")
+
+
+def process_env(database_url: str, redis_url: str) -> dict:
+    """Settings for a Bellhop process pointed at these servers: the test secrets, the log channel, a fast sweep."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "BELLHOP_WEBHOOK_SECRETS": TestConfig.WEBHOOK_SECRETS[0],
+        "BELLHOP_OUTBOUND_WEBHOOK_SECRET": TestConfig.OUTBOUND_WEBHOOK_SECRET,
+        "BELLHOP_CHANNELS": "log",
+        "BELLHOP_SWEEP_SECONDS": "2",
+        "BELLHOP_WEBHOOK_ALLOWLIST": "127.0.0.1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def procfile_entries() -> dict[str, str]:
+    """The Procfile's process types and their command lines."""
+    lines = [line for line in PROCFILE.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return {name.strip(): command.strip() for name, command in (line.split(":", 1) for line in lines)}
+
+
+def procfile_command(kind: str, env: dict) -> list[str]:
+    """The Procfile's command for a process type, its variables filled from env, run by this Python."""
+    expanded = VARIABLE.sub(lambda found: env.get(found[1] or found[3]) or found[2] or "", procfile_entries()[kind])
+    program, *arguments = shlex.split(expanded)
+    # python, gunicorn and flask are this virtualenv's: run them as modules of the interpreter running the tests.
+    return [sys.executable, *([] if program == "python" else ["-m", program]), *arguments]
+
+
+def start(kind: str, env: dict, log_path: Path, *extra: str) -> subprocess.Popen:
+    """Start one Procfile process, its output in log_path."""
+    return subprocess.Popen(
+        [*procfile_command(kind, env), *extra],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=open(log_path, "w"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop(processes: list[subprocess.Popen], seconds: float = 30) -> None:
+    """Terminate processes still running, then wait for each; kill one that will not go."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+@contextmanager
+def web(env: dict, log_path: Path, workers: int = 2):
+    """Run the Procfile's web process on a free port; yield its base URL."""
+    port = services.free_port()
+    process = start("web", {**env, "PORT": str(port), "WEB_CONCURRENCY": str(workers)}, log_path)
+    try:
+        services.wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop([process])
+
+
+def wait_for(predicate, seconds: float) -> bool:
+    """Poll predicate until it holds or the time is up; return whether it held."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def log_tail(workdir: Path) -> str:
+    """The end of every process log in a folder, to explain a failed wait."""
+    return "\n".join(path.read_text()[-1500:] for path in workdir.glob("*.log"))
