@@ -1,0 +1,92 @@
+"""Staff sign-in: roles checked on the server, CSRF on every form, throttled failures, an audit trail."""
+
+from tests.support.signin import PASSWORD, actions, csrf_token, sign_in
+
+
+def test_every_dashboard_page_needs_a_login(client):
+    for path in ("/dashboard/", "/dashboard/templates", "/dashboard/templates/en/booking_24h/sms"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert client.get("/health").status_code == 200  # health stays open
+
+
+def test_sign_in_renews_the_session_and_records_it(client, accounts):
+    with client.session_transaction() as session:
+        session["planted"] = "by someone else"
+    response = sign_in(client, "viewer@example.com")
+    assert response.status_code == 302 and response.headers["Location"] == "/dashboard/"
+    with client.session_transaction() as session:
+        assert "planted" not in session  # nothing set before sign-in survives it
+    assert client.get("/dashboard/").status_code == 200
+    assert actions()[-1] == ("login", "viewer@example.com", "viewer@example.com")
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(client, accounts):
+    cookie = sign_in(client, "viewer@example.com").headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_a_post_without_the_csrf_token_is_refused(client, accounts):
+    response = client.post("/login", data={"email": "viewer@example.com", "password": PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/dashboard/").status_code == 302  # not signed in
+
+
+def test_failed_logins_are_recorded_and_throttled_per_account(app, client, accounts):
+    app.config["LOGIN_MAX_FAILURES"] = 3
+    for n in range(3):  # from three addresses, so only the account's count reaches the limit
+        assert sign_in(client, "viewer@example.com", "wrong password!", f"10.0.0.{n}").status_code == 401
+    assert sign_in(client, "viewer@example.com", address="10.0.0.9").status_code == 429  # even the right password
+    assert [action for action, _, _ in actions()] == ["login_failed"] * 3 + ["login_throttled"]
+    assert sign_in(client, "operator@example.com", address="10.0.0.9").status_code == 302  # others are not held
+
+
+def test_failed_logins_are_throttled_per_address_across_accounts(app, client, accounts):
+    app.config["LOGIN_MAX_FAILURES"] = 3
+    for n in range(3):
+        assert sign_in(client, f"nobody{n}@example.com", "guess", "10.0.0.1").status_code == 401
+    assert sign_in(client, "admin@example.com", address="10.0.0.1").status_code == 429
+    assert sign_in(client, "admin@example.com", address="10.0.0.2").status_code == 302
+
+
+def test_unknown_and_wrong_password_get_the_same_answer(client, accounts):
+    unknown = sign_in(client, "nobody@example.com")
+    wrong = sign_in(client, "viewer@example.com", "not the password")
+    assert unknown.status_code == wrong.status_code == 401
+    assert b"Wrong email or password." in unknown.data and b"Wrong email or password." in wrong.data
+
+
+def test_sign_out_needs_a_post_and_is_recorded(client, accounts):
+    sign_in(client, "viewer@example.com")
+    assert client.get("/logout").status_code == 405
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/dashboard/")})
+    assert client.get("/dashboard/").status_code == 302
+    assert actions()[-1][0] == "logout"
+
+
+def test_staff_create_command(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["staff", "create", "Ops@Example.com", "--role", "admin"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "created ops@example.com (admin)" in result.output
+    assert actions()[-1] == ("staff_created", "command line", "ops@example.com (admin)")
+    again = runner.invoke(args=["staff", "create", "ops@example.com"], input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert again.exit_code == 1 and "already has an account" in again.output
+    short = runner.invoke(args=["staff", "create", "x@example.com", "--password", "short"])
+    assert short.exit_code == 1 and "at least 12 characters" in short.output
+
+
+def test_demo_load_prints_an_admin_login_that_opens_the_dashboard(app, client, monkeypatch):
+    monkeypatch.setenv("BELLHOP_DEMO_ADMIN_PASSWORD", "demo-password-123")
+    runner = app.test_cli_runner()
+    for _ in range(2):  # a second run (another `make run`) resets the same account, not a duplicate
+        result = runner.invoke(args=["demo", "load"])
+        assert result.exit_code == 0, result.output
+        assert "dashboard login: demo-admin@example.com / demo-password-123" in result.output
+    assert sign_in(client, "demo-admin@example.com", "demo-password-123").headers["Location"] == "/dashboard/"
+    assert client.get("/dashboard/audit").status_code == 200  # an admin page
+    monkeypatch.setenv("BELLHOP_DEMO_ADMIN_PASSWORD", "short")
+    refused = runner.invoke(args=["demo", "load"])
+    assert refused.exit_code == 1 and "BELLHOP_DEMO_ADMIN_PASSWORD: the password needs at least 12" in refused.output
