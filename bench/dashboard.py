@@ -1,7 +1,6 @@
 """Dashboard page times at 1,000,000 notifications, beside Flask-Admin's stock list of the same table."""
 
 import random
-import re
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ from sqlalchemy import func, insert, select
 from bench import ingest
 from bench.stats import percentile
 from tests.support import services
+from tests.support.signin import signed_in_session
 from tests.support.stack import Stack, refresh_statistics
 from webapp.domain import staff
 from webapp.extensions import db
@@ -146,17 +146,7 @@ def cases(sample: dict) -> dict[str, str]:
 
 def signed_in(base: str) -> requests.Session:
     """A requests session signed in as the benchmark's admin."""
-    session = requests.Session()
-    page = session.get(f"{base}/login", timeout=30).text
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)[1]
-    response = session.post(
-        f"{base}/login",
-        data={"email": ADMIN, "password": PASSWORD, "csrf_token": token},
-        timeout=30,
-        allow_redirects=False,
-    )
-    assert response.status_code == 302, response.status_code
-    return session
+    return signed_in_session(base, ADMIN, PASSWORD)
 
 
 def page_times(session: requests.Session, url: str, repeat: int) -> dict:

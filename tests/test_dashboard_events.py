@@ -51,3 +51,33 @@ def test_operators_cannot_replay_and_only_admins_see_the_audit_page(client, acco
     sign_in(client, "admin@example.com")
     page = client.get("/dashboard/audit?action=login").get_data(as_text=True)
     assert "operator@example.com" in page and "admin@example.com" in page and "logout" not in page.split("<table>")[1]
+
+
+def test_admins_replaying_one_event_at_once_each_get_a_replay_id_of_their_own(client, accounts, web_server):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.support.factories import envelope, post
+    from tests.support.signin import page_token, signed_in_session
+    from webapp.models import InboundEvent
+
+    post(client, envelope("user.welcome", {"user_id": "u-1"}), event_id="evt-replayed")
+    [original] = db.session.query(InboundEvent).all()
+    admins = [signed_in_session(web_server, "admin@example.com") for _ in range(CONCURRENT_REPLAYS)]
+    tokens = [page_token(session, f"{web_server}/dashboard/events") for session in admins]
+    together = threading.Barrier(CONCURRENT_REPLAYS)
+
+    def replay(n: int) -> int:
+        together.wait()
+        url = f"{web_server}/dashboard/events/{original.id}/replay"
+        return admins[n].post(url, data={"csrf_token": tokens[n]}, allow_redirects=False, timeout=30).status_code
+
+    with ThreadPoolExecutor(CONCURRENT_REPLAYS) as pool:
+        assert list(pool.map(replay, range(CONCURRENT_REPLAYS))) == [302] * CONCURRENT_REPLAYS
+    db.session.expire_all()
+    replays = sorted(event.event_id for event in db.session.query(InboundEvent) if event.id != original.id)
+    assert replays == sorted(f"evt-replayed:replay:{n}" for n in range(1, CONCURRENT_REPLAYS + 1))
+    assert [action for action, _, _ in actions()].count("replay") == CONCURRENT_REPLAYS
+
+
+CONCURRENT_REPLAYS = 4

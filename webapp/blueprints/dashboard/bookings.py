@@ -6,11 +6,10 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from webapp import queueing
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
 from webapp.blueprints.dashboard.paging import newest_page, parse_day
-from webapp.domain import staff, transitions
+from webapp.domain import staff_actions
 from webapp.domain.rendering import zone
 from webapp.extensions import db
 from webapp.models import Booking, BookingStatus, Notification, NotificationType, Recipient, Role
@@ -78,43 +77,21 @@ def booking(external_id: str):
 @require(Role.OPERATOR)
 def cancel_pending(external_id: str):
     """Cancel every message of the booking not yet being sent."""
-    row = booking_or_404(external_id)
-    ids = list(
-        db.session.scalars(
-            select(Notification.id).where(Notification.booking_id == row.id, Notification.status.in_(transitions.OPEN))
-        )
-    )
-    moved = transitions.cancel_now(ids, utcnow(), f"cancelled by {current_user.email}")
-    staff.audit("cancel", target=f"booking {external_id}: all pending", rows=len(moved))
-    db.session.commit()
-    return redirect(url_for("dashboard.booking", external_id=external_id, outcome=f"{len(moved)} cancelled"))
+    moved = staff_actions.cancel_pending(booking_or_404(external_id))
+    return redirect(url_for("dashboard.booking", external_id=external_id, outcome=f"{moved} cancelled"))
 
 
 @bp.post("/bookings/<external_id>/resend")
 @require(Role.OPERATOR)
 def resend(external_id: str):
     """Send a type of message of this booking again, now, on the channels it went out on."""
-    row = booking_or_404(external_id)
     kind = request.form.get("type", "")
     if kind not in {member.value for member in NotificationType}:
         abort(400, description=f"unknown message type {kind!r}")
-    ids = list(
-        db.session.scalars(select(Notification.id).where(Notification.booking_id == row.id, Notification.type == kind))
-    )
-    now = utcnow()
-    moved = transitions.resend_now(ids, now, f"resent by {current_user.email}")
-    staff.audit("resend", target=f"booking {external_id}: {kind}", rows=len(moved))
-    db.session.commit()
-    if moved:
-        queueing.arm_wakeups([now])
-    return redirect(url_for("dashboard.booking", external_id=external_id, outcome=f"{len(moved)} {kind} resent"))
+    moved = staff_actions.resend(booking_or_404(external_id), kind)
+    return redirect(url_for("dashboard.booking", external_id=external_id, outcome=f"{moved} {kind} resent"))
 
 
 def booking_or_404(external_id: str) -> Booking:
-    """The booking an action names, after checking the form's CSRF token."""
-    if not FlaskForm().validate_on_submit():
-        abort(400)
-    row = db.session.scalar(select(Booking).filter_by(external_id=external_id))
-    if row is None:
-        abort(404)
-    return row
+    """The booking a URL names, or a 404."""
+    return db.first_or_404(select(Booking).filter_by(external_id=external_id))

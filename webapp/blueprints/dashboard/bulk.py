@@ -8,14 +8,15 @@ from sqlalchemy import select
 
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
-from webapp.blueprints.dashboard.notifications import act, filtered, notification_filters
-from webapp.domain import staff, transitions
+from webapp.blueprints.dashboard.filters import filtered, notification_filters
+from webapp.domain import staff_actions
+from webapp.domain.staff_actions import ELIGIBLE
 from webapp.extensions import db
 from webapp.models import Notification, Role
 
 # One action moves at most this many rows; past it the operator narrows the filter first.
 BULK_CAP = 10_000
-ELIGIBLE = {"retry": transitions.RETRYABLE, "cancel": transitions.OPEN}
+BULK_ACTIONS = ("retry", "cancel")
 ACTION = "<any(retry, cancel):action>"
 
 
@@ -23,22 +24,14 @@ ACTION = "<any(retry, cancel):action>"
 @require(Role.OPERATOR)
 def act_on_selected():
     """Retry or cancel the ticked rows; rows whose status moved on meanwhile are left alone."""
-    if not FlaskForm().validate_on_submit():
-        abort(400)
     action = request.form.get("action", "")
-    if action not in ELIGIBLE:
+    if action not in BULK_ACTIONS:
         abort(400, description="action: retry or cancel")
     ids = request.form.getlist("id", type=int)
     if not ids or len(ids) > BULK_CAP:
         abort(400, description=f"id: tick 1 to {BULK_CAP} rows")
-    moved = act(ids, action)
-    staff.audit(
-        action,
-        target=f"{len(ids)} selected notifications",
-        rows=moved,
-        detail=f"ids {', '.join(map(str, ids[:50]))}{' …' if len(ids) > 50 else ''}",
-    )
-    db.session.commit()
+    listed = f"ids {', '.join(map(str, ids[:50]))}{' …' if len(ids) > 50 else ''}"
+    moved = staff_actions.act(action, ids, target=f"{len(ids)} selected notifications", detail=listed)
     return redirect(back_to_list(f"{action}: {moved} of {len(ids)} selected rows changed"))
 
 
@@ -62,21 +55,13 @@ def confirm_matching(action: str):
 @require(Role.OPERATOR)
 def act_on_matching(action: str):
     """Retry or cancel every row the filter matches, up to the cap; the count is checked again here."""
-    if not FlaskForm().validate_on_submit():
-        abort(400)
     filters = notification_filters(request.form)
     ids = matching_ids(action, filters)
     if len(ids) > BULK_CAP:
         abort(400, description=f"the filter matches more than {BULK_CAP} rows; narrow it first")
-    moved = act(ids, action)
     described = ", ".join(f"{name}={value}" for name, value in filters.items() if value) or "no filter"
-    staff.audit(
-        action,
-        target=f"all matching: {described}",
-        rows=moved,
-        detail=f"{len(ids)} matched when confirmed as {request.form.get('expected', '?')}",
-    )
-    db.session.commit()
+    confirmed = f"{len(ids)} matched when confirmed as {request.form.get('expected', '?')}"
+    moved = staff_actions.act(action, ids, target=f"all matching: {described}", detail=confirmed)
     active = {name: value for name, value in filters.items() if value}
     return redirect(url_for("dashboard.notifications", outcome=f"{action}: {moved} rows changed", **active))
 

@@ -1,15 +1,14 @@
 """Inbound events, and the admin replay of one."""
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
 from webapp.blueprints.dashboard.paging import newest_page
-from webapp.domain import staff
-from webapp.domain.ingest import ingest
+from webapp.domain import staff_actions
 from webapp.extensions import db
 from webapp.models import EventSource, InboundEvent, Role
 
@@ -42,24 +41,5 @@ def events():
 @require(Role.ADMIN)
 def replay(event_row_id: int):
     """Run a stored event through ingest again, under a new id: only what it calls for and is missing is added."""
-    if not FlaskForm().validate_on_submit():
-        abort(400)
-    original = db.session.get(InboundEvent, event_row_id)
-    if original is None:
-        abort(404)
-    copies = db.session.scalar(
-        select(func.count())
-        .select_from(InboundEvent)
-        .where(InboundEvent.event_id.like(f"{original.event_id}:replay:%"))
-    )
-    replay_id = f"{original.event_id}:replay:{copies + 1}"
-    result = ingest(original.payload, replay_id, original.source, replay_of=original.event_id.split(":replay:")[0])
-    staff.audit(
-        "replay",
-        target=f"event {original.event_id} as {replay_id}",
-        rows=1,
-        detail=f"{result.outcome.value if result.outcome else 'duplicate'}: {result.detail or ''}",
-    )
-    db.session.commit()
-    summary = f"replayed as {replay_id}: {result.outcome.value if result.outcome else 'duplicate'}"
+    summary = staff_actions.replay(db.get_or_404(InboundEvent, event_row_id))
     return redirect(url_for("dashboard.events", outcome=summary))

@@ -12,13 +12,12 @@ from wtforms.validators import DataRequired, Length
 from webapp import queueing
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
-from webapp.domain import staff, template_check
+from webapp.domain import staff_actions, template_check
 from webapp.domain.channel_names import CONTACT_FOR_CHANNEL, KNOWN_CHANNELS
 from webapp.domain.rendering import RenderError
 from webapp.extensions import db
 from webapp.models import Booking, NotificationType, Role
 
-SEND_TEST_JOB = "workers.jobs.send_test"
 # Test sends go to an address the operator types. Not the webhook channel: posting to any URL an operator
 # types would let the dashboard reach inside our network (SSRF) until the allowlist of issue 7 exists.
 TESTABLE = ("log", "email", "sms", "telegram")
@@ -89,30 +88,14 @@ def send_test(locale: str, kind: str, channel: str):
     if channel not in TESTABLE or not form.validate_on_submit():
         abort(400)
     booking_id, party = request.form.get("booking") or None, request.form.get("for", "client")
-    contact = {CONTACT_FOR_CHANNEL.get(channel, "name"): form.address.data.strip()}
-    job = queueing.queue().enqueue(
-        SEND_TEST_JOB,
-        kind,
-        channel,
-        locale,
-        booking_id,
-        party,
-        contact,
-        result_ttl=3600,
-        failure_ttl=3600,
-        job_timeout=60,
-    )
-    staff.audit(
-        "send_test", target=f"{locale}/{kind}/{channel} to {form.address.data.strip()}", rows=1, detail=f"job {job.id}"
-    )
-    db.session.commit()
+    job_id = staff_actions.send_test(kind, channel, locale, booking_id, party, form.address.data.strip())
     return redirect(
         url_for(
             "dashboard.preview",
             locale=locale,
             kind=kind,
             channel=channel,
-            test=job.id,
+            test=job_id,
             booking=booking_id or "",
             **{"for": party},
         )
