@@ -71,3 +71,12 @@ def test_viewers_cannot_send_tests_and_nobody_can_test_the_webhook(client, accou
     sign_in(client, "admin@example.com")
     assert send_test(client, "/dashboard/templates/en/user_welcome/webhook", "http://10.0.0.1/").status_code == 400
     assert [action for action, _, _ in actions()].count("send_test") == 0
+
+
+def test_a_test_send_without_an_address_is_refused_with_the_reason(client, accounts):
+    sign_in(client, "operator@example.com")
+    response = send_test(client, "/dashboard/templates/en/user_welcome/telegram", "")
+    assert response.status_code == 400 and "address" in response.get_json()["error"]
+    webhook = send_test(client, "/dashboard/templates/en/user_welcome/webhook", "http://10.0.0.1/")
+    assert "channel" in webhook.get_json()["error"]
+    assert [action for action, _, _ in actions()].count("send_test") == 0

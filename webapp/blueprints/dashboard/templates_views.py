@@ -18,8 +18,8 @@ from webapp.domain.rendering import RenderError
 from webapp.extensions import db
 from webapp.models import Booking, NotificationType, Role
 
-# Test sends go to an address the operator types. Not the webhook channel: posting to any URL an operator
-# types would let the dashboard reach inside our network (SSRF) until the allowlist of issue 7 exists.
+# Test sends go to an address the operator types. Not the webhook channel: a URL an operator types is not a
+# recipient's, and posting to it would make the dashboard a way to reach other hosts.
 TESTABLE = ("log", "email", "sms", "telegram")
 
 
@@ -85,8 +85,11 @@ def send_test(locale: str, kind: str, channel: str):
     """Queue a test send of this template to an address the operator gives; the audit log keeps it."""
     template_or_404(locale, kind, channel)
     form = SendTestForm()
-    if channel not in TESTABLE or not form.validate_on_submit():
-        abort(400)
+    if channel not in TESTABLE:
+        abort(400, description=f"channel: test sends go over {', '.join(TESTABLE)}, not {channel}")
+    if not form.validate_on_submit():
+        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        abort(400, description=problems)
     booking_id, party = request.form.get("booking") or None, request.form.get("for", "client")
     job_id = staff_actions.send_test(kind, channel, locale, booking_id, party, form.address.data.strip())
     return redirect(
