@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from tests.support.factories import booking_payload, envelope, notifications, now, post
-from tests.support.processes import process_env, start, stop, wait_for
+from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready
 
 
 @pytest.fixture
@@ -13,8 +13,11 @@ def processes(database_url, redis_url, tmp_path):
     """Start a scheduler and a forking worker; stop them after the test."""
     env = process_env(database_url, redis_url)
     running = [start("scheduler", env, tmp_path / "scheduler.log"), start("worker", env, tmp_path / "worker.log")]
-    yield tmp_path
-    stop(running)
+    try:
+        wait_until_ready(redis_url, tmp_path)
+        yield tmp_path
+    finally:
+        stop(running)
 
 
 def test_signed_event_reaches_the_receiver_through_scheduler_and_worker(client, receiver, processes):

@@ -51,10 +51,14 @@ def test_a_provider_rate_spreads_a_batch_over_seconds_and_sends_every_message(ap
     app.config["PROVIDER_RATES"] = {"telegram": 2}
     for n in range(5):
         post(client, welcome(n, f"u-{n}", str(n)))
+    started = time.time()
     run_jobs()
-    assert len(telegram.requests) <= 2
+    # The limit counts per clock second; a busy machine may carry one run across a second's edge.
+    seconds_spanned = int(time.time()) - int(started) + 1
+    assert len(telegram.requests) <= 2 * seconds_spanned
     held = [row for row in notifications() if row.status.value == "pending"]
-    assert held and {row.last_error for row in held} == {"throttled: telegram is limited to 2 messages a second"}
+    assert len(held) == 5 - len(telegram.requests) and (held or seconds_spanned > 2)
+    assert {row.last_error for row in held} <= {"throttled: telegram is limited to 2 messages a second"}
     assert all(row.due_at <= now() + timedelta(seconds=2) for row in held)
     deadline = time.monotonic() + 10
     while len(telegram.requests) < 5 and time.monotonic() < deadline:

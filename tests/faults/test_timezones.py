@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from tests.support.factories import booking_payload, envelope, notifications, signed_headers
-from tests.support.processes import process_env, start, stop, wait_for, web
+from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready, web
 
 # 2027-03-14 is the day New York springs forward (02:00 EST -> 03:00 EDT); India keeps no DST.
 STARTS = {
@@ -27,7 +27,6 @@ EXPECTED_OFFSETS = {
 @pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
 def test_due_times_are_right_whatever_the_processes_zone(client, database_url, redis_url, receiver, tmp_path, zone):
     env = {**process_env(database_url, redis_url), "TZ": zone, "BELLHOP_CHANNELS": ""}
-    processes = []
     with web(env, tmp_path / "web.log") as url:
         for n, start_at in enumerate(STARTS.values()):
             body = json.dumps(
@@ -58,29 +57,30 @@ def test_due_times_are_right_whatever_the_processes_zone(client, database_url, r
                 assert row.due_at == start_utc + EXPECTED_OFFSETS[row.type.value], (start_at, row.type.value)
 
         # And a reminder due in a few seconds is sent on time by a scheduler and worker in that zone.
-        soon = (datetime.now(timezone.utc) + timedelta(seconds=3)).replace(microsecond=0)
-        hook = {"id": "c-soon", "webhook_url": receiver.url, "timezone": "America/New_York"}
-        body = json.dumps(
-            envelope(
-                "booking.created",
-                booking_payload(
-                    "b-soon",
-                    scheduled_time=soon.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat(),
-                    client_id="c-soon",
-                    expert_id="e-soon",
-                    client=hook,
-                    expert={"id": "e-soon"},
-                ),
-            )
-        )
-        assert (
-            requests.post(f"{url}/webhooks/events", data=body, headers=signed_headers(body), timeout=10).status_code
-            == 202
-        )
-        processes += [start("scheduler", env, tmp_path / "scheduler.log"), start("worker", env, tmp_path / "w.log")]
+        processes = [start("scheduler", env, tmp_path / "scheduler.log"), start("worker", env, tmp_path / "w.log")]
         try:
+            wait_until_ready(redis_url, tmp_path)
+            soon = post_soon_booking(url, receiver.url)
             assert wait_for(lambda: any(r["json"]["type"] == "booking_start" for r in receiver.received), 20)
         finally:
             stop(processes)
         [sent] = [r for r in receiver.received if r["json"]["type"] == "booking_start"]
         assert 0 <= sent["at"] - soon.timestamp() < 1.5  # on time, not an offset's worth of hours off
+
+
+def post_soon_booking(url: str, receiver_url: str) -> datetime:
+    """Post a booking starting in 3 s, given with a +05:30 offset; return its start."""
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=3)).replace(microsecond=0)
+    hook = {"id": "c-soon", "webhook_url": receiver_url, "timezone": "America/New_York"}
+    payload = booking_payload(
+        "b-soon",
+        scheduled_time=soon.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat(),
+        client_id="c-soon",
+        expert_id="e-soon",
+        client=hook,
+        expert={"id": "e-soon"},
+    )
+    body = json.dumps(envelope("booking.created", payload))
+    answer = requests.post(f"{url}/webhooks/events", data=body, headers=signed_headers(body), timeout=10)
+    assert answer.status_code == 202, answer.text
+    return soon

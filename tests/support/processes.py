@@ -9,6 +9,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from redis import Redis
+from rq import Worker
+from rq_scheduler import Scheduler
+
 from tests.support import services
 from webapp.config import PROJECT_ROOT, TestConfig
 
@@ -90,6 +94,18 @@ def wait_for(predicate, seconds: float) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def ready(redis_url: str, workers: int = 1) -> bool:
+    """Whether a scheduler and this many RQ workers have registered in Redis, so work sent now is picked up."""
+    redis = Redis.from_url(redis_url)
+    schedulers = redis.keys(f"{Scheduler.redis_scheduler_namespace_prefix}*")
+    return bool(schedulers) and len(Worker.all(connection=redis)) >= workers
+
+
+def wait_until_ready(redis_url: str, log_dir: Path, workers: int = 1, seconds: float = 60) -> None:
+    """Wait for the scheduler and workers to come up: their start-up is not what a timing test measures."""
+    assert wait_for(lambda: ready(redis_url, workers), seconds), log_tail(log_dir)
 
 
 def log_tail(workdir: Path) -> str:
