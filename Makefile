@@ -1,11 +1,16 @@
 # Command 1 runs Bellhop locally; command 2 runs every test.
-.PHONY: run test lint bench soak
+.PHONY: run test test-fast lint bench soak
 
 run:
 	scripts/run-local
 
 test:
 	scripts/test
+
+# The developer's loop: everything but the tests marked slow (long fault and soak-size tests), in 4
+# processes: most tests wait on the clock or on real processes, so 4 beat 2 even on 2 cores.
+test-fast:
+	scripts/test -m "not slow" -n 4 --dist loadgroup
 
 # ruff's linter, then its formatter in check mode: a file it would reformat fails the target.
 lint:

@@ -9,6 +9,8 @@ import pytest
 from tests.support.services import IN_CI, postgres_bindir, redis_binary
 from webapp.config import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
+
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):

@@ -25,6 +25,9 @@ from webapp.domain.events import PAYLOADS
 from webapp.extensions import db
 from webapp.models import EventSource, InboundEvent
 
+# Under make test-fast these tests share one process, so the run boots one RabbitMQ node, not one per process.
+pytestmark = pytest.mark.xdist_group("rabbitmq")
+
 # A booking.created plans the expert's request message and four reminders for each party.
 PER_BOOKING = 9
 # What each event type plans, on top of what came before it (booking b-amqp, starting in 90 minutes).
@@ -181,6 +184,7 @@ def test_poison_messages_are_dead_lettered_with_the_reason_and_change_nothing(ap
     assert queue_depth(app) == 0  # acknowledged, not requeued forever
 
 
+@pytest.mark.slow
 def test_a_broker_restart_mid_stream_loses_nothing(app, consumers, rabbit):
     consumer = consumers()
     events = booking_events(120)
@@ -194,6 +198,7 @@ def test_a_broker_restart_mid_stream_loses_nothing(app, consumers, rabbit):
     assert len(per_booking) == 120 and len(notifications()) == 120 * PER_BOOKING
 
 
+@pytest.mark.slow
 def test_two_consumers_make_no_duplicates(app, consumers):
     first, second = consumers(), consumers()
     events = booking_events(150)
@@ -206,6 +211,7 @@ def test_two_consumers_make_no_duplicates(app, consumers):
     assert "consuming" in first.log.read_text() and "consuming" in second.log.read_text()
 
 
+@pytest.mark.slow
 def test_a_consumer_killed_between_commit_and_ack_changes_nothing_on_redelivery(app, consumers, rabbit):
     proxy = Proxy(rabbit.port)
     try:
@@ -226,6 +232,7 @@ def test_a_consumer_killed_between_commit_and_ack_changes_nothing_on_redelivery(
     assert sorted(row.dedupe_key for row in notifications()) == before
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_message_in_hand_and_exits(app, consumers):
     consumer = consumers()
     publish_many(app, booking_events(200))
@@ -241,6 +248,7 @@ def test_sigterm_finishes_the_message_in_hand_and_exits(app, consumers):
 
 # The outage is a cut TCP connection to the database server; SQLite has no connection to cut.
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.slow
 def test_a_database_outage_puts_messages_back_and_backs_off(app, consumers, postgres_url):
     from sqlalchemy.engine import make_url
 

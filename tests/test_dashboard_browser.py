@@ -9,6 +9,9 @@ from tests.support.browser import screenshot
 from tests.support.factories import booking_payload, contact, envelope, notifications, post
 from tests.support.signin import PASSWORD
 
+# Under make test-fast these tests share one process, so the run boots one Chromium, not one per process.
+pytestmark = pytest.mark.xdist_group("chromium")
+
 LIVE_WAIT_SECONDS = 2.5  # the issue's "within 2 seconds", plus the test's own polling
 # Headless Chromium never hides a tab, so the test tells the page it is hidden the way the browser would.
 SET_HIDDEN = """Object.defineProperty(document, 'hidden', {value: arguments[0], configurable: true});

@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
+import pytest
 import requests
 from sqlalchemy import select
 
@@ -16,6 +17,8 @@ from tests.support.stack import seed_reminders
 from webapp import queueing
 from webapp.extensions import db
 from webapp.models import Booking, DeliveryAttempt, Notification
+
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
 
 TRIALS, SPREAD_SECONDS, LEAD_SECONDS = 1_000, 5.0, 4.0
 

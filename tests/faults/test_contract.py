@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.core import NOT_SET
@@ -9,6 +10,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.support.factories import row_counts, signed_headers
 from webapp.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
 
 SCHEMA = schemathesis.openapi.from_path(str(PROJECT_ROOT / "static" / "openapi.json"))
 

@@ -9,6 +9,8 @@ from tests.support.factories import envelope, notifications, post
 from tests.support.receiver import RESET
 from tests.support.signin import sign_in
 
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
+
 MESSAGES, MAX_ATTEMPTS, TIMEOUT = 12, 3, 0.5
 
 

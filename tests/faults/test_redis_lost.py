@@ -17,6 +17,8 @@ from webapp import create_app, queueing
 from webapp.extensions import db
 from webapp.models import Notification
 
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
+
 PENDING, IN_FLIGHT_AT_LEAST = 1_100, 100
 
 

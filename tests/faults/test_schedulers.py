@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
@@ -16,6 +17,8 @@ from webapp import queueing
 from webapp.extensions import db
 from webapp.models import Notification
 from workers.scheduler import LOCK_SECONDS, BellhopScheduler
+
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
 
 BURST = 10_000
 LOCK_KEY = BellhopScheduler.scheduler_lock_key

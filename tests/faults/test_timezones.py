@@ -9,6 +9,8 @@ import requests
 from tests.support.factories import booking_payload, envelope, notifications, signed_headers
 from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready, web
 
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
+
 # 2027-03-14 is the day New York springs forward (02:00 EST -> 03:00 EDT); India keeps no DST.
 STARTS = {
     "offset, before the change": "2027-03-14T01:30:00-05:00",

@@ -6,6 +6,7 @@ import subprocess
 import time
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.support.factories import this_second
@@ -14,6 +15,8 @@ from tests.support.stack import seed_reminders
 from webapp import queueing
 from webapp.extensions import db
 from webapp.models import Notification
+
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
 
 MESSAGES, TRIALS, LEASE_SECONDS = 600, 10, 3
 
