@@ -9,7 +9,7 @@ def whsec() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-print(f"""# Written by `make run`; local settings only. See README for every variable.
+print(f"""# Written by `make run`; local settings only. See docs/configuration.md for every variable.
 SECRET_KEY={secrets.token_hex(32)}
 BELLHOP_WEBHOOK_SECRETS={whsec()}
 BELLHOP_OUTBOUND_WEBHOOK_SECRET={whsec()}

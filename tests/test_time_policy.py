@@ -1,6 +1,6 @@
 """Bellhop's time policy: instants in, elapsed-time reminders, local times only for display.
 
-See README, "Time and daylight saving".
+See docs/channels.md, "Time and daylight saving".
 """
 
 from datetime import datetime, timedelta, timezone

@@ -1,4 +1,4 @@
-"""The platform's RabbitMQ topology (seed doc 004), and publishing events to it.
+"""The platform's RabbitMQ topology, and publishing events to it.
 
 The consumer that reads the queue is workers/consumer.py; the CLI publishes sample events through here.
 """

@@ -113,11 +113,11 @@ class Config:
     RECIPIENT_HOURLY_LIMIT = env_int("BELLHOP_RECIPIENT_HOURLY_LIMIT", 0)
     PROVIDER_RATES = parse_rates(os.environ.get("BELLHOP_PROVIDER_RATES", "telegram=30"))
 
-    # The platform's RabbitMQ (seed doc 004). The consumer process runs only when AMQP_URL is set.
+    # The platform's RabbitMQ. The consumer process runs only when AMQP_URL is set.
     AMQP_URL = os.environ.get("AMQP_URL")
     AMQP_EXCHANGE = os.environ.get("AMQP_EXCHANGE", "hire_an_expert_events")
     AMQP_QUEUE = os.environ.get("AMQP_QUEUE", "notification_queue")
-    # The seed says booking.* means "all booking events", but in a topic exchange * is one word, so
+    # The platform calls booking.* "all booking events", but in a topic exchange * is one word, so
     # booking.* misses its own booking.reminder.24hr; # (any number of words) keeps the intent.
     AMQP_BINDINGS = parse_list(os.environ.get("AMQP_BINDINGS", "booking.# payment.# user.#"))
     AMQP_DEAD_LETTER_EXCHANGE = os.environ.get("AMQP_DEAD_LETTER_EXCHANGE", "hire_an_expert_events.dead")

@@ -1,8 +1,8 @@
 """Warm a worker's caches before it forks, so every work horse starts with them.
 
 RQ forks a fresh horse per job, and a horse's caches die with it: without this, each
-deliver job compiled the same SQL statements and Jinja templates again, which cost
-about as much as sending fifty messages (measured in BENCHMARKS.md).
+deliver job would compile the same SQL statements and Jinja templates again, which
+costs about as much as sending fifty messages.
 """
 
 from webapp.domain import delivery, rendering, transitions

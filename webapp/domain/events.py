@@ -96,7 +96,7 @@ class Contact(BaseModel):
 
 
 class BookingPayload(BaseModel):
-    """A booking event's payload: the seed's fields plus optional end and contacts."""
+    """A booking event's payload: the platform's fields plus optional end and contacts."""
 
     model_config = ConfigDict(extra="ignore")
 

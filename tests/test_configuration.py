@@ -1,0 +1,37 @@
+"""docs/configuration.md lists every environment variable Bellhop reads, and nothing else."""
+
+import re
+
+from webapp.config import PROJECT_ROOT
+
+# Where Bellhop's processes read the environment: the code they run and the Procfile that starts them.
+SOURCES = [*PROJECT_ROOT.glob("webapp/**/*.py"), *PROJECT_ROOT.glob("workers/**/*.py"), PROJECT_ROOT / "wsgi.py"]
+READ_IN_CODE = re.compile(r"""(?:environ\.get|environ\[|getenv|env_int)\(?\s*["']([A-Z][A-Z0-9_]+)["']""")
+READ_IN_PROCFILE = re.compile(r"\$\{?([A-Z][A-Z0-9_]+)")
+DOCUMENTED = re.compile(r"`([A-Z][A-Z0-9_]+)`")
+
+
+def variables_read() -> set[str]:
+    """Every variable name the code or the Procfile reads."""
+    names = {name for path in SOURCES for name in READ_IN_CODE.findall(path.read_text())}
+    return names | set(READ_IN_PROCFILE.findall((PROJECT_ROOT / "Procfile").read_text()))
+
+
+def variables_documented() -> set[str]:
+    """Every variable named in the first column of the page's tables."""
+    rows = [line for line in (PROJECT_ROOT / "docs" / "configuration.md").read_text().splitlines()]
+    first_cells = [row.split("|")[1] for row in rows if row.startswith("| `")]
+    return {name for cell in first_cells for name in DOCUMENTED.findall(cell)}
+
+
+def test_every_variable_read_is_documented():
+    assert variables_read() - variables_documented() == set()
+
+
+def test_every_variable_documented_is_read():
+    assert variables_documented() - variables_read() == set()
+
+
+def test_the_scan_finds_variables_in_each_place_they_are_read():
+    # A scan that found nothing would pass the two tests above vacuously.
+    assert {"DATABASE_URL", "BELLHOP_DEMO_ADMIN_PASSWORD", "LOG_LEVEL", "PORT", "SMTP_PORT"} <= variables_read()
