@@ -8,6 +8,8 @@ from tests.support.signin import csrf_token, fresh_get, sign_in
 OPEN = {
     "health.index",
     "health.health",
+    "health.healthz",
+    "health.readyz",
     "auth.login",
     "static",
     "admin.static",

@@ -301,3 +301,14 @@ def test_the_default_bindings_take_every_booking_event_including_the_24h_reminde
     for event_type in PAYLOADS:  # mandatory publishing fails on a key no binding takes
         publish(app, "{}", event_type)
     assert queue_depth(app) == len(PAYLOADS)
+
+
+def test_a_consuming_consumer_keeps_readiness_and_a_stopped_one_does_not(app, client, consumers):
+    def consumer_check() -> dict:
+        return client.get("/readyz").get_json()["checks"]["consumer"]
+
+    consumer = consumers()
+    assert wait_for(lambda: consumer_check()["ok"], 10), consumer_check()
+    consumer.send_signal(signal.SIGTERM)
+    assert consumer.wait(15) == 0
+    assert consumer_check() == {"ok": False, "detail": "no consumer is running", "age_seconds": None}

@@ -166,3 +166,43 @@ def test_screenshots_of_the_main_pages(browser, accounts, failed_welcome):
         browser.get(f"{browser.base_url}{path}")
         assert "Bellhop" in browser.title and "Internal Server Error" not in browser.page_source, name
         assert screenshot(browser, name).stat().st_size > 5_000
+
+
+SCHEDULER_DOWN = r"No scheduler is running the clock since (.+) UTC: no reminder is being sent\."
+
+
+def test_a_red_banner_on_every_page_while_the_scheduler_is_down_saying_since_when(
+    browser, accounts, app, database_url, redis_url, tmp_path
+):
+    import os
+    import re
+    import signal
+    from datetime import datetime, timezone
+
+    from selenium.webdriver.common.by import By
+
+    from tests.support.processes import process_env, start, stop, wait_until_ready
+
+    def banners() -> list[str]:
+        browser.refresh()
+        return [element.text for element in browser.find_elements(By.CSS_SELECTOR, ".at-risk")]
+
+    app.config["HEARTBEAT_STALE_SECONDS"] = 3
+    env = process_env(database_url, redis_url)
+    scheduler, worker = start("scheduler", env, tmp_path / "scheduler.log"), start("worker", env, tmp_path / "w.log")
+    try:
+        wait_until_ready(redis_url, tmp_path)
+        sign_in(browser, "viewer@example.com")
+        wait_for(browser, lambda _: banners() == [], 10, "a banner while everything runs")
+        os.kill(scheduler.pid, signal.SIGKILL)
+        killed_at = time.time()
+        for path in ("/dashboard/", "/dashboard/notifications", "/dashboard/bookings", "/dashboard/events"):
+            browser.get(f"{browser.base_url}{path}")
+            [banner] = wait_for(browser, lambda _: banners() or None, 10, f"no banner on {path}")
+            since = re.fullmatch(SCHEDULER_DOWN, banner)
+            assert since, banner
+            last_beat = datetime.strptime(since[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+            assert killed_at - 2 <= last_beat <= killed_at + 1, (banner, killed_at)
+        screenshot(browser, "banner-scheduler-down")
+    finally:
+        stop([scheduler, worker])

@@ -140,6 +140,11 @@ class Config:
     # Well under a second: a due reminder waits for the next poll, so this bounds its lateness.
     SCHEDULER_INTERVAL_SECONDS = float(os.environ.get("BELLHOP_SCHEDULER_INTERVAL", "0.25"))
 
+    # Readiness: a process whose heartbeat is older than this is taken for stopped or dead, and a due
+    # notification still waiting after this long means reminders are late.
+    HEARTBEAT_STALE_SECONDS = env_int("BELLHOP_HEARTBEAT_STALE_SECONDS", 10)
+    OVERDUE_SECONDS = env_int("BELLHOP_OVERDUE_SECONDS", 60)
+
 
 class TestConfig(Config):
     """Settings for the test suite: the database comes from TEST_DATABASE_URL."""

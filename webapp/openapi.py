@@ -75,26 +75,48 @@ def document() -> dict:
             "503": response("database unavailable; retry after Retry-After"),
         },
     }
-    health = {
-        "summary": "The web process is up and reaches its database",
-        "responses": {
-            "200": response(
-                "ok", {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}
-            ),
-            "503": response("database unavailable"),
-        },
-    }
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Bellhop",
             "version": "1",
-            "description": "The signed event webhook and the health check. Beyond the schemas, an event "
+            "description": "The signed event webhook and the health checks. Beyond the schemas, an event "
             "must name IANA zones, match each party's id to its *_id field, and so on: "
             "a 400 names the rule broken.",
         },
-        "paths": {"/webhooks/events": {"post": webhook}, "/health": {"get": health}},
+        "paths": {"/webhooks/events": {"post": webhook}, **health_paths()},
         "components": {"schemas": components},
+    }
+
+
+def health_paths() -> dict:
+    """/health (the database), /healthz (liveness) and /readyz (readiness), as monitors call them."""
+    ok = {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}
+    alive = {"type": "object", "required": ["status"], "properties": {"status": {"const": "alive"}}}
+    check = {
+        "type": "object",
+        "required": ["ok", "detail"],
+        "properties": {
+            "ok": {"type": "boolean"},
+            "detail": {"type": "string"},
+            "age_seconds": {"type": ["number", "null"]},
+        },
+    }
+    readiness = {
+        "type": "object",
+        "required": ["status", "failing", "checks"],
+        "properties": {
+            "status": {"enum": ["ready", "not ready"]},
+            "failing": {"type": "array", "items": {"type": "string"}},
+            "checks": {"type": "object", "additionalProperties": check},
+        },
+    }
+    health = {"200": response("ok", ok), "503": response("database unavailable")}
+    ready = {"200": response("every part is fine", readiness), "503": response("a part is not", readiness)}
+    return {
+        "/health": {"get": {"summary": "The web process reaches its database", "responses": health}},
+        "/healthz": {"get": {"summary": "The web process answers", "responses": {"200": response("alive", alive)}}},
+        "/readyz": {"get": {"summary": "Reminders can go out on time", "responses": ready}},
     }
 
 

@@ -8,7 +8,7 @@ import time
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import SimpleWorker, Worker
 
-from webapp import create_app, queueing
+from webapp import create_app, heartbeats, queueing
 from webapp.extensions import db
 from workers import jobs, logcontext  # noqa: F401  jobs: imported once here, not in every forked horse
 from workers.preflight import require_noeviction
@@ -31,18 +31,27 @@ def run_worker(burst: bool, simple: bool) -> None:
         worker_class = SimpleWorker if simple else Worker
         if not simple:
             warm_up()
-        while True:
-            worker = worker_class([queueing.queue()], connection=redis)
-            try:
-                worker.work(burst=burst, with_scheduler=False)
-            except RedisConnectionError as error:
-                log.warning("lost Redis (%s)", error)
-            if burst or worker._shutdown_requested_date is not None:  # a signal asked it to stop
-                return
-            # RQ survives a Redis outage while it waits for work, but quits when one hits while it watches a
-            # job. The rows are safe in SQL (the scheduler takes back their lost jobs), so start a new worker.
-            log.warning("the RQ worker quit without being asked to; starting a new one in %s s", REDIS_RETRY_SECONDS)
-            time.sleep(REDIS_RETRY_SECONDS)
+        beating = heartbeats.Beating(redis, "worker", heartbeats.process_name())
+        try:
+            keep_working(worker_class, redis, burst)
+        finally:
+            beating.stop()
+
+
+def keep_working(worker_class, redis, burst: bool) -> None:
+    """Run RQ workers one after another until one is asked to stop (or, in burst mode, runs out of work)."""
+    while True:
+        worker = worker_class([queueing.queue()], connection=redis)
+        try:
+            worker.work(burst=burst, with_scheduler=False)
+        except RedisConnectionError as error:
+            log.warning("lost Redis (%s)", error)
+        if burst or worker._shutdown_requested_date is not None:  # a signal asked it to stop
+            return
+        # RQ survives a Redis outage while it waits for work, but quits when one hits while it watches a
+        # job. The rows are safe in SQL (the scheduler takes back their lost jobs), so start a new worker.
+        log.warning("the RQ worker quit without being asked to; starting a new one in %s s", REDIS_RETRY_SECONDS)
+        time.sleep(REDIS_RETRY_SECONDS)
 
 
 def run_scheduler(burst: bool) -> None:

@@ -11,9 +11,10 @@ from datetime import datetime, timezone
 
 import pika
 from pika.exceptions import AMQPChannelError, AMQPConnectionError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from webapp import amqp
+from webapp import amqp, heartbeats, queueing
 from webapp.domain.events import InvalidEvent
 from webapp.domain.ingest import ingest
 from webapp.extensions import db
@@ -32,6 +33,7 @@ class Consumer:
         self.topology = amqp.Topology.from_config(config)
         self.max_delay = config["AMQP_RETRY_MAX_SECONDS"]
         self.stopping, self.delay = False, FIRST_DELAY_SECONDS
+        self.name, self.last_beat = heartbeats.process_name(), 0.0
 
     def stop(self, *_signal) -> None:
         """Finish the message in hand, acknowledge it, and exit."""
@@ -49,7 +51,25 @@ class Consumer:
                     "broker connection lost (%s); reconnecting in %.1f s", error or type(error).__name__, self.delay
                 )
                 self.pause(time.sleep)
+        self.forget_beat()
         log.info("consumer stopped")
+
+    def beat(self) -> None:
+        """Say in Redis, at most once a beat interval, that this consumer is consuming."""
+        if time.monotonic() - self.last_beat < heartbeats.BEAT_SECONDS:
+            return
+        self.last_beat = time.monotonic()
+        try:
+            heartbeats.beat(queueing.redis_connection(), "consumer", self.name)
+        except RedisError:
+            pass  # Redis is not what the consumer needs to take events in; readiness will say it is down
+
+    def forget_beat(self) -> None:
+        """A consumer that stopped cleanly is not a stalled one."""
+        try:
+            queueing.redis_connection().delete(heartbeats.key("consumer", self.name))
+        except RedisError:
+            pass
 
     def consume(self) -> None:
         """One connection's life: declare, then handle messages until stopping or the connection drops."""
@@ -62,6 +82,7 @@ class Consumer:
             log.info("consuming %s (bindings %s)", self.topology.queue, ", ".join(self.topology.bindings))
             self.delay = FIRST_DELAY_SECONDS
             for method, properties, body in channel.consume(self.topology.queue, inactivity_timeout=POLL_SECONDS):
+                self.beat()
                 if method is not None:
                     self.handle(connection, channel, method, properties, body)
                 if self.stopping:

@@ -1,10 +1,10 @@
 """The clock: rq-scheduler, polling every second, that also keeps the periodic sweep alive."""
 
-import os
-import socket
 from datetime import datetime, timezone
 
 from rq_scheduler import Scheduler
+
+from webapp import heartbeats
 
 SWEEP_JOB = "workers.jobs.sweep"
 SWEEP_JOB_ID = "bellhop-sweep"
@@ -31,7 +31,8 @@ class BellhopScheduler(Scheduler):
         return self._lock_acquired
 
     def enqueue_jobs(self):
-        """Make sure the sweep is scheduled, then move due jobs to the queue."""
+        """Say the clock is ticking, make sure the sweep is scheduled, then move due jobs to the queue."""
+        heartbeats.beat(self.connection, "scheduler", lock_holder())
         self.ensure_sweep()
         return super().enqueue_jobs()
 
@@ -56,4 +57,4 @@ class BellhopScheduler(Scheduler):
 
 def lock_holder() -> str:
     """The lock's value: which scheduler holds it (host and process id), for an operator or a test to read."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return heartbeats.process_name()

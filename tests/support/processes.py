@@ -96,16 +96,18 @@ def wait_for(predicate, seconds: float) -> bool:
     return False
 
 
-def ready(redis_url: str, workers: int = 1) -> bool:
+def ready(redis_url: str, workers: int = 1, with_scheduler: bool = True) -> bool:
     """Whether a scheduler and this many RQ workers have registered in Redis, so work sent now is picked up."""
     redis = Redis.from_url(redis_url)
     schedulers = redis.keys(f"{Scheduler.redis_scheduler_namespace_prefix}*")
-    return bool(schedulers) and len(Worker.all(connection=redis)) >= workers
+    return (bool(schedulers) or not with_scheduler) and len(Worker.all(connection=redis)) >= workers
 
 
-def wait_until_ready(redis_url: str, log_dir: Path, workers: int = 1, seconds: float = 60) -> None:
+def wait_until_ready(
+    redis_url: str, log_dir: Path, workers: int = 1, with_scheduler: bool = True, seconds: float = 60
+) -> None:
     """Wait for the scheduler and workers to come up: their start-up is not what a timing test measures."""
-    assert wait_for(lambda: ready(redis_url, workers), seconds), log_tail(log_dir)
+    assert wait_for(lambda: ready(redis_url, workers, with_scheduler), seconds), log_tail(log_dir)
 
 
 def log_tail(workdir: Path) -> str:

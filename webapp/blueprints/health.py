@@ -1,8 +1,9 @@
-"""GET /health: is the web process up and can it reach its database."""
+"""Health checks: /healthz (the process answers), /readyz (reminders can go out on time), /health (the database)."""
 
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
+from webapp.domain import readiness
 from webapp.extensions import db
 
 bp = Blueprint("health", __name__)
@@ -13,6 +14,21 @@ def health():
     """Answer 200 when the database answers; errors map to 503."""
     db.session.execute(text("SELECT 1"))
     return jsonify(status="ok")
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness: the process answers, whatever its dependencies do."""
+    return jsonify(status="alive")
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: 200 when every part reminders depend on is fine, else 503 naming each part that is not."""
+    ready, parts = readiness.report()
+    failing = sorted(name for name, part in parts.items() if not part["ok"])
+    body = {"status": "ready" if ready else "not ready", "failing": failing, "checks": parts}
+    return jsonify(body), 200 if ready else 503
 
 
 @bp.get("/")

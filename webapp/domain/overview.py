@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from rq import Worker
 from sqlalchemy import func, select
 
-from webapp import queueing
+from webapp import heartbeats, queueing
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus
 
@@ -55,13 +55,23 @@ def percentile(ordered: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def queue_state() -> dict[str, int | None]:
-    """Jobs waiting in RQ and workers alive; None when Redis does not answer."""
+def queue_state() -> dict:
+    """Jobs waiting in RQ, workers alive, and the youngest heartbeat of each kind; None when Redis does not answer."""
     try:
         connection = queueing.redis_connection()
-        return {"queued": queueing.queue().count, "workers": len(Worker.all(connection=connection))}
+        return {
+            "queued": queueing.queue().count,
+            "workers": len(Worker.all(connection=connection)),
+            "heartbeats": {kind: youngest(connection, kind) for kind in ("scheduler", "worker", "consumer")},
+        }
     except Exception:  # the overview must render even while Redis is down, and say so
-        return {"queued": None, "workers": None}
+        return {"queued": None, "workers": None, "heartbeats": {}}
+
+
+def youngest(connection, kind: str) -> float | None:
+    """Seconds since any process of a kind last beat, or None when none ever did."""
+    ages = heartbeats.ages(connection, kind)
+    return round(min(ages.values()), 1) if ages else None
 
 
 def hourly(now: datetime, hours: int = 48) -> list[dict]:

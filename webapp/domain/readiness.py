@@ -1,0 +1,118 @@
+"""Is Bellhop able to send reminders on time right now? Each part answers for itself."""
+
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from webapp import heartbeats, queueing
+from webapp.extensions import db
+from webapp.models import Notification, NotificationStatus
+from webapp.models.types import utcnow
+
+OPEN = (NotificationStatus.PENDING, NotificationStatus.QUEUED)
+
+
+@dataclass
+class Check:
+    """One part of readiness: whether it is fine, and what an operator needs to know either way."""
+
+    ok: bool
+    detail: str
+    age_seconds: float | None = None
+
+
+def checks() -> dict[str, Check]:
+    """Every part readiness depends on, by name; the consumer only when a broker is configured."""
+    found = {"database": database(), "redis": redis()}
+    if found["redis"].ok:
+        found["scheduler"] = freshest("scheduler", "scheduler")
+        found["workers"] = freshest("worker", "worker")
+        if current_app.config["AMQP_URL"]:
+            found["consumer"] = freshest("consumer", "consumer")
+    if found["database"].ok:
+        found["overdue"] = overdue()
+    return found
+
+
+def report() -> tuple[bool, dict]:
+    """Whether every part is fine, and the parts as JSON-ready dicts."""
+    found = checks()
+    return all(check.ok for check in found.values()), {name: asdict(check) for name, check in found.items()}
+
+
+def database() -> Check:
+    """The database answers a trivial query."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        return Check(True, "answers")
+    except SQLAlchemyError as error:
+        db.session.rollback()
+        return Check(False, f"does not answer: {type(error.orig or error).__name__}")
+
+
+def redis() -> Check:
+    """Redis answers and will not evict wake-ups or jobs."""
+    try:
+        policy = queueing.redis_connection().config_get("maxmemory-policy").get("maxmemory-policy")
+    except RedisError as error:
+        return Check(False, f"does not answer: {type(error).__name__}")
+    if policy != "noeviction":
+        return Check(False, f"maxmemory-policy is {policy!r}; it must be 'noeviction'")
+    return Check(True, "answers, noeviction")
+
+
+def freshest(kind: str, what: str) -> Check:
+    """Whether any process of a kind beat within the stale limit, with the youngest beat's age."""
+    stale_after = current_app.config["HEARTBEAT_STALE_SECONDS"]
+    found = heartbeats.ages(queueing.redis_connection(), kind)
+    if not found:
+        return Check(False, f"no {what} is running")
+    age = min(found.values())
+    if age > stale_after:
+        return Check(False, f"no {what} has reported for {age:.0f} s (limit {stale_after} s)", round(age, 1))
+    alive = sum(1 for seconds in found.values() if seconds <= stale_after)
+    return Check(True, f"{alive} reporting, the latest {age:.1f} s ago", round(age, 1))
+
+
+def overdue() -> Check:
+    """Whether any notification waits past its due time by more than the allowed delay."""
+    limit = current_app.config["OVERDUE_SECONDS"]
+    oldest = db.session.scalar(select(func.min(Notification.due_at)).where(Notification.status.in_(OPEN)))
+    late = (utcnow() - oldest).total_seconds() if oldest else 0.0
+    if oldest and late > limit:
+        count = db.session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.status.in_(OPEN), Notification.due_at < utcnow() - timedelta(seconds=limit))
+        )
+        return Check(False, f"{count} due notifications waiting over {limit} s, the oldest {late:.0f} s", late)
+    return Check(True, f"none waiting over {limit} s", max(late, 0.0))
+
+
+# What the dashboard's banner says for each part that puts reminders at risk.
+AT_RISK = {
+    "database": "The database does not answer: nothing can be planned or sent.",
+    "redis": "Redis is not usable ({detail}): no wake-up or delivery job can run.",
+    "scheduler": "No scheduler is running the clock{since}: no reminder is being sent.",
+    "workers": "No worker is running{since}: due reminders are not being sent.",
+    "overdue": "Reminders are late: {detail}{since}.",
+}
+
+
+def risks() -> list[str]:
+    """Sentences for the dashboard's banner, one per failing part that puts reminders at risk, with since when."""
+    found = checks()
+    return [at_risk(name, check) for name, check in found.items() if not check.ok and name in AT_RISK]
+
+
+def at_risk(name: str, check: Check) -> str:
+    """One banner sentence: what is wrong, and since when when that is known."""
+    since = ""
+    if check.age_seconds is not None:
+        moment = utcnow() - timedelta(seconds=check.age_seconds)
+        since = f" since {moment:%Y-%m-%d %H:%M:%S} UTC"
+    return AT_RISK[name].format(detail=check.detail, since=since)
