@@ -21,11 +21,11 @@ from webapp.domain.rendering import RenderError
 from webapp.extensions import db
 from webapp.models import Booking, EventSource, NotificationType, Role
 from webapp.signatures import sign
+from webapp.staff_commands import staff_cli
 
 events_cli = AppGroup("events", help="Send platform events to Bellhop.")
 demo_cli = AppGroup("demo", help="Demo data for a local run.")
 templates_cli = AppGroup("templates", help="Message templates.")
-staff_cli = AppGroup("staff", help="Dashboard accounts.")
 
 
 def sample_options(command):
@@ -152,28 +152,6 @@ def preview_template(kind, channel, locale, booking_id, party):
     if "limit" in facts:
         line += f" (limit {facts['limit']})"
     click.echo(line)
-
-
-@staff_cli.command("create")
-@click.argument("email")
-@click.option("--role", type=click.Choice([role.value for role in Role]), default="viewer", show_default=True)
-@click.option(
-    "--password",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help="Asked for when not given; read from BELLHOP_STAFF_PASSWORD too.",
-    envvar="BELLHOP_STAFF_PASSWORD",
-)
-def create_staff(email, role, password):
-    """Add a dashboard account."""
-    try:
-        account = staff.create(email, password, Role(role))
-    except staff.StaffError as error:
-        raise click.ClickException(str(error)) from None
-    staff.audit("staff_created", target=f"{account.email} ({role})", actor="command line")
-    db.session.commit()
-    click.echo(f"created {account.email} ({role})")
 
 
 def init_app(app: Flask) -> None:

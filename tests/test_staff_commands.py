@@ -1,0 +1,52 @@
+"""`flask staff list / set-password / lock / unlock`: accounts from the shell, each change audited."""
+
+from tests.support.signin import PASSWORD, actions, fresh_get, sign_in
+
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def staff_command(app, *args, password: str | None = None):
+    """Run `flask staff ...`, answering the password prompt twice when given one."""
+    answers = f"{password}\n{password}\n" if password else None
+    return app.test_cli_runner().invoke(args=["staff", *args], input=answers)
+
+
+def test_list_shows_each_account_with_its_role_and_state(app, accounts):
+    staff_command(app, "lock", "viewer@example.com")
+    lines = staff_command(app, "list").output.splitlines()
+    assert [line.split("\t")[:3] for line in lines] == [
+        ["admin@example.com", "admin", "active"],
+        ["operator@example.com", "operator", "active"],
+        ["viewer@example.com", "viewer", "locked"],
+    ]
+
+
+def test_set_password_opens_the_account_with_the_new_one_and_ends_open_sessions(app, client, accounts):
+    assert sign_in(client, "operator@example.com").status_code == 302
+    result = staff_command(app, "set-password", "Operator@Example.com", password=NEW_PASSWORD)
+    assert result.exit_code == 0, result.output
+    assert fresh_get(client, "/dashboard/").status_code == 302  # the session opened before is over
+    assert sign_in(client, "operator@example.com", PASSWORD).status_code == 401  # the old password is refused
+    assert sign_in(client, "operator@example.com", NEW_PASSWORD).status_code == 302
+    assert ("staff_changed", "command line", "operator@example.com") in actions()
+
+
+def test_lock_and_unlock(app, client, accounts):
+    assert sign_in(client, "viewer@example.com").status_code == 302
+    assert staff_command(app, "lock", "viewer@example.com").exit_code == 0
+    assert fresh_get(client, "/dashboard/").status_code == 302
+    assert sign_in(client, "viewer@example.com").status_code == 401
+    assert staff_command(app, "unlock", "viewer@example.com").exit_code == 0
+    assert sign_in(client, "viewer@example.com").status_code == 302
+    changes = [(action, target) for action, actor, target in actions() if actor == "command line"]
+    assert changes == [("staff_changed", "viewer@example.com")] * 2
+
+
+def test_the_last_admin_cannot_be_locked_and_unknown_accounts_are_named(app, accounts):
+    last = staff_command(app, "lock", "admin@example.com")
+    assert last.exit_code == 1 and "last active admin" in last.output
+    unknown = staff_command(app, "unlock", "nobody@example.com")
+    assert unknown.exit_code == 1 and "no account nobody@example.com" in unknown.output
+    short = staff_command(app, "set-password", "viewer@example.com", "--password", "short")
+    assert short.exit_code == 1 and "at least 12 characters" in short.output
+    assert [actor for _, actor, _ in actions()].count("command line") == 0
