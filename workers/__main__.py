@@ -6,6 +6,7 @@ import os
 import time
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker
 
 from webapp import create_app, heartbeats, queueing
@@ -55,19 +56,30 @@ def keep_working(worker_class, redis, burst: bool) -> None:
 
 
 def run_scheduler(burst: bool) -> None:
-    """Run the clock that turns wake-ups into dispatch jobs, and keeps the sweep going."""
+    """Run the clock that turns wake-ups into dispatch jobs, and keeps the sweep going, through Redis outages."""
     app = create_app()
     with app.app_context():
         redis = queueing.redis_connection()
         require_noeviction(redis)
-        config = app.config
-        clock = BellhopScheduler(
-            queue_name=config["RQ_QUEUE"],
-            connection=redis,
-            interval=config["SCHEDULER_INTERVAL_SECONDS"],
-            sweep_interval=config["SWEEP_INTERVAL_SECONDS"],
-        )
-        clock.run(burst=burst)
+        while True:
+            try:
+                new_clock(app.config, redis).run(burst=burst)
+                return
+            except (RedisConnectionError, RedisTimeoutError) as error:
+                # rq-scheduler's loop ends at the first Redis error its client's retries do not cover. The
+                # clock must outlive the outage: when Redis is back (empty, perhaps), the next pass recovers.
+                log.warning("lost Redis (%s); the scheduler starts again in %s s", error, REDIS_RETRY_SECONDS)
+                time.sleep(REDIS_RETRY_SECONDS)
+
+
+def new_clock(config, redis) -> BellhopScheduler:
+    """A scheduler on Bellhop's queue, polling at the configured interval."""
+    return BellhopScheduler(
+        queue_name=config["RQ_QUEUE"],
+        connection=redis,
+        interval=config["SCHEDULER_INTERVAL_SECONDS"],
+        sweep_interval=config["SWEEP_INTERVAL_SECONDS"],
+    )
 
 
 def run_consumer() -> None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from redis import Redis
 from sqlalchemy import func, select
 
 from tests.support import services
@@ -85,3 +86,30 @@ def test_a_flushed_redis_mid_burst_loses_nothing_and_resends_nothing_already_sen
     # that were being sent wait out their lease (3 s here), since their sender may still be at it. Then one
     # sweep (2 s), and the worker's 2 s pause before it reconnects; 3 s of slack for this shared machine.
     assert recovered_in < 3 + 2 + 2 + 3, recovered_in
+
+
+def test_the_scheduler_outlives_a_redis_outage_longer_than_its_clients_retries(database_url, private_redis, tmp_path):
+    from webapp import heartbeats
+
+    redis = Redis.from_url(private_redis["url"])
+    scheduler = start("scheduler", process_env(database_url, private_redis["url"]), tmp_path / "scheduler.log")
+    try:
+        assert wait_for(lambda: heartbeats.ages(redis, "scheduler"), 30), log_tail(tmp_path)
+        private_redis["process"].kill()
+        private_redis["process"].wait(10)
+        time.sleep(OUTAGE_SECONDS)
+        private_redis["process"], _ = services.start_redis(tmp_path, private_redis["port"])
+        # Back, and empty: the scheduler beats again, and has put the sweep back.
+        assert wait_for(lambda: heartbeats.ages(redis, "scheduler") and redis.zcard(SCHEDULED) > 0, 30), (
+            scheduler.poll(),
+            log_tail(tmp_path),
+        )
+        assert scheduler.poll() is None
+    finally:
+        stop([scheduler], 20)
+    assert "lost Redis" in (tmp_path / "scheduler.log").read_text()
+
+
+# Longer than redis-py's own retries of a refused connection, which cover a quick restart.
+OUTAGE_SECONDS = 12
+SCHEDULED = "rq:scheduler:scheduled_jobs"
