@@ -19,7 +19,7 @@ def variables_read() -> set[str]:
 
 def variables_documented() -> set[str]:
     """Every variable named in the first column of the page's tables."""
-    rows = [line for line in (PROJECT_ROOT / "docs" / "configuration.md").read_text().splitlines()]
+    rows = (PROJECT_ROOT / "docs" / "configuration.md").read_text().splitlines()
     first_cells = [row.split("|")[1] for row in rows if row.startswith("| `")]
     return {name for cell in first_cells for name in DOCUMENTED.findall(cell)}
 

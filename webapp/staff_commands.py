@@ -83,15 +83,18 @@ def set_password(email, password):
 @click.argument("email")
 def lock(email):
     """Stop an account signing in; its open sessions end at their next request. The last admin stays."""
-    account = account_named(email)
-    change(account, "active=False", active=False)
-    click.echo(f"locked {account.email}")
+    set_active(email, False)
 
 
 @staff_cli.command("unlock")
 @click.argument("email")
 def unlock(email):
     """Let a locked account sign in again."""
+    set_active(email, True)
+
+
+def set_active(email: str, active: bool) -> None:
+    """Lock or unlock an account, audited, and say so."""
     account = account_named(email)
-    change(account, "active=True", active=True)
-    click.echo(f"unlocked {account.email}")
+    change(account, f"active={active}", active=active)
+    click.echo(f"{'unlocked' if active else 'locked'} {account.email}")

@@ -146,10 +146,16 @@ def seed_reminders(app, receiver_url: str, due_times: list, status: str = "pendi
 def seed_people(receiver_url: str) -> dict[str, int]:
     """Two hundred people whose webhook is the receiver; return their ids by external id."""
     people = [
-        {"external_id": f"p{n}", "name": f"Person {n}", "webhook_url": receiver_url, "timezone": "Europe/Berlin"}
+        {
+            "external_id": f"p{n}",
+            "name": f"Person {n}",
+            "webhook_url": receiver_url,
+            "timezone": "Europe/Berlin",
+            "locale": "en",
+        }
         for n in range(200)
     ]
-    db.session.execute(insert(Recipient), [{**person, "locale": "en"} for person in people])
+    db.session.execute(insert(Recipient), people)
     return dict(db.session.execute(db.select(Recipient.external_id, Recipient.id)).all())
 
 
