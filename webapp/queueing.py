@@ -11,7 +11,9 @@ from datetime import datetime
 
 from flask import current_app
 from redis import Redis
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 from rq import Queue
 from rq_scheduler import Scheduler
 
@@ -24,13 +26,23 @@ ARMED_MEMO_SIZE, ARMED_MEMO_SECONDS = 10_000, 600
 # The memo only speaks for wake-ups that cannot have fired yet: a second still ahead of the clock, with
 # room for a scheduler whose clock runs a little fast.
 MEMO_TRUST_SECONDS = 0.25
+# redis-py's default retries sleep up to 14 s (jittered) before a command gives up, and again after Redis is
+# back. Bellhop's own loops restart the worker and scheduler after 2 s, and the web side falls back to the
+# sweep, so its clients give up within about 1.5 s instead.
+REDIS_SOCKET_SECONDS = 5
+REDIS_RETRIES = 3
 
 
 def redis_connection() -> Redis:
     """Return this app's Redis client, created once per process."""
     client = current_app.extensions.get("bellhop_redis")
     if client is None:
-        client = Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=5, socket_connect_timeout=5)
+        client = Redis.from_url(
+            current_app.config["REDIS_URL"],
+            socket_timeout=REDIS_SOCKET_SECONDS,
+            socket_connect_timeout=REDIS_SOCKET_SECONDS,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), REDIS_RETRIES),
+        )
         current_app.extensions["bellhop_redis"] = client
     return client
 

@@ -43,6 +43,8 @@ def keep_working(worker_class, redis, burst: bool) -> None:
     """Run RQ workers one after another until one is asked to stop (or, in burst mode, runs out of work)."""
     while True:
         worker = worker_class([queueing.queue()], connection=redis)
+        # RQ doubles its wait between reconnects up to a minute; once Redis is back, work should resume at once.
+        worker.max_connection_wait_time = REDIS_RETRY_SECONDS
         try:
             worker.work(burst=burst, with_scheduler=False)
         except RedisConnectionError as error:

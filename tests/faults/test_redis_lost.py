@@ -1,5 +1,6 @@
 """Redis restarted and flushed mid-burst: SQL holds the truth, so the sweep delivers everything, once."""
 
+import itertools
 import time
 from collections import Counter
 from datetime import timedelta
@@ -64,11 +65,11 @@ def test_a_flushed_redis_mid_burst_loses_nothing_and_resends_nothing_already_sen
     try:
         assert wait_for(lambda: len(receiver.received) >= IN_FLIGHT_AT_LEAST, 30), log_tail(tmp_path)
         restart_flushed(private_redis, tmp_path)
-        flushed_at = time.monotonic()
+        flushed_at = time.time()
         assert wait_for(lambda: len({r["headers"]["webhook-id"] for r in receiver.received}) >= PENDING, 60), log_tail(
             tmp_path
         )
-        recovered_in = time.monotonic() - flushed_at
+        longest_pause = longest_gap([flushed_at] + [r["at"] for r in receiver.received if r["at"] > flushed_at])
     finally:
         stop(processes, 20)
     with app.app_context():
@@ -81,11 +82,19 @@ def test_a_flushed_redis_mid_burst_loses_nothing_and_resends_nothing_already_sen
     ]
     # Only a message on the wire when Redis went may go twice (with the same key); a batch is 50.
     assert len(repeats) <= 50, repeats[:5]
-    print(f"recovered {PENDING} after the flush in {recovered_in:.1f} s; {len(repeats)} sent twice")
-    # Queued rows whose jobs were lost are taken back as soon as the scheduler sees the empty Redis; rows
-    # that were being sent wait out their lease (3 s here), since their sender may still be at it. Then one
-    # sweep (2 s), and the worker's 2 s pause before it reconnects; 3 s of slack for this shared machine.
-    assert recovered_in < 3 + 2 + 2 + 3, recovered_in
+    print(f"deliveries paused at most {longest_pause:.1f} s after the flush; {len(repeats)} sent twice")
+    # Recovery is the longest stretch with nothing delivered (how long the rest takes is throughput, and
+    # depends on the machine's load). Queued rows whose jobs were lost are taken back as soon as the
+    # scheduler sees the empty Redis; rows that were being sent wait out their lease (3 s here), since their
+    # sender may still be at it. Then one sweep (2 s), and the worker's 2 s pause before it reconnects; 3 s
+    # of slack for this shared machine.
+    assert longest_pause < 3 + 2 + 2 + 3, (longest_pause, log_tail(tmp_path))
+
+
+def longest_gap(moments: list[float]) -> float:
+    """The longest time between consecutive moments."""
+    ordered = sorted(moments)
+    return max((later - earlier for earlier, later in itertools.pairwise(ordered)), default=0.0)
 
 
 def test_the_scheduler_outlives_a_redis_outage_longer_than_its_clients_retries(database_url, private_redis, tmp_path):
