@@ -80,6 +80,10 @@ class Config:
     LOGIN_MAX_FAILURES = env_int("BELLHOP_LOGIN_MAX_FAILURES", 5)
     LOGIN_FAILURE_WINDOW_SECONDS = env_int("BELLHOP_LOGIN_FAILURE_WINDOW", 900)
 
+    # Proxies in front of the web process that append to X-Forwarded-For and set X-Forwarded-Proto: 1 behind
+    # a Heroku-style router or one nginx. With 0, forwarding headers are ignored (a client could forge them).
+    PROXY_HOPS = env_int("BELLHOP_PROXY_HOPS", 0)
+
     # Where people reach this Bellhop: unsubscribe links in emails point here.
     PUBLIC_URL = os.environ.get("BELLHOP_PUBLIC_URL", "http://127.0.0.1:8000")
 

@@ -28,11 +28,12 @@ def fresh_get(client, path):
     return client.get(path)
 
 
-def sign_in(client, email, password=PASSWORD, address="127.0.0.1"):
+def sign_in(client, email, password=PASSWORD, address="127.0.0.1", headers=None):
     return client.post(
         "/login",
         data={"email": email, "password": password, "csrf_token": csrf_token(client)},
         environ_base={"REMOTE_ADDR": address},
+        headers=headers or {},
     )
 
 

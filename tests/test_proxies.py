@@ -1,0 +1,40 @@
+"""Behind a proxy: the client's own address reaches the login throttle and the audit log, and only then."""
+
+import pytest
+
+from tests.support.signin import sign_in
+from webapp.extensions import db
+from webapp.models import AuditEntry
+
+ROUTER = "10.0.0.1"
+
+
+def via_router(client, email: str, client_address: str, forged: str = ""):
+    """A failed sign-in that reached Bellhop through the router, which appended the client's address."""
+    forwarded_for = f"{forged}, {client_address}" if forged else client_address
+    # Over HTTPS Flask-WTF also wants the browser's Referer to name this site.
+    headers = {"X-Forwarded-For": forwarded_for, "X-Forwarded-Proto": "https", "Referer": "https://localhost/login"}
+    return sign_in(client, email, "wrong password!", ROUTER, headers)
+
+
+def audited_addresses() -> list[str]:
+    db.session.expire_all()
+    return [entry.address for entry in db.session.query(AuditEntry).order_by(AuditEntry.id)]
+
+
+def test_with_no_trusted_proxy_forwarding_headers_are_ignored(app, client, accounts):
+    app.config["LOGIN_MAX_FAILURES"] = 3
+    for n in range(3):  # a client making up a new address for every guess
+        assert via_router(client, f"nobody{n}@example.com", f"203.0.113.{n}").status_code == 401
+    assert via_router(client, "admin@example.com", "203.0.113.9").status_code == 429
+    assert set(audited_addresses()) == {ROUTER}
+
+
+@pytest.mark.parametrize("config_overrides", [{"PROXY_HOPS": 1}])
+def test_behind_a_trusted_proxy_each_client_is_seen_by_its_own_address(app, client, accounts):
+    app.config["LOGIN_MAX_FAILURES"] = 3
+    for n in range(3):  # the client forges a leftmost entry; the router's own entry is the one trusted
+        assert via_router(client, f"nobody{n}@example.com", "203.0.113.7", forged=f"198.51.100.{n}").status_code == 401
+    assert via_router(client, "admin@example.com", "203.0.113.7").status_code == 429
+    assert via_router(client, "admin@example.com", "203.0.113.8").status_code == 401  # another client
+    assert audited_addresses() == ["203.0.113.7"] * 4 + ["203.0.113.8"]
