@@ -10,6 +10,7 @@ def whsec() -> str:
 
 
 print(f"""# Written by `make run`; local settings only. See docs/configuration.md for every variable.
+BELLHOP_ENV=local
 SECRET_KEY={secrets.token_hex(32)}
 BELLHOP_WEBHOOK_SECRETS={whsec()}
 BELLHOP_OUTBOUND_WEBHOOK_SECRET={whsec()}

@@ -10,11 +10,10 @@ from redis import Redis
 from rq import SimpleWorker
 
 from tests.support import processes, services
-from tests.support.apps import clear_tables, config_for, migrate
+from tests.support.apps import TestConfig, clear_tables, config_for, migrate
 from tests.support.providers import SmtpServer, Telegram, Twilio
 from tests.support.receiver import Receiver
 from webapp import create_app, queueing
-from webapp.config import TestConfig
 from webapp.extensions import db
 from workers.scheduler import BellhopScheduler
 

@@ -292,9 +292,9 @@ def test_without_amqp_url_the_consumer_exits_saying_why(database_url, redis_url)
 
 
 def test_the_default_bindings_take_every_booking_event_including_the_24h_reminder(app):
-    from webapp.config import Config
+    from webapp.settings import Settings
 
-    config = {**app.config, "AMQP_BINDINGS": Config.AMQP_BINDINGS}
+    config = {**app.config, "AMQP_BINDINGS": Settings.model_fields["AMQP_BINDINGS"].default}
     connection = amqp.connect(app.config["AMQP_URL"])
     amqp.declare(connection.channel(), amqp.Topology.from_config(config))
     connection.close()

@@ -69,9 +69,12 @@ def test_a_provider_rate_spreads_a_batch_over_seconds_and_sends_every_message(ap
     assert {row.attempts for row in notifications()} == {1}
 
 
-def test_provider_rates_parse_and_refuse_nonsense():
-    from webapp.config import parse_rates
+def test_provider_rates_parse_and_refuse_nonsense(monkeypatch):
+    from webapp.config import ConfigurationError, load_settings
 
-    assert parse_rates("telegram=30, sms=5") == {"telegram": 30, "sms": 5}
-    with pytest.raises(ValueError, match="channel=messages-per-second"):
-        parse_rates("telegram=fast")
+    monkeypatch.setenv("BELLHOP_PROVIDER_RATES", "telegram=30, sms=5")
+    assert load_settings(BELLHOP_ENV="test").PROVIDER_RATES == {"telegram": 30, "sms": 5}
+    for nonsense in ("telegram=fast", "telegarm=30", "telegram=0"):
+        monkeypatch.setenv("BELLHOP_PROVIDER_RATES", nonsense)
+        with pytest.raises(ConfigurationError, match="BELLHOP_PROVIDER_RATES"):
+            load_settings(BELLHOP_ENV="test")

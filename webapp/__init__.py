@@ -2,18 +2,18 @@
 
 from flask import Flask
 
-from webapp.config import PROJECT_ROOT, Config
+from webapp.config import PROJECT_ROOT, load_config
 
 
-def create_app(config_class: type = Config) -> Flask:
-    """Create and configure a Bellhop app."""
+def create_app(config_class: type | None = None) -> Flask:
+    """Create and configure a Bellhop app; without a config class, from the checked environment."""
     app = Flask(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
         instance_path=str(PROJECT_ROOT / "instance"),
     )
-    app.config.from_object(config_class)
+    app.config.from_object(config_class or load_config())
     trust_proxies(app)
     register_extensions(app)
     register_blueprints(app)

@@ -13,6 +13,7 @@ from pika.exceptions import AMQPError
 from sqlalchemy import select
 
 from webapp import amqp, demo
+from webapp.config_commands import config_cli
 from webapp.domain import staff, template_check
 from webapp.domain.events import PAYLOADS
 from webapp.domain.ingest import ingest
@@ -160,3 +161,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(templates_cli)
     app.cli.add_command(staff_cli)
+    app.cli.add_command(config_cli)

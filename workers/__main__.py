@@ -10,6 +10,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker
 
 from webapp import create_app, heartbeats, queueing
+from webapp.config import ConfigurationError, load_settings
 from webapp.extensions import db
 from workers import jobs, logcontext  # noqa: F401  jobs: imported once here, not in every forked horse
 from workers.preflight import require_noeviction
@@ -108,7 +109,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--burst", action="store_true", help="stop when there is no more work")
     parser.add_argument("--simple", action="store_true", help="worker: run jobs in-process, no fork")
     args = parser.parse_args(argv)
-    logcontext.configure(os.environ.get("LOG_LEVEL", "INFO"))
+    try:
+        settings = load_settings()
+    except ConfigurationError as error:
+        raise SystemExit(str(error)) from None
+    logcontext.configure(settings.LOG_LEVEL)
     if args.process == "worker":
         run_worker(args.burst, args.simple)
     elif args.process == "consumer":

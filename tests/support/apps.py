@@ -1,11 +1,31 @@
 """Bellhop apps bound to the test servers, and the schema and rows they work on."""
 
+import os
+
 from flask_migrate import upgrade
 from sqlalchemy import delete
 
 from webapp import create_app
-from webapp.config import TestConfig
+from webapp.config import database_url, load_config
 from webapp.extensions import db
+
+# The environment's settings in test mode (the built-in SECRET_KEY is fine here), with the tests' secrets.
+TestConfig = type(
+    "TestConfig",
+    (load_config(BELLHOP_ENV="test"),),
+    {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url(os.environ.get("TEST_DATABASE_URL", "sqlite://")),
+        "WEBHOOK_SECRETS": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        "OUTBOUND_WEBHOOK_SECRET": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        "CHANNELS": ["log"],
+        # The tests' receivers listen on loopback; only they are let through.
+        "WEBHOOK_ALLOWLIST": ["127.0.0.1"],
+        "RETRY_BASE_SECONDS": 1,
+        "RETRY_MAX_SECONDS": 2,
+        "LEASE_SECONDS": 30,
+    },
+)
 
 
 def config_for(database: str, redis: str, **overrides) -> type:

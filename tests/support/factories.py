@@ -4,7 +4,7 @@ import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from webapp.config import TestConfig
+from tests.support.apps import TestConfig
 from webapp.signatures import sign
 
 SECRET = TestConfig.WEBHOOK_SECRETS[0]

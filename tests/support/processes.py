@@ -14,7 +14,8 @@ from rq import Worker
 from rq_scheduler import Scheduler
 
 from tests.support import services
-from webapp.config import PROJECT_ROOT, TestConfig
+from tests.support.apps import TestConfig
+from webapp.config import PROJECT_ROOT
 
 PROCFILE = PROJECT_ROOT / "Procfile"
 # ${NAME:-default} and $NAME, as the shell a platform runs the Procfile with expands them.
@@ -25,6 +26,7 @@ def process_env(database_url: str, redis_url: str) -> dict:
     """Settings for a Bellhop process pointed at these servers: the test secrets, the log channel, a fast sweep."""
     return {
         **os.environ,
+        "BELLHOP_ENV": "test",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "BELLHOP_WEBHOOK_SECRETS": TestConfig.WEBHOOK_SECRETS[0],

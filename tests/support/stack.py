@@ -17,7 +17,7 @@ from tests.support import services
 from tests.support.apps import clear_tables
 from tests.support.processes import procfile_command, stop
 from webapp import create_app, queueing
-from webapp.config import PROJECT_ROOT, Config
+from webapp.config import PROJECT_ROOT, load_config
 from webapp.extensions import db
 from webapp.models import Booking, Notification, Recipient
 
@@ -44,7 +44,7 @@ class Stack:
         self.receiver = self.spawn("receiver", receiver)
         services.wait_for_port(self.receiver_port)
         self.processes: list[subprocess.Popen] = []
-        self.app = create_app(type("BenchConfig", (Config,), self.settings()))
+        self.app = create_app(type("BenchConfig", (load_config(BELLHOP_ENV="test"),), self.settings()))
         with self.app.app_context():
             upgrade()
 
@@ -66,6 +66,7 @@ class Stack:
         """Environment for Bellhop processes pointed at this stack."""
         return {
             **os.environ,
+            "BELLHOP_ENV": "test",
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "BELLHOP_WEBHOOK_SECRETS": SECRET,

@@ -1,0 +1,95 @@
+"""Settings are checked at start: a bad value stops every process, naming the setting and what it allows."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.processes import process_env, procfile_entries, start
+from webapp.config import PROJECT_ROOT, ConfigurationError, load_settings
+
+BAD_VALUES = [
+    ("SMTP_SECURITY", "tls", "'none', 'starttls' or 'ssl'"),
+    ("BELLHOP_CHANNELS", "log,emial", "unknown channel emial; known: log, webhook, email, sms, telegram"),
+    ("BELLHOP_PROVIDER_RATES", "telegram=fast", "channel=messages-per-second"),
+    ("BELLHOP_WEBHOOK_ALLOWLIST", "10.0.0.0/33", "neither an address, a CIDR network nor a host name"),
+    ("REDIS_URL", "http://127.0.0.1:6379", "redis:// or rediss:// or unix://"),
+    ("BELLHOP_PUBLIC_URL", "bellhop.example.com", "http:// or https://"),
+    ("AMQP_URL", "rabbit://guest:guest@localhost", "amqp:// or amqps://"),
+    ("DATABASE_URL", "not a url", "database URL"),
+    ("SMTP_PORT", "70000", "less than or equal to 65535"),
+    ("SMTP_TIMEOUT", "soon", "SMTP_TIMEOUT_SECONDS (or SMTP_TIMEOUT)"),
+    ("BELLHOP_WEBHOOK_CONCURRENCY", "0", "greater than 0"),
+    ("BELLHOP_SECURE_COOKIES", "maybe", "valid boolean"),
+    ("SMTP_CA_FILE", "/nonexistent/ca.pem", "no readable file"),
+    ("LOG_LEVEL", "LOUD", "'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "explanation"), BAD_VALUES)
+def test_a_bad_value_is_refused_with_its_name_and_what_is_allowed(monkeypatch, variable, value, explanation):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(BELLHOP_ENV="test")
+    assert variable in str(refused.value) and explanation in str(refused.value)
+
+
+def test_renamed_timeouts_keep_their_old_names(monkeypatch):
+    old_names = {"SMTP_TIMEOUT": "3", "SMS_TIMEOUT": "4", "TELEGRAM_TIMEOUT": "5", "BELLHOP_WEBHOOK_TIMEOUT": "6"}
+    for name, value in old_names.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(BELLHOP_ENV="test")
+    assert (settings.SMTP_TIMEOUT_SECONDS, settings.SMS_TIMEOUT_SECONDS) == (3, 4)
+    assert (settings.TELEGRAM_TIMEOUT_SECONDS, settings.WEBHOOK_TIMEOUT_SECONDS) == (5, 6)
+    monkeypatch.setenv("SMTP_TIMEOUT_SECONDS", "7")  # the new name wins over the old
+    assert load_settings(BELLHOP_ENV="test").SMTP_TIMEOUT_SECONDS == 7
+
+
+@pytest.mark.parametrize("secret_key", [None, "dev-only-not-secret", "short"])
+def test_production_refuses_a_missing_built_in_or_short_secret_key(monkeypatch, secret_key):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    if secret_key:
+        monkeypatch.setenv("SECRET_KEY", secret_key)
+    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+        load_settings(BELLHOP_ENV="production")
+    assert load_settings(BELLHOP_ENV="local")  # a laptop may use the built-in one
+
+
+def config_check(env: dict) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "config", "check"]
+    return subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_config_check_prints_the_effective_settings_with_secrets_masked(database_url, redis_url):
+    env = {
+        **process_env(database_url, redis_url),
+        "BELLHOP_ENV": "production",
+        "SECRET_KEY": "a-production-secret-key-of-some-length",
+        "SMTP_PASSWORD": "hunter2-smtp",
+        "AMQP_URL": "amqp://bellhop:hunter2-amqp@127.0.0.1:5672/%2F",
+        "SMTP_TIMEOUT": "3",
+    }
+    done = config_check(env)
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(None, 1) for line in done.stdout.splitlines() if " " in line.strip())
+    assert lines["SMTP_TIMEOUT_SECONDS"] == "3.0" and lines["SMTP_PASSWORD"] == "(set, hidden)"
+    assert lines["AMQP_URL"] == "amqp://bellhop:***@127.0.0.1:5672/%2F"
+    for secret in ("hunter2", "a-production-secret-key", env["BELLHOP_WEBHOOK_SECRETS"]):
+        assert secret not in done.stdout
+
+
+def test_config_check_exits_non_zero_on_a_bad_setting(database_url, redis_url):
+    done = config_check({**process_env(database_url, redis_url), "SMTP_SECURITY": "tls"})
+    assert done.returncode != 0 and "SMTP_SECURITY: Input should be 'none', 'starttls' or 'ssl'" in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["worker", "scheduler", "web"])
+def test_every_process_stops_at_start_on_a_bad_setting(database_url, redis_url, tmp_path, kind):
+    env = {**process_env(database_url, redis_url), "BELLHOP_CHANNELS": "log emial", "PORT": "0"}
+    process = start(kind, env, tmp_path / "process.log")
+    assert process.wait(60) != 0
+    assert "BELLHOP_CHANNELS: unknown channel emial" in (tmp_path / "process.log").read_text()
+
+
+def test_the_release_step_checks_the_configuration_before_migrating():
+    assert procfile_entries()["release"] == "flask --app wsgi config check && flask --app wsgi db upgrade"

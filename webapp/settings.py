@@ -1,0 +1,227 @@
+"""Every setting, typed and checked: a bad value stops the process at start, naming the setting.
+
+Field names are the keys Flask's config uses; the environment variable is the field's alias when the
+two differ. Older names of renamed variables stay accepted as a second alias.
+"""
+
+import ipaddress
+import os
+import re
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from webapp.domain.channel_names import KNOWN_CHANNELS
+
+HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+Words = Annotated[list[str], NoDecode]
+
+
+def env(*names: str, default=None):
+    """A field read from these environment variables, the first one set winning."""
+    return Field(default, validation_alias=AliasChoices(*names) if len(names) > 1 else names[0])
+
+
+def split_words(value) -> list[str]:
+    """Split a comma- or space-separated setting into its items."""
+    if isinstance(value, str):
+        return [item for item in value.replace(",", " ").split() if item]
+    return value
+
+
+def require_scheme(url: str, schemes: set[str]) -> str:
+    """Return url if it is absolute with one of these schemes, else raise naming them."""
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        raise ValueError(f"must be a URL starting with {' or '.join(sorted(f'{s}://' for s in schemes))}")
+    return url
+
+
+class Settings(BaseSettings):
+    """Bellhop's settings, from the environment, with the embedded defaults of a local run."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", env_ignore_empty=True)
+
+    # production refuses a missing or built-in SECRET_KEY; local (make run) and test accept it.
+    BELLHOP_ENV: Literal["production", "local", "test"] = "production"
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    SECRET_KEY: SecretStr | None = None
+    DATABASE_URL: str | None = None
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    RQ_QUEUE: str = env("BELLHOP_QUEUE", default="bellhop")
+    PROXY_HOPS: NonNegativeInt = env("BELLHOP_PROXY_HOPS", default=0)
+    PUBLIC_URL: str = env("BELLHOP_PUBLIC_URL", default="http://127.0.0.1:8000")
+
+    # Inbound Standard Webhooks secrets; several are accepted so a secret can be rotated.
+    WEBHOOK_SECRETS: Annotated[list[SecretStr], NoDecode] = env("BELLHOP_WEBHOOK_SECRETS", default=[])
+    OUTBOUND_WEBHOOK_SECRET: SecretStr | None = env("BELLHOP_OUTBOUND_WEBHOOK_SECRET")
+    MAX_CONTENT_LENGTH: PositiveInt = env("BELLHOP_MAX_BODY_BYTES", default=256 * 1024)
+    DEFAULT_DURATION_MINUTES: PositiveInt = env("BELLHOP_DEFAULT_DURATION_MINUTES", default=60)
+
+    CHANNELS: Words = env("BELLHOP_CHANNELS", default=["log"])
+    WEBHOOK_CHANNEL_ENABLED: bool = env("BELLHOP_WEBHOOK_CHANNEL", default=True)
+    # Webhook URLs come from events: only public addresses, plus these networks (CIDR) or host names.
+    WEBHOOK_ALLOWLIST: Words = env("BELLHOP_WEBHOOK_ALLOWLIST", default=[])
+    WEBHOOK_TIMEOUT_SECONDS: PositiveFloat = env(
+        "BELLHOP_WEBHOOK_TIMEOUT_SECONDS", "BELLHOP_WEBHOOK_TIMEOUT", default=10.0
+    )
+    # Posts a worker has in flight at once; a crash can re-send at most these (with the same key).
+    WEBHOOK_CONCURRENCY: PositiveInt = env("BELLHOP_WEBHOOK_CONCURRENCY", default=8)
+
+    SECURE_COOKIES: bool = env("BELLHOP_SECURE_COOKIES", default=False)
+    LOGIN_MAX_FAILURES: PositiveInt = env("BELLHOP_LOGIN_MAX_FAILURES", default=5)
+    LOGIN_FAILURE_WINDOW_SECONDS: PositiveInt = env("BELLHOP_LOGIN_FAILURE_WINDOW", default=900)
+
+    SMTP_HOST: str = "127.0.0.1"
+    SMTP_PORT: int = Field(25, ge=1, le=65535)
+    SMTP_SECURITY: Literal["none", "starttls", "ssl"] = "none"
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: SecretStr | None = None
+    SMTP_FROM: str = "Bellhop <bellhop@localhost>"
+    SMTP_MESSAGE_ID_DOMAIN: str = "bellhop.local"
+    SMTP_CA_FILE: str | None = None
+    SMTP_TIMEOUT_SECONDS: PositiveFloat = env("SMTP_TIMEOUT_SECONDS", "SMTP_TIMEOUT", default=10.0)
+
+    # SMS through Twilio's Messages API; the base URL is settable for a stand-in or a regional edge.
+    TWILIO_ACCOUNT_SID: str | None = None
+    TWILIO_AUTH_TOKEN: SecretStr | None = None
+    TWILIO_FROM: str | None = None
+    TWILIO_BASE_URL: str = "https://api.twilio.com"
+    SMS_TIMEOUT_SECONDS: PositiveFloat = env("SMS_TIMEOUT_SECONDS", "SMS_TIMEOUT", default=10.0)
+    SMS_CONCURRENCY: PositiveInt = 4
+
+    TELEGRAM_BOT_TOKEN: SecretStr | None = None
+    TELEGRAM_BASE_URL: str = "https://api.telegram.org"
+    TELEGRAM_TIMEOUT_SECONDS: PositiveFloat = env("TELEGRAM_TIMEOUT_SECONDS", "TELEGRAM_TIMEOUT", default=10.0)
+    TELEGRAM_CONCURRENCY: PositiveInt = 4
+
+    # A recipient gets at most this many messages an hour on each channel (0: no cap), and a channel sends
+    # at most so many a second across all workers (Telegram asks bots to stay under 30).
+    RECIPIENT_HOURLY_LIMIT: NonNegativeInt = env("BELLHOP_RECIPIENT_HOURLY_LIMIT", default=0)
+    PROVIDER_RATES: Annotated[dict[str, PositiveInt], NoDecode] = env(
+        "BELLHOP_PROVIDER_RATES", default={"telegram": 30}
+    )
+
+    # The platform's RabbitMQ. The consumer process runs only when AMQP_URL is set.
+    AMQP_URL: SecretStr | None = None
+    AMQP_EXCHANGE: str = "hire_an_expert_events"
+    AMQP_QUEUE: str = "notification_queue"
+    # The platform calls booking.* "all booking events", but in a topic exchange * is one word, so
+    # booking.* misses its own booking.reminder.24hr; # (any number of words) keeps the intent.
+    AMQP_BINDINGS: Words = ["booking.#", "payment.#", "user.#"]
+    AMQP_DEAD_LETTER_EXCHANGE: str = "hire_an_expert_events.dead"
+    AMQP_DEAD_LETTER_QUEUE: str = "notification_queue.dead"
+    # Messages the broker hands one consumer before its acks: enough to keep it busy, few to redeliver.
+    AMQP_PREFETCH: PositiveInt = 20
+    AMQP_RETRY_MAX_SECONDS: PositiveFloat = 30.0
+
+    MAX_ATTEMPTS: PositiveInt = env("BELLHOP_MAX_ATTEMPTS", default=5)
+    RETRY_BASE_SECONDS: PositiveInt = env("BELLHOP_RETRY_BASE_SECONDS", default=30)
+    RETRY_MAX_SECONDS: PositiveInt = env("BELLHOP_RETRY_MAX_SECONDS", default=3600)
+    DISPATCH_BATCH_SIZE: PositiveInt = env("BELLHOP_DISPATCH_BATCH", default=500)
+    # Large on purpose: each deliver job has a fixed cost, and a 50-row batch spent more on it than on sending.
+    DELIVER_BATCH_SIZE: PositiveInt = env("BELLHOP_DELIVER_BATCH", default=500)
+    # Rounds of parallel sends whose outcomes share one commit. More is faster (4: about +10 % in a burst) but a
+    # crash then re-sends up to rounds x concurrency messages that went out unrecorded, not just one round's.
+    SEND_ROUNDS_PER_COMMIT: PositiveInt = env("BELLHOP_SEND_ROUNDS", default=1)
+    LEASE_SECONDS: PositiveInt = env("BELLHOP_LEASE_SECONDS", default=300)
+    SWEEP_INTERVAL_SECONDS: PositiveInt = env("BELLHOP_SWEEP_SECONDS", default=5)
+    # Well under a second: a due reminder waits for the next poll, so this bounds its lateness.
+    SCHEDULER_INTERVAL_SECONDS: PositiveFloat = env("BELLHOP_SCHEDULER_INTERVAL", default=0.25)
+
+    # Readiness: a process whose heartbeat is older than this is taken for stopped or dead, and a due
+    # notification still waiting after this long means reminders are late.
+    HEARTBEAT_STALE_SECONDS: PositiveInt = env("BELLHOP_HEARTBEAT_STALE_SECONDS", default=10)
+    OVERDUE_SECONDS: PositiveInt = env("BELLHOP_OVERDUE_SECONDS", default=60)
+
+    @field_validator("LOG_LEVEL", "SMTP_SECURITY", mode="before")
+    @classmethod
+    def any_case(cls, value, info):
+        """Accept the choices in any case."""
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "LOG_LEVEL" else value.lower()
+
+    @field_validator("CHANNELS", "WEBHOOK_ALLOWLIST", "AMQP_BINDINGS", "WEBHOOK_SECRETS", mode="before")
+    @classmethod
+    def words(cls, value):
+        """Comma- or space-separated lists."""
+        return split_words(value)
+
+    @field_validator("CHANNELS")
+    @classmethod
+    def known_channels(cls, channels: list[str]) -> list[str]:
+        """Every channel named is one Bellhop has."""
+        unknown = [name for name in channels if name not in KNOWN_CHANNELS]
+        if unknown:
+            raise ValueError(f"unknown channel {', '.join(unknown)}; known: {', '.join(KNOWN_CHANNELS)}")
+        return channels
+
+    @field_validator("PROVIDER_RATES", mode="before")
+    @classmethod
+    def rates(cls, value):
+        """'telegram=30,sms=10': messages a second per channel, across all workers."""
+        if not isinstance(value, str):
+            return value
+        rates = {}
+        for item in split_words(value):
+            channel, _, rate = item.partition("=")
+            if channel not in KNOWN_CHANNELS or not rate.isdigit():
+                raise ValueError(f"wants channel=messages-per-second with a known channel, got {item!r}")
+            rates[channel] = int(rate)
+        return rates
+
+    @field_validator("WEBHOOK_ALLOWLIST")
+    @classmethod
+    def networks_or_hosts(cls, entries: list[str]) -> list[str]:
+        """Each entry is an address, a network in CIDR notation, or a host name."""
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                if not HOST_NAME.match(entry.lower()):
+                    raise ValueError(f"{entry!r} is neither an address, a CIDR network nor a host name") from None
+        return entries
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def database_url(cls, url: str | None) -> str | None:
+        """A URL SQLAlchemy can read."""
+        if url is not None:
+            try:
+                make_url(url)
+            except ArgumentError:
+                raise ValueError("must be a database URL such as postgresql://user:pass@host/db") from None
+        return url
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def redis_url(cls, url: str) -> str:
+        """redis://, rediss:// (TLS) or unix://."""
+        return require_scheme(url, {"redis", "rediss", "unix"})
+
+    @field_validator("PUBLIC_URL", "TWILIO_BASE_URL", "TELEGRAM_BASE_URL")
+    @classmethod
+    def web_url(cls, url: str) -> str:
+        """http:// or https://."""
+        return require_scheme(url, {"http", "https"}).rstrip("/")
+
+    @field_validator("SMTP_CA_FILE")
+    @classmethod
+    def readable_file(cls, path: str | None) -> str | None:
+        """A file that is there to read."""
+        if path is not None and not os.access(path, os.R_OK):
+            raise ValueError(f"no readable file at {path}")
+        return path
+
+    @field_validator("AMQP_URL")
+    @classmethod
+    def amqp_url(cls, url: SecretStr | None) -> SecretStr | None:
+        """amqp:// or amqps://."""
+        if url is not None:
+            require_scheme(url.get_secret_value(), {"amqp", "amqps"})
+        return url
