@@ -26,11 +26,14 @@ def register_errorhandlers(app: Flask) -> None:
 
     @app.errorhandler(InvalidEvent)
     def invalid_event(exc):
+        # The platform sent something Bellhop cannot take: its team needs to hear of it.
         db.session.rollback()
+        log.warning("event refused: %s", exc)
         return error(400, str(exc))
 
     @app.errorhandler(BadSignature)
     def bad_signature(exc):
+        log.warning("webhook refused: bad signature: %s", exc)
         return error(401, f"bad signature: {exc}")
 
     @app.errorhandler(DataError)

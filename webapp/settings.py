@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # production refuses a missing or built-in SECRET_KEY; local (make run) and test accept it.
     BELLHOP_ENV: Literal["production", "local", "test"] = "production"
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # JSON lines for a log pipeline, or text for a person; unset: json in production, text elsewhere.
+    LOG_FORMAT: Literal["json", "text"] | None = None
     SECRET_KEY: SecretStr | None = None
     DATABASE_URL: str | None = None
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
@@ -138,7 +140,7 @@ class Settings(BaseSettings):
     HEARTBEAT_STALE_SECONDS: PositiveInt = env("BELLHOP_HEARTBEAT_STALE_SECONDS", default=10)
     OVERDUE_SECONDS: PositiveInt = env("BELLHOP_OVERDUE_SECONDS", default=60)
 
-    @field_validator("LOG_LEVEL", "SMTP_SECURITY", mode="before")
+    @field_validator("LOG_LEVEL", "LOG_FORMAT", "SMTP_SECURITY", mode="before")
     @classmethod
     def any_case(cls, value, info):
         """Accept the choices in any case."""

@@ -9,10 +9,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker
 
-from webapp import create_app, heartbeats, queueing
-from webapp.config import ConfigurationError, load_settings
+from webapp import create_app, heartbeats, logs, queueing
+from webapp.config import ConfigurationError, flask_config, load_settings
 from webapp.extensions import db
-from workers import jobs, logcontext  # noqa: F401  jobs: imported once here, not in every forked horse
+from workers import jobs  # noqa: F401  imported once here, not in every forked horse
 from workers.preflight import require_noeviction
 from workers.scheduler import BellhopScheduler
 from workers.warmup import warm_up
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = load_settings()
     except ConfigurationError as error:
         raise SystemExit(str(error)) from None
-    logcontext.configure(settings.LOG_LEVEL)
+    logs.configure_from(flask_config(settings))
     if args.process == "worker":
         run_worker(args.burst, args.simple)
     elif args.process == "consumer":

@@ -14,7 +14,7 @@ from pika.exceptions import AMQPChannelError, AMQPConnectionError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from webapp import amqp, heartbeats, queueing
+from webapp import amqp, heartbeats, logs, queueing
 from webapp.domain.events import InvalidEvent
 from webapp.domain.ingest import ingest
 from webapp.extensions import db
@@ -94,8 +94,14 @@ class Consumer:
 
     def handle(self, connection, channel, method, properties, body: bytes) -> None:
         """Ingest one message; acknowledge, dead-letter, or put it back, by what went wrong."""
+        event_id = amqp.message_id(properties, body)
+        with logs.context(event_id=event_id):
+            self.take(connection, channel, method, properties, body, event_id)
+
+    def take(self, connection, channel, method, properties, body: bytes, event_id: str) -> None:
+        """Ingest, then acknowledge, dead-letter, or put back."""
         try:
-            ingest(body, amqp.message_id(properties, body), EventSource.AMQP)
+            ingest(body, event_id, EventSource.AMQP)
         except InvalidEvent as error:
             self.dead_letter(channel, method, properties, body, f"invalid event: {error}")
         except DBAPIError as error:

@@ -12,14 +12,13 @@ from flask import current_app
 from rq import Queue
 from sqlalchemy import select
 
-from webapp import queueing
+from webapp import logs, queueing
 from webapp.domain import delivery, template_check, throttle, transitions
 from webapp.domain.delivery import DeliveryError, permanent, transient
 from webapp.extensions import db
 from webapp.models import Booking, Notification, NotificationStatus, NotificationType
 from webapp.models.types import utcnow
 from workers.channels import get_channel
-from workers.logcontext import current_notification
 
 log = logging.getLogger(__name__)
 DELIVER_JOB = "workers.jobs.deliver"
@@ -110,18 +109,16 @@ def deliver_window(window: list[delivery.Prepared], sender, send_all, width: int
 
 def attempt(item: delivery.Prepared, sender, started_at) -> delivery.Outcome:
     """Send one message (on a sending thread); turn any failure into a classified error."""
-    context = current_notification.set(item.notification_id)  # this thread's log lines name the message
-    try:
-        if item.error:
-            raise item.error
-        summary = sender.send(item.message)
-    except DeliveryError as error:
-        return delivery.Outcome(item, started_at, utcnow(), error=error)
-    except Exception as error:  # an unforeseen bug: retried, bounded by the attempt limit
-        log.exception("notification %s: unexpected error while sending", item.notification_id)
-        return delivery.Outcome(item, started_at, utcnow(), error=transient(f"unexpected: {error!r}"))
-    finally:
-        current_notification.reset(context)
+    with logs.context(notification_id=item.notification_id, booking_id=item.booking_id):
+        try:
+            if item.error:
+                raise item.error
+            summary = sender.send(item.message)
+        except DeliveryError as error:
+            return delivery.Outcome(item, started_at, utcnow(), error=error)
+        except Exception as error:  # an unforeseen bug: retried, bounded by the attempt limit
+            log.exception("notification %s: unexpected error while sending", item.notification_id)
+            return delivery.Outcome(item, started_at, utcnow(), error=transient(f"unexpected: {error!r}"))
     return delivery.Outcome(item, started_at, utcnow(), summary=summary)
 
 
@@ -129,14 +126,13 @@ def settle(outcomes: list[delivery.Outcome]) -> None:
     """Record outcomes in one commit, log the failures, arm wake-ups for the retries."""
     for outcome in outcomes:
         if outcome.error:
-            current_notification.set(outcome.item.notification_id)
-            log.warning(
-                "notification %s attempt %s failed: %s",
-                outcome.item.notification_id,
-                outcome.item.attempts,
-                outcome.error,
-            )
-    current_notification.set(None)
+            with logs.context(notification_id=outcome.item.notification_id, booking_id=outcome.item.booking_id):
+                log.warning(
+                    "notification %s attempt %s failed: %s",
+                    outcome.item.notification_id,
+                    outcome.item.attempts,
+                    outcome.error,
+                )
     queueing.arm_wakeups(delivery.record(outcomes))
 
 
