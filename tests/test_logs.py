@@ -47,7 +47,8 @@ def test_json_lines_carry_the_ids_and_debug_shows_the_routine(database_url, redi
     [sent] = [record for record in records if "forged line\x1b[31m" in record["message"]]
     assert sent["level"] == "INFO" and sent["logger"] == "bellhop.channels.log"
     assert {"job_id", "notification_id", "booking_id", "time"} <= set(sent)
-    assert any(record["message"].startswith("Successfully completed") and record["level"] == "DEBUG" for record in records)
+    routine = [record for record in records if record["message"].startswith("Successfully completed")]
+    assert routine and {record["level"] for record in routine} == {"DEBUG"}
 
 
 def test_log_level_warning_keeps_only_warnings_and_errors(database_url, redis_url, client, tmp_path):
