@@ -1,9 +1,13 @@
 """Fixtures: a real Redis, real SQLite and PostgreSQL, the app, and helpers to run jobs."""
 
+import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+# Metrics files go to a directory of this test process's own, not the checkout's var/metrics.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="bellhop-metrics-"))
 
 import pytest
 from redis import Redis

@@ -50,7 +50,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Mount the HTTP entry points."""
     from webapp import admin
-    from webapp.blueprints import auth, dashboard, health, unsubscribe, webhooks
+    from webapp.blueprints import auth, dashboard, health, prometheus, unsubscribe, webhooks
     from webapp.extensions import csrf
 
     # The webhook is authenticated by its signature and unsubscribe links by theirs; mail clients'
@@ -62,6 +62,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(prometheus.bp)
     admin.init_app(app)
 
 

@@ -6,6 +6,7 @@ from flask import Flask, jsonify
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from webapp import metrics
 from webapp.domain.events import InvalidEvent
 from webapp.extensions import db
 from webapp.signatures import BadSignature
@@ -34,6 +35,7 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(BadSignature)
     def bad_signature(exc):
         log.warning("webhook refused: bad signature: %s", exc)
+        metrics.EVENTS.labels("webhook", "unknown", "bad_signature").inc()
         return error(401, f"bad signature: {exc}")
 
     @app.errorhandler(DataError)

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     PROXY_HOPS: NonNegativeInt = env("BELLHOP_PROXY_HOPS", default=0)
     PUBLIC_URL: str = env("BELLHOP_PUBLIC_URL", default="http://127.0.0.1:8000")
 
+    # Who may read /metrics: callers on these networks, or any caller with this bearer token.
+    METRICS_NETWORKS: Words = env("BELLHOP_METRICS_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+    METRICS_TOKEN: SecretStr | None = env("BELLHOP_METRICS_TOKEN")
+
     # Inbound Standard Webhooks secrets; several are accepted so a secret can be rotated.
     WEBHOOK_SECRETS: Annotated[list[SecretStr], NoDecode] = env("BELLHOP_WEBHOOK_SECRETS", default=[])
     OUTBOUND_WEBHOOK_SECRET: SecretStr | None = env("BELLHOP_OUTBOUND_WEBHOOK_SECRET")
@@ -148,7 +152,9 @@ class Settings(BaseSettings):
             return value
         return value.upper() if info.field_name == "LOG_LEVEL" else value.lower()
 
-    @field_validator("CHANNELS", "WEBHOOK_ALLOWLIST", "AMQP_BINDINGS", "WEBHOOK_SECRETS", mode="before")
+    @field_validator(
+        "CHANNELS", "WEBHOOK_ALLOWLIST", "AMQP_BINDINGS", "WEBHOOK_SECRETS", "METRICS_NETWORKS", mode="before"
+    )
     @classmethod
     def words(cls, value):
         """Comma- or space-separated lists."""
@@ -188,6 +194,17 @@ class Settings(BaseSettings):
                 if not HOST_NAME.match(entry.lower()):
                     raise ValueError(f"{entry!r} is neither an address, a CIDR network nor a host name") from None
         return entries
+
+    @field_validator("METRICS_NETWORKS")
+    @classmethod
+    def networks(cls, entries: list[str]) -> list[str]:
+        """Each entry is an address or a network in CIDR notation."""
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is neither an address nor a CIDR network") from None
+        return [str(ipaddress.ip_network(entry, strict=False)) for entry in entries]
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -9,7 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker
 
-from webapp import create_app, heartbeats, logs, queueing
+from webapp import create_app, heartbeats, logs, metrics, queueing
 from webapp.config import ConfigurationError, flask_config, load_settings
 from webapp.extensions import db
 from workers import jobs  # noqa: F401  imported once here, not in every forked horse
@@ -30,6 +30,7 @@ def run_worker(burst: bool, simple: bool) -> None:
         engine = db.engine
         # A forked work horse must not share its parent's database connections.
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+        os.register_at_fork(after_in_child=metrics.share_with_parent_after_fork)
         worker_class = SimpleWorker if simple else Worker
         if not simple:
             warm_up()

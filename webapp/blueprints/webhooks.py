@@ -1,15 +1,28 @@
 """POST /webhooks/events: signed platform events in."""
 
 import logging
+import time
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
+from webapp import metrics
 from webapp.domain.ingest import ingest
 from webapp.models import EventSource
 from webapp.signatures import verify
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
+
+
+@bp.before_request
+def start_clock():
+    g.webhook_started = time.perf_counter()
+
+
+@bp.after_request
+def observe_latency(response):
+    metrics.WEBHOOK_SECONDS.labels(str(response.status_code)).observe(time.perf_counter() - g.webhook_started)
+    return response
 
 
 @bp.post("/events")

@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import insert, select
 from sqlalchemy.orm import joinedload
 
+from webapp import metrics
 from webapp.domain import preferences, transitions, unsubscribe
 from webapp.domain.rendering import Rendered, RenderError, render
 from webapp.extensions import db
@@ -60,6 +61,9 @@ class Prepared:
     useful_until: datetime | None
     stale_when: str = "ended"  # what the booking has done by useful_until: started or ended
     recipient_id: int | None = None
+    type: str = ""
+    channel: str = ""
+    due_at: datetime | None = None
     rendered: Rendered | None = None
     message: Outgoing | None = None
     error: DeliveryError | None = None
@@ -99,6 +103,9 @@ def prepare(notification: Notification) -> Prepared:
         useful_until(notification),
         "started" if notification.type in BEFORE_START else "ended",
         notification.recipient_id,
+        notification.type.value,
+        notification.channel,
+        notification.due_at,
     )
     try:
         item.rendered = render(notification)
@@ -160,9 +167,26 @@ def record(outcomes: list[Outcome]) -> list[datetime]:
     if outcomes:
         connection.execute(INSERT_ATTEMPT, [attempt_row(outcome) for outcome in outcomes])
     transitions.mark_sent([sent_row(outcome) for outcome in sent])
-    retry_times = [retry_at for retry_at in map(settle_failure, failed) if retry_at]
+    settled = [settle_failure(outcome) for outcome in failed]
     db.session.commit()
-    return retry_times
+    count(sent, failed, [status for _, status in settled])
+    return [retry_at for retry_at, _ in settled if retry_at]
+
+
+def count(sent: list[Outcome], failed: list[Outcome], settled_as: list[str]) -> None:
+    """Count what a committed window came to, for the metrics."""
+    for outcome in sent:
+        item = outcome.item
+        metrics.NOTIFICATIONS.labels(item.type, item.channel, "sent").inc()
+        if item.due_at is not None:
+            metrics.LATENESS.labels(item.channel).observe((outcome.finished_at - item.due_at).total_seconds())
+    for outcome, status in zip(failed, settled_as, strict=True):
+        item = outcome.item
+        metrics.PROVIDER_ERRORS.labels(item.channel, "transient" if outcome.error.transient else "permanent").inc()
+        if status == "retry":
+            metrics.RETRIES.labels(item.channel).inc()
+        else:
+            metrics.NOTIFICATIONS.labels(item.type, item.channel, status).inc()
 
 
 def sent_row(outcome: Outcome) -> dict:
@@ -176,19 +200,19 @@ def sent_row(outcome: Outcome) -> dict:
     }
 
 
-def settle_failure(outcome: Outcome) -> datetime | None:
-    """Move a failed row to pending for a retry, or to failed; return the retry time, if any."""
+def settle_failure(outcome: Outcome) -> tuple[datetime | None, str]:
+    """Move a failed row to pending for a retry, or to failed or expired; return the retry time and which."""
     item, error, now = outcome.item, outcome.error, outcome.finished_at
     retry_at = next_try(item, error, now)
     if retry_at is None:
         transitions.mark_failed(item.notification_id, now, final_reason(item.attempts, error))
-    elif item.useful_until and retry_at > item.useful_until:
+        return None, "failed"
+    if item.useful_until and retry_at > item.useful_until:
         reason = f"expired: the next try would come after the booking {item.stale_when}; last error: {error}"
         transitions.mark_expired(item.notification_id, now, reason)
-        return None
-    else:
-        transitions.mark_retry(item.notification_id, now, str(error), retry_at)
-    return retry_at
+        return None, "expired"
+    transitions.mark_retry(item.notification_id, now, str(error), retry_at)
+    return retry_at, "retry"
 
 
 def attempt_row(outcome: Outcome) -> dict:

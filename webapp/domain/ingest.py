@@ -1,5 +1,6 @@
 """The one ingest path: every source hands its events here."""
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -7,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from webapp import queueing
-from webapp.domain.events import InvalidEvent, parse_event
+from webapp import metrics, queueing
+from webapp.domain.events import PAYLOADS, InvalidEvent, parse_event
 from webapp.domain.notifications import Plan, persist
 from webapp.domain.planning import handle_event
 from webapp.extensions import db
@@ -26,6 +27,7 @@ class Ingested:
     """What ingest did with one event."""
 
     duplicate: bool
+    event_type: str
     outcome: EventOutcome | None = None
     detail: str | None = None
     due_times: list[datetime] = field(default_factory=list)
@@ -37,6 +39,18 @@ def ingest(raw: bytes | str, event_id: str, source: EventSource, replay_of: str 
     A replay is stored under its own event_id but keys its messages by the original's, so it
     adds only what the original would plan now and did not (a channel turned on since, say).
     """
+    try:
+        result = validate_and_apply(raw, event_id, source, replay_of)
+    except InvalidEvent:
+        metrics.EVENTS.labels(source.value, known_type(raw), "invalid").inc()
+        raise
+    outcome = "duplicate" if result.duplicate else result.outcome.value
+    metrics.EVENTS.labels(source.value, result.event_type, outcome).inc()
+    return result
+
+
+def validate_and_apply(raw: bytes | str, event_id: str, source: EventSource, replay_of: str | None) -> Ingested:
+    """The checks, then the event applied once (again, if a concurrent event won a unique key)."""
     if not event_id or len(event_id) > MAX_EVENT_ID:
         raise InvalidEvent(f"event id: must be 1 to {MAX_EVENT_ID} characters")
     try:
@@ -56,10 +70,19 @@ def ingest(raw: bytes | str, event_id: str, source: EventSource, replay_of: str 
     return result
 
 
+def known_type(raw: bytes | str) -> str:
+    """A refused event's type when it names one Bellhop knows, else 'unknown' (labels must stay few)."""
+    try:
+        found = json.loads(raw).get("event_type")
+    except (ValueError, AttributeError):
+        return "unknown"
+    return found if isinstance(found, str) and found in PAYLOADS else "unknown"
+
+
 def apply_once(event, event_id: str, source: EventSource, text: str, replay_of: str | None = None) -> Ingested:
     """Store the event and everything it changes, committing once."""
     if db.session.scalar(select(InboundEvent.id).filter_by(event_id=event_id)) is not None:
-        return Ingested(duplicate=True)
+        return Ingested(duplicate=True, event_type=event.event_type)
     now = utcnow()
     plan = Plan(now=now, event_id=replay_of or event_id, replay=replay_of is not None)
     outcome, detail = handle_event(event, plan)
@@ -79,4 +102,4 @@ def apply_once(event, event_id: str, source: EventSource, text: str, replay_of: 
         )
     )
     db.session.commit()
-    return Ingested(False, outcome, detail, plan.due_times)
+    return Ingested(False, event.event_type, outcome, detail, plan.due_times)

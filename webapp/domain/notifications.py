@@ -6,6 +6,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import insert, select
 
+from webapp import metrics
 from webapp.domain import preferences, quiet_hours
 from webapp.domain.channel_names import CONTACT_FOR_CHANNEL, KNOWN_CHANNELS  # noqa: F401  (re-exported)
 from webapp.extensions import db
@@ -167,3 +168,5 @@ def apply_preferences(planned_rows: list[Planned]) -> None:
     for planned in planned_rows:
         if planned.recipient.id in found:
             planned.suppressed = preferences.suppression(found[planned.recipient.id], planned.channel, planned.kind)
+            if planned.suppressed:
+                metrics.SUPPRESSIONS.labels(planned.channel, "planning").inc()

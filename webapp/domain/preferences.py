@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from webapp import metrics
 from webapp.domain import history
 from webapp.domain.channel_names import KNOWN_CHANNELS
 from webapp.extensions import db
@@ -122,4 +123,5 @@ def suppress_open(preference: Preference, now: datetime) -> int:
     )
     suppressed = list(db.session.scalars(statement))
     history.record(suppressed, NotificationStatus.SUPPRESSED, reason(preference), now)
+    metrics.SUPPRESSIONS.labels(preference.channel, "opt_out").inc(len(suppressed))
     return len(suppressed)
