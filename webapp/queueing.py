@@ -37,14 +37,23 @@ def redis_connection() -> Redis:
     """Return this app's Redis client, created once per process."""
     client = current_app.extensions.get("bellhop_redis")
     if client is None:
+        config = current_app.config
         client = Redis.from_url(
-            current_app.config["REDIS_URL"],
+            config["REDIS_URL"],
             socket_timeout=REDIS_SOCKET_SECONDS,
             socket_connect_timeout=REDIS_SOCKET_SECONDS,
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), REDIS_RETRIES),
+            **tls_options(config),
         )
         current_app.extensions["bellhop_redis"] = client
     return client
+
+
+def tls_options(config) -> dict:
+    """For a rediss:// URL: whether to verify the server's certificate, and against which CA file."""
+    if not config["REDIS_URL"].startswith("rediss://"):
+        return {}
+    return {"ssl_cert_reqs": config["REDIS_TLS_VERIFY"], "ssl_ca_certs": config["REDIS_TLS_CA_FILE"]}
 
 
 def queue() -> Queue:

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     SECRET_KEY: SecretStr | None = None
     DATABASE_URL: str | None = None
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    # rediss:// only. Heroku Redis presents a self-signed certificate: "none" still encrypts, but does not
+    # check who answers; a CA file checks the certificate against that CA instead of the system's.
+    REDIS_TLS_VERIFY: Literal["required", "none"] = "required"
+    REDIS_TLS_CA_FILE: str | None = None
     RQ_QUEUE: str = env("BELLHOP_QUEUE", default="bellhop")
     PROXY_HOPS: NonNegativeInt = env("BELLHOP_PROXY_HOPS", default=0)
     PUBLIC_URL: str = env("BELLHOP_PUBLIC_URL", default="http://127.0.0.1:8000")
@@ -144,7 +148,7 @@ class Settings(BaseSettings):
     HEARTBEAT_STALE_SECONDS: PositiveInt = env("BELLHOP_HEARTBEAT_STALE_SECONDS", default=10)
     OVERDUE_SECONDS: PositiveInt = env("BELLHOP_OVERDUE_SECONDS", default=60)
 
-    @field_validator("LOG_LEVEL", "LOG_FORMAT", "SMTP_SECURITY", mode="before")
+    @field_validator("LOG_LEVEL", "LOG_FORMAT", "SMTP_SECURITY", "REDIS_TLS_VERIFY", mode="before")
     @classmethod
     def any_case(cls, value, info):
         """Accept the choices in any case."""
@@ -229,7 +233,7 @@ class Settings(BaseSettings):
         """http:// or https://."""
         return require_scheme(url, {"http", "https"}).rstrip("/")
 
-    @field_validator("SMTP_CA_FILE")
+    @field_validator("SMTP_CA_FILE", "REDIS_TLS_CA_FILE")
     @classmethod
     def readable_file(cls, path: str | None) -> str | None:
         """A file that is there to read."""

@@ -52,33 +52,25 @@ def redis_binary() -> str | None:
         return None
 
 
-def start_redis(workdir: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """Start a private Redis that never evicts and never persists (on port, to restart one in place)."""
+def start_redis(workdir: Path, port: int | None = None, tls: tuple[str, str] | None = None):
+    """Start a private Redis that never evicts and never persists (on port, to restart one in place).
+
+    With tls (a certificate and its key) it answers TLS only, as rediss://, and asks clients for no certificate.
+    """
     binary = redis_binary()
     if binary is None:
         missing("redis-server")
     port = port or free_port()
+    listen = ["--port", str(port)]
+    if tls:
+        listen = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", tls[0], "--tls-key-file", tls[1]]
+        listen += ["--tls-auth-clients", "no"]
+    settings = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"]
     process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxmemory-policy",
-            "noeviction",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
+        [binary, *listen, *settings, "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
     wait_for_port(port)
-    return process, f"redis://127.0.0.1:{port}/0"
+    return process, f"{'rediss' if tls else 'redis'}://127.0.0.1:{port}/0"
 
 
 def postgres_bindir() -> str | None:
