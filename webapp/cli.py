@@ -21,6 +21,7 @@ from webapp.domain.notifications import KNOWN_CHANNELS
 from webapp.domain.rendering import RenderError
 from webapp.extensions import db
 from webapp.models import Booking, EventSource, NotificationType, Role
+from webapp.process_commands import COMMANDS as PROCESS_COMMANDS
 from webapp.signatures import sign
 from webapp.staff_commands import staff_cli
 
@@ -162,3 +163,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(templates_cli)
     app.cli.add_command(staff_cli)
     app.cli.add_command(config_cli)
+    for command in PROCESS_COMMANDS:
+        app.cli.add_command(command)

@@ -1,0 +1,38 @@
+"""The files a Heroku-style platform reads: app.json, .python-version and the Procfile agree with Bellhop."""
+
+import json
+import sys
+
+from tests.support.processes import procfile_entries
+from tests.test_configuration import variables_documented
+from webapp.config import PROJECT_ROOT
+
+MANIFEST = json.loads((PROJECT_ROOT / "app.json").read_text())
+
+
+def test_the_manifest_asks_for_postgres_and_redis_and_runs_every_process():
+    assert {addon["plan"] for addon in MANIFEST["addons"]} == {"heroku-postgresql", "heroku-redis"}
+    assert set(MANIFEST["formation"]) == set(procfile_entries()) - {"release"}
+    assert all(MANIFEST["formation"][kind]["quantity"] >= 1 for kind in ("web", "worker", "scheduler"))
+
+
+def test_the_manifest_generates_the_secret_key_and_asks_for_the_platforms_secret():
+    settings = MANIFEST["env"]
+    assert settings["SECRET_KEY"]["generator"] == "secret"
+    assert settings["BELLHOP_WEBHOOK_SECRETS"]["required"] is True
+    assert settings["BELLHOP_ENV"]["value"] == "production"
+
+
+def test_every_setting_the_manifest_names_is_a_documented_one():
+    assert set(MANIFEST["env"]) - variables_documented() == set()
+
+
+def test_python_version_is_the_one_the_suite_runs_on():
+    pinned = (PROJECT_ROOT / ".python-version").read_text().strip()
+    assert pinned == f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def test_the_background_processes_are_flask_commands():
+    entries = procfile_entries()
+    for kind in ("worker", "scheduler", "consumer"):
+        assert entries[kind] == f"flask --app wsgi {kind}"

@@ -1,0 +1,36 @@
+"""`flask worker`, `flask scheduler`, `flask consumer`: the background processes, started like every flask command.
+
+The worker modules are imported only when one of these runs, so the web process never loads them.
+"""
+
+import click
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when there is no more work.")
+@click.option("--simple", is_flag=True, help="Run jobs in this process instead of a forked horse.")
+def worker_command(burst: bool, simple: bool) -> None:
+    """Run an RQ worker on Bellhop's queue."""
+    from workers.__main__ import run_worker
+
+    run_worker(burst, simple)
+
+
+@click.command("scheduler")
+@click.option("--burst", is_flag=True, help="Run one pass and stop.")
+def scheduler_command(burst: bool) -> None:
+    """Run the clock: wake-ups, the sweep, and taking back work when Redis came back empty."""
+    from workers.__main__ import run_scheduler
+
+    run_scheduler(burst)
+
+
+@click.command("consumer")
+def consumer_command() -> None:
+    """Consume the platform's RabbitMQ events (exits when AMQP_URL is not set)."""
+    from workers.__main__ import run_consumer
+
+    run_consumer()
+
+
+COMMANDS = (worker_command, scheduler_command, consumer_command)
