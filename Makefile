@@ -1,5 +1,5 @@
 # Command 1 runs Bellhop locally; command 2 runs every test.
-.PHONY: run test test-fast lint bench soak
+.PHONY: run test test-fast lint lock bench soak
 
 run:
 	scripts/run-local
@@ -12,9 +12,15 @@ test:
 test-fast:
 	scripts/test -m "not slow" -n 4 --dist loadgroup
 
-# ruff's linter, then its formatter in check mode: a file it would reformat fails the target.
+# ruff's linter, then its formatter in check mode (a file it would reformat fails the target), then whether
+# each dependency lock is current with its input file.
 lint:
-	scripts/bootstrap && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+	scripts/bootstrap && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/python scripts/locks.py check
+
+# Regenerate requirements.txt, requirements-local.txt and requirements-dev.txt from their .in files, keeping
+# the current pins where they still fit; `make lock ARGS=--upgrade` takes new releases.
+lock:
+	scripts/bootstrap && .venv/bin/python scripts/locks.py compile $(ARGS)
 
 # Every benchmark, full sizes, on SQLite and PostgreSQL (about half an hour); prints one table.
 bench:
