@@ -8,11 +8,14 @@ from datetime import timedelta
 
 import pytest
 
+from tests.support import services
 from tests.support.apps import config_for
 from tests.support.factories import envelope, notifications, post
 from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready
 from tests.support.signin import sign_in
 from webapp import create_app
+from webapp.domain.readiness import freshest
+from webapp.domain.readiness import redis as redis_check
 from webapp.extensions import db
 
 STALE_SECONDS = 3
@@ -110,6 +113,21 @@ def test_a_redis_that_may_evict_is_not_ready(client, redis):
     finally:
         redis.config_set("maxmemory-policy", "noeviction")
     assert status == 503 and "must be 'noeviction'" in body["checks"]["redis"]["detail"]
+
+
+def test_a_managed_redis_that_refuses_config_is_checked_all_the_same(database_url, tmp_path):
+    # Managed Redis services (Heroku's among them) do not let clients run CONFIG; INFO is enough.
+    process, url = services.start_redis(tmp_path, None, None, "--rename-command", "CONFIG", "")
+    try:
+        worker = start("worker", process_env(database_url, url), tmp_path / "worker.log")
+        app = create_app(config_for(database_url, url))
+        with app.app_context():
+            assert redis_check().ok, redis_check().detail
+            assert wait_for(lambda: freshest("worker", "worker").ok, 60), (tmp_path / "worker.log").read_text()
+        stop([worker])
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 @pytest.mark.parametrize("amqp_url", [None, "amqp://guest:guest@127.0.0.1:1/%2F"])

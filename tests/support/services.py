@@ -52,10 +52,11 @@ def redis_binary() -> str | None:
         return None
 
 
-def start_redis(workdir: Path, port: int | None = None, tls: tuple[str, str] | None = None):
+def start_redis(workdir: Path, port: int | None = None, tls: tuple[str, str] | None = None, *extra: str):
     """Start a private Redis that never evicts and never persists (on port, to restart one in place).
 
-    With tls (a certificate and its key) it answers TLS only, as rediss://, and asks clients for no certificate.
+    With tls (a certificate and its key) it answers TLS only, as rediss://, and asks clients for no certificate;
+    extra are more redis-server options.
     """
     binary = redis_binary()
     if binary is None:
@@ -67,7 +68,7 @@ def start_redis(workdir: Path, port: int | None = None, tls: tuple[str, str] | N
         listen += ["--tls-auth-clients", "no"]
     settings = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"]
     process = subprocess.Popen(
-        [binary, *listen, *settings, "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        [binary, *listen, *settings, "--dir", str(workdir), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
     wait_for_port(port)
     return process, f"{'rediss' if tls else 'redis'}://127.0.0.1:{port}/0"

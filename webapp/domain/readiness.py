@@ -57,7 +57,8 @@ def database() -> Check:
 def redis() -> Check:
     """Redis answers and will not evict wake-ups or jobs."""
     try:
-        policy = queueing.redis_connection().config_get("maxmemory-policy").get("maxmemory-policy")
+        # INFO, not CONFIG GET: managed Redis services (Heroku's among them) refuse CONFIG to their clients.
+        policy = queueing.redis_connection().info("memory").get("maxmemory_policy")
     except RedisError as error:
         return Check(False, f"does not answer: {type(error).__name__}")
     if policy != "noeviction":
