@@ -118,6 +118,15 @@ BAD_BODIES = {
         json.dumps(envelope("booking.created", booking_payload(scheduled_time="tomorrow"))),
         "payload.scheduled_time",
     ),
+    "year 1, which a 24-hour reminder cannot precede": (
+        json.dumps(envelope("booking.created", booking_payload(scheduled_time="0001-01-01T00:00:00+00:00"))),
+        "payload.scheduled_time",
+    ),
+    "year 9999, which an end cannot follow": (
+        json.dumps(envelope("booking.created", booking_payload(scheduled_time="9999-12-31T23:00:00+00:00"))),
+        "payload.scheduled_time",
+    ),
+    "a timestamp in year 1": (json.dumps({**CREATED, "timestamp": "0001-01-01T00:00:00+03:00"}), "timestamp"),
     "end before start": (
         json.dumps(envelope("booking.created", booking_payload(end_time="2000-01-01T00:00:00Z"))),
         "end_time",

@@ -1,7 +1,7 @@
 """The platform's event envelope and payloads, validated before anything is stored."""
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import available_timezones
 
@@ -20,19 +20,22 @@ from webapp.domain import preferences, quiet_hours
 
 ID = Field(min_length=1, max_length=64)
 _ZONES = frozenset(available_timezones())
+FIRST_YEAR, LAST_YEAR = 1970, 9998
 
 
 def iso_text(value):
-    """Take a date-time only as ISO 8601 text, in a range Python can convert to UTC."""
+    """Take a date-time only as ISO 8601 text, in years Bellhop can plan around."""
     # pydantic would read a bare number as Unix time: {"timestamp": 0} would be a 1970 event that loses to all.
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 date-time string with an offset, like 2026-12-24T18:00:00+01:00")
     try:
         moment = datetime.fromisoformat(value)
-        if moment.tzinfo is not None:
-            moment.astimezone(timezone.utc)  # year 1 at +03:00 is before the first UTC instant Python has
-    except (ValueError, OverflowError):
-        raise ValueError(f"{value[:40]!r} is not an ISO 8601 date-time in range") from None
+    except ValueError:
+        raise ValueError(f"{value[:40]!r} is not an ISO 8601 date-time") from None
+    # Planning reaches a day or more either side (the 24-hour reminder, quiet hours, retries): near year 1 or
+    # 9999 that arithmetic overflows, and no booking is that far off anyway.
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(f"{value[:40]!r} is out of range: years {FIRST_YEAR} to {LAST_YEAR}")
     return moment
 
 
