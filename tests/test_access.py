@@ -4,8 +4,10 @@ import pytest
 
 from tests.support.signin import csrf_token, fresh_get, sign_in
 
-# Endpoints that are open by design: signed by their own scheme, or needed to sign in.
+# Endpoints that are open by design: signed by their own scheme, or needed to sign in. /metrics has its own
+# guard, by network or bearer token (tests/test_metrics.py); the test client calls from loopback, which it allows.
 OPEN = {
+    "prometheus.scrape",
     "health.index",
     "health.health",
     "health.healthz",
