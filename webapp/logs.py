@@ -22,18 +22,10 @@ CONTEXT_KEYS = ("request_id", "job_id", "notification_id", "booking_id", "event_
 # C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
-# RQ's and rq-scheduler's lines for every job and every poll: routine, so DEBUG, not INFO.
-ROUTINE = (
-    "Job OK",
-    "Successfully completed",
-    "Result is kept",
-    "Result will never expire",
-    "Result discarded",
-    "Listening on",
-    "registries",
-    "subscribing to channel",
-)
-ROUTINE_TEMPLATES = {"%s: %s (%s)"}  # RQ's "queue: function(args) (job id)" as each job starts
+# RQ and rq-scheduler write INFO lines for every job and every poll ("Job OK", "Listening on", the job's call,
+# the result kept), worded differently from release to release. So every INFO line of theirs is routine
+# (DEBUG) unless it says a process started, stopped or gave up: those stay INFO. Warnings and errors stay.
+LIFECYCLE = ("started", "shut down", "shutting down", "stopping", "quitting", "birth", "death", "killed", "suspended")
 
 bound: ContextVar[tuple[tuple[str, object], ...]] = ContextVar("log_context", default=())
 
@@ -86,11 +78,12 @@ class Demote(logging.Filter):
 
 
 def is_routine(record: logging.LogRecord) -> bool:
-    """Whether a record is one of the lines RQ writes for every job, or an access line below 400."""
+    """Whether a record is RQ's line for a job or a poll, or an access line below 400."""
     if record.name == "gunicorn.access":
         status = str(record.args["s"])
         return status.isdigit() and int(status) < 400
-    return record.msg in ROUTINE_TEMPLATES or any(marker in record.getMessage() for marker in ROUTINE)
+    message = record.getMessage().lower()
+    return not any(marker in message for marker in LIFECYCLE)
 
 
 class TextFormatter(logging.Formatter):
