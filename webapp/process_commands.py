@@ -1,9 +1,11 @@
 """`flask worker`, `flask scheduler`, `flask consumer`: the background processes, started like every flask command.
 
-The worker modules are imported only when one of these runs, so the web process never loads them.
+The worker modules are imported only when one of these runs, so the web process never loads them. Each runs
+on the app the flask command line already made.
 """
 
 import click
+from flask import current_app
 
 
 @click.command("worker")
@@ -13,7 +15,7 @@ def worker_command(burst: bool, simple: bool) -> None:
     """Run an RQ worker on Bellhop's queue."""
     from workers.__main__ import run_worker
 
-    run_worker(burst, simple)
+    run_worker(burst, simple, current_app._get_current_object())
 
 
 @click.command("scheduler")
@@ -22,7 +24,7 @@ def scheduler_command(burst: bool) -> None:
     """Run the clock: wake-ups, the sweep, and taking back work when Redis came back empty."""
     from workers.__main__ import run_scheduler
 
-    run_scheduler(burst)
+    run_scheduler(burst, current_app._get_current_object())
 
 
 @click.command("consumer")
@@ -30,7 +32,7 @@ def consumer_command() -> None:
     """Consume the platform's RabbitMQ events (exits when AMQP_URL is not set)."""
     from workers.__main__ import run_consumer
 
-    run_consumer()
+    run_consumer(current_app._get_current_object())
 
 
 COMMANDS = (worker_command, scheduler_command, consumer_command)

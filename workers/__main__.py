@@ -5,6 +5,7 @@ import logging
 import os
 import time
 
+from flask import Flask
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker
@@ -21,9 +22,9 @@ log = logging.getLogger("workers")
 REDIS_RETRY_SECONDS = 2
 
 
-def run_worker(burst: bool, simple: bool) -> None:
-    """Run an RQ worker on Bellhop's queue inside an app context."""
-    app = create_app()
+def run_worker(burst: bool, simple: bool, app: Flask | None = None) -> None:
+    """Run an RQ worker on Bellhop's queue inside an app context (this app's, or a new one)."""
+    app = app or create_app()
     with app.app_context():
         redis = queueing.redis_connection()
         require_noeviction(redis)
@@ -59,9 +60,9 @@ def keep_working(worker_class, redis, burst: bool) -> None:
         time.sleep(REDIS_RETRY_SECONDS)
 
 
-def run_scheduler(burst: bool) -> None:
+def run_scheduler(burst: bool, app: Flask | None = None) -> None:
     """Run the clock that turns wake-ups into dispatch jobs, and keeps the sweep going, through Redis outages."""
-    app = create_app()
+    app = app or create_app()
     with app.app_context():
         redis = queueing.redis_connection()
         require_noeviction(redis)
@@ -86,12 +87,12 @@ def new_clock(config, redis) -> BellhopScheduler:
     )
 
 
-def run_consumer() -> None:
+def run_consumer(app: Flask | None = None) -> None:
     """Consume the platform's RabbitMQ queue, if AMQP_URL names a broker."""
     from webapp.amqp import TopologyConflict
     from workers.consumer import Consumer
 
-    app = create_app()
+    app = app or create_app()
     if not app.config["AMQP_URL"]:
         log.info("AMQP_URL is not set: no broker to consume from, so the consumer exits")
         return
