@@ -22,6 +22,7 @@ class Receiver(LoopbackServer):
         self.verifier = Webhook(secret)
         self.received: list[dict] = []
         self.script: list[tuple[int, dict, float]] = []
+        self.by_type: dict[str, tuple[int, dict, float]] = {}
         self.on_request = None
         self.lock = threading.Lock()
         self.in_flight = self.max_in_flight = 0
@@ -35,8 +36,14 @@ class Receiver(LoopbackServer):
         """Queue one scripted answer."""
         self.script.append((status, headers or {}, delay))
 
-    def next_answer(self) -> tuple[int, dict, float]:
+    def answer_type(self, kind: str, status: int, headers: dict | None = None) -> None:
+        """Answer every message of this type so, whenever it comes and whatever comes before it."""
+        self.by_type[kind] = (status, headers or {}, 0.0)
+
+    def next_answer(self, kind: str | None = None) -> tuple[int, dict, float]:
         with self.lock:
+            if kind in self.by_type:
+                return self.by_type[kind]
             return self.script.pop(0) if self.script else (200, {}, 0.0)
 
     def count_in_flight(self, change: int) -> None:
@@ -65,7 +72,7 @@ class Receiver(LoopbackServer):
                 receiver.record(self.headers, body)
                 if receiver.on_request:
                     receiver.on_request(len(receiver.received))
-                status, headers, delay = receiver.next_answer()
+                status, headers, delay = receiver.next_answer(receiver.received[-1]["json"].get("type"))
                 if status == RESET:  # drop the connection with a TCP reset, no answer at all
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.connection.close()
