@@ -127,6 +127,17 @@ BAD_BODIES = {
         "payload.scheduled_time",
     ),
     "a timestamp in year 1": (json.dumps({**CREATED, "timestamp": "0001-01-01T00:00:00+03:00"}), "timestamp"),
+    "a key given twice": (
+        '{"event_type": "booking.created", "event_type": "user.welcome", "timestamp": "2026-01-01T00:00:00Z", '
+        '"payload": {"user_id": "u-1"}}',
+        "'event_type': the key appears twice",
+    ),
+    "a payload key given twice": (
+        json.dumps(envelope("booking.created", booking_payload())).replace(
+            '"booking_id": "b-1"', '"booking_id": "b-1", "booking_id": "b-2"'
+        ),
+        "'booking_id': the key appears twice",
+    ),
     "end before start": (
         json.dumps(envelope("booking.created", booking_payload(end_time="2000-01-01T00:00:00Z"))),
         "end_time",

@@ -1,5 +1,6 @@
 """The platform's event envelope and payloads, validated before anything is stored."""
 
+import json
 import re
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -227,11 +228,30 @@ def describe(error: ValidationError, prefix: str = "") -> str:
     return f"{path}: {message}" if path else message
 
 
+def refuse_duplicate_keys(raw: bytes | str) -> None:
+    """Refuse an object that names a key twice: the parser would keep the last, the stored body shows both."""
+    try:
+        json.loads(raw, object_pairs_hook=unique_keys)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        pass  # not JSON the standard parser takes: the model's parser says what is wrong, in its own words
+
+
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object's dict, or InvalidEvent naming a key it gives twice."""
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise InvalidEvent(f"{twice[:40]!r}: the key appears twice in one object")
+    return found
+
+
 def parse_event(raw: bytes | str) -> Event:
     """Validate a raw event body, raising InvalidEvent that names the field."""
     if NUL.search(raw if isinstance(raw, str) else raw.decode("utf-8", "replace")):
         # PostgreSQL text cannot hold NUL; say so here rather than fail at the database.
         raise InvalidEvent("text must not contain NUL characters (\\u0000)")
+    refuse_duplicate_keys(raw)
     try:
         # Strict: a JSON true is not the number 1, nor 12 the text "12", as the documented types say.
         envelope = Envelope.model_validate_json(raw, strict=True)
