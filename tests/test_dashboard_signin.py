@@ -1,5 +1,7 @@
 """Staff sign-in: roles checked on the server, CSRF on every form, throttled failures, an audit trail."""
 
+import pytest
+
 from tests.support.signin import PASSWORD, actions, csrf_token, sign_in
 
 
@@ -90,3 +92,60 @@ def test_demo_load_prints_an_admin_login_that_opens_the_dashboard(app, client, m
     monkeypatch.setenv("BELLHOP_DEMO_ADMIN_PASSWORD", "short")
     refused = runner.invoke(args=["demo", "load"])
     assert refused.exit_code == 1 and "BELLHOP_DEMO_ADMIN_PASSWORD: the password needs at least 12" in refused.output
+
+
+# Open-redirect payloads, each of which a browser can read as another site (or as no path of ours).
+OFF_SITE = [
+    "//evil.example",
+    "///evil.example",
+    "https://evil.example/dashboard/",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/\\/evil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "/\r\n/evil.example",
+    " //evil.example",
+    "\x00//evil.example",
+    "\x1f/\\evil.example",
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "http:evil.example",
+    "https:/evil.example",
+    "//evil.example@bellhop.example",
+    "/dashboard/\r\nSet-Cookie: planted=1",
+    "evil.example",
+]
+
+
+def browser_target(location: str) -> tuple[str, str, str]:
+    """Where a browser goes for a Location: scheme, host and path after the WHATWG URL parser's clean-up."""
+    from urllib.parse import urlsplit
+
+    cleaned = "".join(c for c in location if c not in "\t\n\r").strip("".join(map(chr, range(0x21))))
+    parts = urlsplit(cleaned.replace("\\", "/"))
+    return parts.scheme, parts.netloc, parts.path
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
+def test_sign_in_never_redirects_off_the_site(client, accounts, target):
+    response = client.post(
+        "/login",
+        query_string={"next": target},
+        data={"email": "viewer@example.com", "password": PASSWORD, "csrf_token": csrf_token(client)},
+    )
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    scheme, host, path = browser_target(location)
+    assert (scheme, host) == ("", "") and path.startswith("/") and not path.startswith("//"), location
+    assert not any(character in location for character in "\r\n\x00")  # no header of the attacker's making
+
+
+def test_sign_in_follows_a_path_on_the_site(client, accounts):
+    response = client.post(
+        "/login",
+        query_string={"next": "/dashboard/notifications?status=failed"},
+        data={"email": "viewer@example.com", "password": PASSWORD, "csrf_token": csrf_token(client)},
+    )
+    assert response.headers["Location"] == "/dashboard/notifications?status=failed"

@@ -1,7 +1,9 @@
 """Signing in and out of the dashboard."""
 
 import hmac
+import re
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -13,6 +15,10 @@ from webapp.domain import staff
 from webapp.extensions import db, login_manager
 from webapp.models import Role, Staff
 from webapp.models.types import utcnow
+
+TABS_AND_NEWLINES = re.compile(r"[\t\n\r]")
+C0_AND_SPACE = "".join(map(chr, range(0x21)))
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 bp = Blueprint("auth", __name__)
 
@@ -77,10 +83,18 @@ def login():
 
 
 def safe_next(target: str | None) -> str:
-    """Follow ?next= only within this site."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
+    """Follow ?next= only to a path on this site, judged on the URL as a browser will read it."""
+    followed = as_browsers_read(target or "")
+    parts = urlsplit(followed)
+    same_site_path = followed.startswith("/") and not followed.startswith("//") and not (parts.scheme or parts.netloc)
+    if same_site_path and not CONTROL.search(followed):
+        return followed
     return url_for("dashboard.home")
+
+
+def as_browsers_read(url: str) -> str:
+    """The URL after a browser's clean-up (WHATWG URL): tabs and newlines dropped, ends trimmed, \\ read as /."""
+    return TABS_AND_NEWLINES.sub("", url).strip(C0_AND_SPACE).replace("\\", "/")
 
 
 @bp.post("/logout")
