@@ -149,3 +149,20 @@ def test_sign_in_follows_a_path_on_the_site(client, accounts):
         data={"email": "viewer@example.com", "password": PASSWORD, "csrf_token": csrf_token(client)},
     )
     assert response.headers["Location"] == "/dashboard/notifications?status=failed"
+
+
+@pytest.mark.parametrize(
+    "header", [{"Origin": "https://evil.example"}, {"Origin": "null"}, {"Referer": "https://evil.example/page"}]
+)
+def test_a_post_from_another_site_is_refused_even_with_a_valid_token(client, accounts, header):
+    sign_in(client, "viewer@example.com")
+    response = client.post("/logout", data={"csrf_token": csrf_token(client, "/dashboard/")}, headers=header)
+    assert response.status_code == 403
+    assert client.get("/dashboard/").status_code == 200  # still signed in: the sign-out did not happen
+
+
+def test_a_post_from_this_site_or_naming_none_goes_through(client, accounts):
+    for header in ({"Origin": "http://localhost"}, {"Referer": "http://localhost/dashboard/"}, {}):
+        sign_in(client, "viewer@example.com")
+        response = client.post("/logout", data={"csrf_token": csrf_token(client, "/dashboard/")}, headers=header)
+        assert response.status_code == 302, header
