@@ -1,11 +1,13 @@
 """The Procfile's worker and scheduler as real processes, and the checks they make at start."""
 
+import http.client
+import json
 from datetime import timedelta
 
 import pytest
 
-from tests.support.factories import booking_payload, envelope, notifications, now, post
-from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready
+from tests.support.factories import booking_payload, envelope, notifications, now, post, signed_headers
+from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready, web
 
 
 @pytest.fixture
@@ -92,3 +94,21 @@ def test_concurrent_bookings_sharing_new_recipients_all_apply(client, web_server
     assert codes == [202] * 20
     counts = row_counts()
     assert (counts["bookings"], counts["recipients"], counts["inbound_events"]) == (20, 2, 20)
+
+
+def chunked_post(url: str, body: bytes) -> int:
+    """POST a signed body with Transfer-Encoding: chunked (no Content-Length), as streaming clients do."""
+    host, port = url.split("//")[1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    pieces = (body[start : start + 16_384] for start in range(0, len(body), 16_384))
+    connection.request("POST", "/webhooks/events", pieces, signed_headers(body.decode()), encode_chunked=True)
+    return connection.getresponse().status
+
+
+def test_a_chunked_body_is_taken_below_the_limit_and_refused_with_413_above_it(database_url, redis_url, tmp_path):
+    with web(process_env(database_url, redis_url), tmp_path / "web.log", workers=1) as url:
+        small = json.dumps(envelope("booking.created", booking_payload())).encode()
+        assert chunked_post(url, small) == 202
+        padded = envelope("booking.created", booking_payload("b-2", service_name="x" * 200))
+        padded["payload"]["notes"] = "a" * 300_000  # past the 256 KiB limit, with no length to check first
+        assert chunked_post(url, json.dumps(padded).encode()) == 413

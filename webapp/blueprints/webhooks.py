@@ -3,7 +3,7 @@
 import logging
 import time
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
 
 from webapp import metrics
 from webapp.domain.ingest import ingest
@@ -28,7 +28,11 @@ def observe_latency(response):
 @bp.post("/events")
 def receive_event():
     """Verify, then ingest one event; 202 when applied, 200 when seen before."""
-    body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    body = request.get_data(cache=False)  # raises 413 when Content-Length is past MAX_CONTENT_LENGTH
+    if request.content_length is None and len(body) >= current_app.config["MAX_CONTENT_LENGTH"]:
+        # A chunked body has no length to check first, and werkzeug stops reading at the limit without a word:
+        # the truncated body would fail its signature with a misleading 401.
+        abort(413, f"the body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes")
     verify(body, request.headers, current_app.config["WEBHOOK_SECRETS"])
     result = ingest(body, request.headers["webhook-id"], EventSource.WEBHOOK)
     log.debug("event %s: %s", request.headers["webhook-id"], "duplicate" if result.duplicate else result.outcome.value)
