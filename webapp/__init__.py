@@ -3,6 +3,7 @@
 from flask import Flask
 
 from webapp.config import PROJECT_ROOT, load_config
+from webapp.query_args import RowId
 
 
 def create_app(config_class: type | None = None) -> Flask:
@@ -14,6 +15,7 @@ def create_app(config_class: type | None = None) -> Flask:
         instance_path=str(PROJECT_ROOT / "instance"),
     )
     app.config.from_object(config_class or load_config())
+    app.url_map.converters["id"] = RowId
     trust_proxies(app)
     register_extensions(app)
     register_blueprints(app)

@@ -5,6 +5,10 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from webapp.models import Role
+from webapp.query_args import whole_number
+
+# Past this, a page number is nonsense, and page x page size would overflow the SQL offset.
+MOST_PAGES = 1_000_000
 
 
 class AdminsOnly:
@@ -15,6 +19,14 @@ class AdminsOnly:
 
     def is_accessible(self) -> bool:
         return current_user.is_authenticated and current_user.can(Role.ADMIN)
+
+    def _handle_view(self, name, **kwargs):
+        """Check access, then the numbers Flask-Admin would hand to SQL unchecked."""
+        refused = super()._handle_view(name, **kwargs)
+        if refused is None:
+            whole_number("page", 0, MOST_PAGES)
+            whole_number("id", 1)
+        return refused
 
     def inaccessible_callback(self, name, **kwargs):
         if not current_user.is_authenticated:

@@ -14,6 +14,7 @@ from webapp.domain.rendering import zone
 from webapp.extensions import db
 from webapp.models import Booking, BookingStatus, Notification, NotificationType, Recipient, Role
 from webapp.models.types import utcnow
+from webapp.query_args import choice
 
 
 @bp.get("/bookings")
@@ -22,8 +23,9 @@ def bookings():
     """Bookings, newest first, filtered by status, start date range, service and party."""
     query = select(Booking).options(joinedload(Booking.client), joinedload(Booking.expert))
     args = request.args
-    if args.get("status"):
-        query = query.where(Booking.status == args["status"])
+    status = choice("status", BookingStatus)
+    if status:
+        query = query.where(Booking.status == status)
     for name, compare in (("from", Booking.starts_at.__ge__), ("to", Booking.starts_at.__lt__)):
         if args.get(name):
             query = query.where(compare(parse_day(args[name])))

@@ -11,6 +11,7 @@ from webapp.blueprints.dashboard.paging import newest_page
 from webapp.domain import staff_actions
 from webapp.extensions import db
 from webapp.models import EventSource, InboundEvent, Role
+from webapp.query_args import choice
 
 
 @bp.get("/events")
@@ -18,7 +19,7 @@ from webapp.models import EventSource, InboundEvent, Role
 def events():
     """Inbound events, newest first, optionally one source or type, paged by id."""
     query = select(InboundEvent)
-    source, kind = request.args.get("source") or None, request.args.get("type") or None
+    source, kind = choice("source", EventSource), request.args.get("type") or None
     if source:
         query = query.where(InboundEvent.source == source)
     if kind:
@@ -37,7 +38,7 @@ def events():
     )
 
 
-@bp.post("/events/<int:event_row_id>/replay")
+@bp.post("/events/<id:event_row_id>/replay")
 @require(Role.ADMIN)
 def replay(event_row_id: int):
     """Run a stored event through ingest again, under a new id: only what it calls for and is missing is added."""

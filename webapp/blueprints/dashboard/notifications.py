@@ -54,7 +54,7 @@ LATEST_FIRST = "-scheduled"
 SORTS = {LATEST_FIRST: True, "scheduled": False}
 
 
-@bp.get("/notifications/<int:notification_id>")
+@bp.get("/notifications/<id:notification_id>")
 @require(Role.VIEWER)
 def notification(notification_id: int):
     """One message: who, which booking, what it said, every attempt, and why it is in its state."""
@@ -77,7 +77,7 @@ def notification(notification_id: int):
     )
 
 
-@bp.post("/notifications/<int:notification_id>/<any(retry, cancel):action>")
+@bp.post("/notifications/<id:notification_id>/<any(retry, cancel):action>")
 @require(Role.OPERATOR)
 def act_on_notification(notification_id: int, action: str):
     """Retry or cancel one notification through the same compare-and-set as the workers, so they race safely."""

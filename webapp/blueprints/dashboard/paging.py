@@ -2,10 +2,11 @@
 
 from datetime import datetime, timezone
 
-from flask import abort, request
+from flask import abort
 from sqlalchemy import literal, select, tuple_
 
 from webapp.extensions import db
+from webapp.query_args import whole_number
 
 PAGE_SIZE = 50
 
@@ -15,7 +16,7 @@ def newest_page(query, model) -> tuple[list, int | None]:
 
     Paging by id needs no COUNT and no OFFSET, so a page costs the same at row 1,000,000 as at row 1.
     """
-    before = request.args.get("before", type=int)
+    before = whole_number("before")
     if before:
         query = query.where(model.id < before)
     rows = list(db.session.scalars(query.order_by(model.id.desc()).limit(PAGE_SIZE + 1)).unique())
@@ -28,7 +29,7 @@ def scheduled_page(query, model, column, descending: bool) -> tuple[list, int | 
     The cursor is a row id; its column value is looked up by primary key, and the page is a range scan
     of a (column, id) index, so a deep page costs what the first does.
     """
-    after = request.args.get("before", type=int)
+    after = whole_number("before")
     mark = db.session.scalar(select(column).where(model.id == after)) if after else None
     if mark is not None:
         key, cursor = tuple_(column, model.id), tuple_(literal(mark, column.type), literal(after))

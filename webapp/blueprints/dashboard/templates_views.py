@@ -111,7 +111,7 @@ def test_status(job_id: str | None) -> dict | None:
         return None
     try:
         job = Job.fetch(job_id, connection=queueing.redis_connection())
-    except NoSuchJobError:
+    except (NoSuchJobError, ValueError):  # RQ refuses an id it could never have made with a ValueError
         return {"state": "unknown", "detail": "no such test send (results are kept for an hour)"}
     if job.is_finished:
         return {"state": "sent", "detail": job.return_value()}
