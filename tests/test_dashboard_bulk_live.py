@@ -107,7 +107,13 @@ def test_bulk_actions_need_an_operator_and_the_csrf_token(client, accounts):
     assert client.post("/dashboard/notifications/selected", data={"action": "cancel", "id": ids}).status_code == 400
     assert client.post("/dashboard/notifications/matching/cancel", data={}).status_code == 400
     token = csrf_token(client, "/dashboard/notifications")
-    for bad in ({"action": "delete", "id": ids}, {"action": "cancel"}, {"action": "cancel", "id": ["x"]}):
+    huge = ["99999999999999999999", "-1", "0"]
+    for bad in (
+        {"action": "delete", "id": ids},
+        {"action": "cancel"},
+        {"action": "cancel", "id": ["x"]},
+        *({"action": "cancel", "id": [value]} for value in huge),
+    ):
         assert client.post("/dashboard/notifications/selected", data={"csrf_token": token, **bad}).status_code == 400
     assert set(statuses(notifications())) == {"pending"}
 
@@ -152,6 +158,9 @@ def test_live_status_refuses_bad_input_and_anonymous_users(client, accounts):
         (f"ids={','.join(['1'] * 201)}&since={since}", "ids:"),
         ("ids=1&since=yesterday", "since:"),
         ("ids=1&since=2026-01-01T00:00:00", "UTC offset"),
+        (f"ids=99999999999999999999&since={since}", "ids:"),
+        ("ids=1&since=0001-01-01T00:00:00%2B00:00", "since:"),
+        ("ids=1&since=9999-12-31T23:59:59%2B00:00", "since:"),
     ):
         response = client.get(f"/dashboard/live/notifications?{query}")
         assert response.status_code == 400 and problem in response.get_data(as_text=True), query

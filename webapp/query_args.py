@@ -21,6 +21,13 @@ def whole_number(name: str, smallest: int = 1, largest: int = BIGGEST) -> int | 
     return int(value)
 
 
+def row_ids(values: list[str], name: str, most: int) -> list[int]:
+    """Row ids given as text (a form's repeated field, a comma-separated list): 1 to most of them, each in range."""
+    if not values or len(values) > most or not all(DIGITS.match(v) and 1 <= int(v) <= BIGGEST for v in values):
+        abort(400, description=f"{name}: 1 to {most} row ids, each a whole number from 1 to {BIGGEST}")
+    return [int(value) for value in values]
+
+
 def choice(name: str, allowed: type[Enum]) -> str | None:
     """The query parameter if it is one of an enum's values; None when absent; a 400 listing them otherwise."""
     value = request.args.get(name) or None

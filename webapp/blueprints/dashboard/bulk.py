@@ -13,6 +13,7 @@ from webapp.domain import staff_actions
 from webapp.domain.staff_actions import ELIGIBLE
 from webapp.extensions import db
 from webapp.models import Notification, Role
+from webapp.query_args import row_ids
 
 # One action moves at most this many rows; past it the operator narrows the filter first.
 BULK_CAP = 10_000
@@ -27,9 +28,7 @@ def act_on_selected():
     action = request.form.get("action", "")
     if action not in BULK_ACTIONS:
         abort(400, description="action: retry or cancel")
-    ids = request.form.getlist("id", type=int)
-    if not ids or len(ids) > BULK_CAP:
-        abort(400, description=f"id: tick 1 to {BULK_CAP} rows")
+    ids = row_ids(request.form.getlist("id"), "id", BULK_CAP)
     listed = f"ids {', '.join(map(str, ids[:50]))}{' …' if len(ids) > 50 else ''}"
     moved = staff_actions.act(action, ids, target=f"{len(ids)} selected notifications", detail=listed)
     return redirect(back_to_list(f"{action}: {moved} of {len(ids)} selected rows changed"))

@@ -10,6 +10,7 @@ from webapp.blueprints.dashboard import bp
 from webapp.extensions import db
 from webapp.models import Notification, Role
 from webapp.models.types import utcnow
+from webapp.query_args import row_ids
 
 MAX_IDS = 200
 # Rows are stamped by each worker's clock; looking this far behind the cursor covers clocks a little apart.
@@ -42,10 +43,7 @@ def row_state(row: Notification) -> dict:
 
 def parse_ids(value: str) -> list[int]:
     """Comma-separated row ids; a 400 names a malformed list."""
-    parts = [part for part in value.split(",") if part]
-    if not parts or len(parts) > MAX_IDS or not all(part.isdigit() for part in parts):
-        abort(400, description=f"ids: 1 to {MAX_IDS} comma-separated numbers")
-    return [int(part) for part in parts]
+    return row_ids([part for part in value.split(",") if part], "ids", MAX_IDS)
 
 
 def parse_since(value: str) -> datetime:
@@ -56,4 +54,6 @@ def parse_since(value: str) -> datetime:
         abort(400, description="since: the ISO time the last answer gave")
     if since.tzinfo is None:
         abort(400, description="since: needs its UTC offset")
+    if not 1970 <= since.year <= 9998:  # the answer's cursor is now; far off, the clock-slack arithmetic overflows
+        abort(400, description="since: the ISO time the last answer gave")
     return since
