@@ -166,3 +166,11 @@ def test_a_post_from_this_site_or_naming_none_goes_through(client, accounts):
         sign_in(client, "viewer@example.com")
         response = client.post("/logout", data={"csrf_token": csrf_token(client, "/dashboard/")}, headers=header)
         assert response.status_code == 302, header
+
+
+def test_the_root_sends_a_browser_to_the_dashboard_and_tells_other_clients_the_endpoints(client):
+    browser = client.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert browser.status_code == 302 and browser.headers["Location"] == "/dashboard/"
+    assert client.get(browser.headers["Location"]).headers["Location"].startswith("/login")  # then to sign in
+    api = client.get("/", headers={"Accept": "application/json"})
+    assert api.status_code == 200 and api.get_json()["webhook"] == "/webhooks/events"

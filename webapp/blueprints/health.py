@@ -1,6 +1,6 @@
 """Health checks: /healthz (the process answers), /readyz (reminders can go out on time), /health (the database)."""
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, redirect, request, url_for
 from sqlalchemy import text
 
 from webapp.domain import readiness
@@ -33,5 +33,7 @@ def readyz():
 
 @bp.get("/")
 def index():
-    """Say what this server is until the dashboard arrives."""
-    return jsonify(service="bellhop", webhook="/webhooks/events", health="/health")
+    """A browser goes to the dashboard (or its sign-in page); other clients learn where the endpoints are."""
+    if request.accept_mimetypes.accept_html:
+        return redirect(url_for("dashboard.home"))
+    return jsonify(service="bellhop", webhook="/webhooks/events", health="/healthz", ready="/readyz")
