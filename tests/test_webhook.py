@@ -138,6 +138,31 @@ BAD_BODIES = {
         ),
         "'booking_id': the key appears twice",
     ),
+    "CR and LF in a name": (
+        json.dumps(envelope("booking.created", booking_payload(client={"id": "client-1", "name": "Ann\r\nBcc: x@y"}))),
+        "payload.client.name: must not contain control characters",
+    ),
+    "an escape sequence in a service name": (
+        json.dumps(envelope("booking.created", booking_payload(service_name="Review\x1b[2J"))),
+        "payload.service_name: must not contain control characters",
+    ),
+    "a C1 control in an id": (
+        json.dumps(envelope("booking.created", booking_payload(booking_id="b-1\x85"))),
+        "payload.booking_id: must not contain control characters",
+    ),
+    "NaN as an amount": (
+        '{"event_type": "payment.successful", "timestamp": "2026-01-01T00:00:00Z", '
+        '"payload": {"payment_id": "p1", "user_id": "u1", "amount": NaN, "currency": "EUR"}}',
+        "payload",
+    ),
+    "an amount too large to format": (
+        json.dumps(envelope("payment.successful", {"payment_id": "p1", "user_id": "u1", "amount": 1e308})),
+        "payload.amount",
+    ),
+    "a currency that is not ISO 4217": (
+        json.dumps(envelope("payment.successful", {"payment_id": "p1", "user_id": "u1", "currency": "XYZ"})),
+        "payload.currency: 'XYZ' is not an ISO 4217 currency code",
+    ),
     "end before start": (
         json.dumps(envelope("booking.created", booking_payload(end_time="2000-01-01T00:00:00Z"))),
         "end_time",
@@ -202,3 +227,8 @@ def test_database_down_is_503_and_the_retry_is_accepted_once(app, client, databa
 
 def test_health_answers(client):
     assert client.get("/health").json == {"status": "ok"}
+
+
+def test_a_lower_case_currency_is_read_as_its_iso_code(client):
+    body = envelope("payment.successful", {"payment_id": "p1", "user_id": "u1", "amount": 12.5, "currency": "usd"})
+    assert post(client, body).status_code == 202

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import available_timezones
 
+from babel.numbers import list_currencies
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -21,6 +22,9 @@ from webapp.domain import preferences, quiet_hours
 
 ID = Field(min_length=1, max_length=64)
 _ZONES = frozenset(available_timezones())
+CURRENCIES = frozenset(list_currencies())
+# C0 controls, DEL and C1 controls: in a name or an id they would break an email header or forge a log line.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 FIRST_YEAR, LAST_YEAR = 1970, 9998
 
 
@@ -155,10 +159,19 @@ class PaymentPayload(BaseModel):
     payment_id: str = ID
     user_id: str = ID
     booking_id: str | None = Field(default=None, max_length=64)
-    amount: float | None = None
+    # Finite, and small enough for any locale to format: NaN, Infinity or 1e308 cannot be shown to anyone.
+    amount: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     reason: str | None = Field(default=None, max_length=500)
     user: Contact | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def iso_currency(cls, code: str | None) -> str | None:
+        """An ISO 4217 code, as CLDR knows them (what Babel needs to format the amount); 'usd' is read as USD."""
+        if code is not None and code.upper() not in CURRENCIES:
+            raise ValueError(f"{code!r} is not an ISO 4217 currency code, like EUR or USD")
+        return code.upper() if code else code
 
     @model_validator(mode="after")
     def consistent(self):
@@ -229,11 +242,29 @@ def describe(error: ValidationError, prefix: str = "") -> str:
 
 
 def refuse_duplicate_keys(raw: bytes | str) -> None:
-    """Refuse an object that names a key twice: the parser would keep the last, the stored body shows both."""
+    """Refuse an object that names a key twice (the parser would keep the last, the stored body shows both),
+    and text holding control characters, wherever they are."""
     try:
-        json.loads(raw, object_pairs_hook=unique_keys)
+        parsed = json.loads(raw, object_pairs_hook=unique_keys)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        pass  # not JSON the standard parser takes: the model's parser says what is wrong, in its own words
+        return  # not JSON the standard parser takes: the model's parser says what is wrong, in its own words
+    refuse_control_characters(parsed, "")
+
+
+def refuse_control_characters(value, path: str) -> None:
+    """Walk a parsed event; InvalidEvent naming the first key or text with a control character."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else key
+            if CONTROL_CHARACTERS.search(key):
+                raise InvalidEvent(f"{inner[:80]!r}: a key must not contain control characters")
+            refuse_control_characters(item, inner)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_control_characters(item, f"{path}[{index}]")
+    elif isinstance(value, str) and CONTROL_CHARACTERS.search(value):
+        found = CONTROL_CHARACTERS.search(value)[0]
+        raise InvalidEvent(f"{path}: must not contain control characters (found {found!r})")
 
 
 def unique_keys(pairs: list[tuple[str, object]]) -> dict:
