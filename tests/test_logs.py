@@ -9,6 +9,8 @@ import requests
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, post, signed_headers
 from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready, web
+from webapp.extensions import db
+from webapp.models import Recipient
 
 # A name that, written raw, would end the log channel's line and start a forged one, then colour the terminal.
 FORGING_NAME = "Eve\r\n2026-01-01 00:00:00,000 ERROR bellhop: forged line\x1b[31m"
@@ -20,7 +22,12 @@ def run_worker_and_scheduler(database_url, redis_url, client, tmp_path, **settin
     running = [start("scheduler", env, tmp_path / "scheduler.log"), start("worker", env, tmp_path / "worker.log")]
     try:
         wait_until_ready(redis_url, tmp_path)
-        payload = booking_payload(start=now() + timedelta(days=1), client=contact("client-1", name=FORGING_NAME))
+        # The webhook refuses control characters in names; a name typed into Flask-Admin, or stored before that
+        # rule, still reaches the log channel.
+        db.session.add(Recipient(external_id="expert-1", name=FORGING_NAME))
+        db.session.commit()
+        expert = {"id": "expert-1", "timezone": "Europe/Berlin"}  # no name: the stored one stands
+        payload = booking_payload(start=now() + timedelta(days=1), expert=expert)
         assert post(client, envelope("booking.created", payload)).status_code == 202
         sent = lambda: {row.status.value for row in notifications(type="booking_created")} == {"sent"}  # noqa: E731
         assert wait_for(sent, 30), (tmp_path / "worker.log").read_text()[-3000:]
