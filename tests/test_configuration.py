@@ -2,6 +2,7 @@
 
 import re
 
+from tests.support.docs import variables_documented
 from webapp.config import PROJECT_ROOT
 from webapp.settings import Settings
 
@@ -9,7 +10,6 @@ from webapp.settings import Settings
 SOURCES = [*PROJECT_ROOT.glob("webapp/**/*.py"), *PROJECT_ROOT.glob("workers/**/*.py"), PROJECT_ROOT / "wsgi.py"]
 READ_IN_CODE = re.compile(r"""(?:environ\.get|environ\[|getenv|env_int|envvar=)\(?\s*["']([A-Z][A-Z0-9_]+)["']""")
 READ_IN_PROCFILE = re.compile(r"\$\{?([A-Z][A-Z0-9_]+)")
-DOCUMENTED = re.compile(r"`([A-Z][A-Z0-9_]+)`")
 
 
 def variables_read() -> set[str]:
@@ -25,13 +25,6 @@ def settings_variables() -> set[str]:
         alias = field.validation_alias
         names |= {name} if alias is None else {alias} if isinstance(alias, str) else set(alias.choices)
     return names
-
-
-def variables_documented() -> set[str]:
-    """Every variable named in the first column of the page's tables."""
-    rows = (PROJECT_ROOT / "docs" / "configuration.md").read_text().splitlines()
-    first_cells = [row.split("|")[1] for row in rows if row.startswith("| `")]
-    return {name for cell in first_cells for name in DOCUMENTED.findall(cell)}
 
 
 def test_every_variable_read_is_documented():

@@ -3,8 +3,8 @@
 import json
 import sys
 
+from tests.support.docs import variables_documented
 from tests.support.processes import procfile_entries
-from tests.test_configuration import variables_documented
 from webapp.config import PROJECT_ROOT
 
 MANIFEST = json.loads((PROJECT_ROOT / "app.json").read_text())

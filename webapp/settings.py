@@ -33,6 +33,14 @@ def split_words(value) -> list[str]:
     return value
 
 
+def network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """An address or CIDR network as a network (a bare address is a /32 or /128), or None."""
+    try:
+        return ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return None
+
+
 def require_scheme(url: str, schemes: set[str]) -> str:
     """Return url if it is absolute with one of these schemes, else raise naming them."""
     parts = urlsplit(url)
@@ -192,23 +200,19 @@ class Settings(BaseSettings):
     def networks_or_hosts(cls, entries: list[str]) -> list[str]:
         """Each entry is an address, a network in CIDR notation, or a host name."""
         for entry in entries:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                if not HOST_NAME.match(entry.lower()):
-                    raise ValueError(f"{entry!r} is neither an address, a CIDR network nor a host name") from None
+            if network(entry) is None and not HOST_NAME.match(entry.lower()):
+                raise ValueError(f"{entry!r} is neither an address, a CIDR network nor a host name")
         return entries
 
     @field_validator("METRICS_NETWORKS")
     @classmethod
     def networks(cls, entries: list[str]) -> list[str]:
-        """Each entry is an address or a network in CIDR notation."""
-        for entry in entries:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(f"{entry!r} is neither an address nor a CIDR network") from None
-        return [str(ipaddress.ip_network(entry, strict=False)) for entry in entries]
+        """Each entry is an address or a network in CIDR notation, written out in full."""
+        parsed = [network(entry) for entry in entries]
+        for entry, found in zip(entries, parsed, strict=True):
+            if found is None:
+                raise ValueError(f"{entry!r} is neither an address nor a CIDR network")
+        return [str(found) for found in parsed]
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -241,7 +241,7 @@ def describe(error: ValidationError, prefix: str = "") -> str:
     return f"{path}: {message}" if path else message
 
 
-def refuse_duplicate_keys(raw: bytes | str) -> None:
+def screen_json(raw: bytes | str) -> None:
     """Refuse an object that names a key twice (the parser would keep the last, the stored body shows both),
     and text holding control characters, wherever they are."""
     try:
@@ -282,7 +282,7 @@ def parse_event(raw: bytes | str) -> Event:
     if NUL.search(raw if isinstance(raw, str) else raw.decode("utf-8", "replace")):
         # PostgreSQL text cannot hold NUL; say so here rather than fail at the database.
         raise InvalidEvent("text must not contain NUL characters (\\u0000)")
-    refuse_duplicate_keys(raw)
+    screen_json(raw)
     try:
         # Strict: a JSON true is not the number 1, nor 12 the text "12", as the documented types say.
         envelope = Envelope.model_validate_json(raw, strict=True)
