@@ -1,6 +1,6 @@
 """The template previews and operator test sends."""
 
-from tests.support.signin import actions, csrf_token, sign_in
+from tests.support.signin import PASSWORD, actions, csrf_token, sign_in
 
 
 def test_template_preview_shows_sms_segments(client, accounts):
@@ -80,3 +80,28 @@ def test_a_test_send_without_an_address_is_refused_with_the_reason(client, accou
     webhook = send_test(client, "/dashboard/templates/en/user_welcome/webhook", "http://10.0.0.1/")
     assert "channel" in webhook.get_json()["error"]
     assert [action for action, _, _ in actions()].count("send_test") == 0
+
+
+def test_only_the_operator_who_started_a_test_send_sees_its_result(app, client, accounts, run_jobs, telegram):
+    from webapp import queueing
+    from webapp.domain import staff
+    from webapp.extensions import db
+    from webapp.models import Role
+
+    app.config.update(TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
+    staff.create("second-operator@example.com", PASSWORD, Role.OPERATOR)
+    db.session.commit()
+    sign_in(client, "operator@example.com")
+    result_page = send_test(client, "/dashboard/templates/en/user_welcome/telegram", "424242").headers["Location"]
+    run_jobs()
+    assert "sent: telegram message 1" in client.get(result_page).get_data(as_text=True)
+    for other_job in (
+        queueing.queue().enqueue("workers.jobs.send_test", "x", "telegram", "en", None, "client", {}),  # nobody's
+        queueing.queue().enqueue("workers.jobs.deliver", [1], "telegram"),  # not a test send
+    ):
+        other_page = result_page.replace(result_page.split("test=")[1].split("&")[0], other_job.id)
+        assert "no such test send of yours" in client.get(other_page).get_data(as_text=True)
+    for someone_else in ("second-operator@example.com", "admin@example.com", "viewer@example.com"):
+        sign_in(client, someone_else)
+        page = client.get(result_page).get_data(as_text=True)
+        assert "telegram message 1" not in page and "no such test send of yours" in page

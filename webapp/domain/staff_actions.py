@@ -115,6 +115,7 @@ def send_test(kind: str, channel: str, locale: str, booking_id: str | None, part
         result_ttl=3600,
         failure_ttl=3600,
         job_timeout=60,
+        meta={"started_by": current_user.id},
     )
     staff.audit("send_test", target=f"{locale}/{kind}/{channel} to {address}", rows=1, detail=f"job {job.id}")
     db.session.commit()

@@ -106,16 +106,25 @@ def send_test(locale: str, kind: str, channel: str):
 
 
 def test_status(job_id: str | None) -> dict | None:
-    """What became of a test send: queued, sent with the provider's answer, or failed with the reason."""
+    """What became of the signed-in operator's test send: queued, sent with the provider's answer, or failed."""
     if not job_id:
         return None
-    try:
-        job = Job.fetch(job_id, connection=queueing.redis_connection())
-    except (NoSuchJobError, ValueError):  # RQ refuses an id it could never have made with a ValueError
-        return {"state": "unknown", "detail": "no such test send (results are kept for an hour)"}
+    job = own_test_send(job_id)
+    if job is None:
+        return {"state": "unknown", "detail": "no such test send of yours (results are kept for an hour)"}
     if job.is_finished:
         return {"state": "sent", "detail": job.return_value()}
     if job.is_failed:
         reason = (job.latest_result().exc_string or "").strip().splitlines()
         return {"state": "failed", "detail": reason[-1] if reason else "failed"}
     return {"state": job.get_status().value, "detail": "reload to see the outcome"}
+
+
+def own_test_send(job_id: str) -> Job | None:
+    """The test-send job with this id if the signed-in staff member started it; any other job stays hidden."""
+    try:
+        job = Job.fetch(job_id, connection=queueing.redis_connection())
+    except (NoSuchJobError, ValueError):  # RQ refuses an id it could never have made with a ValueError
+        return None
+    mine = job.func_name == staff_actions.SEND_TEST_JOB and job.meta.get("started_by") == current_user.id
+    return job if mine else None
