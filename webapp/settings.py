@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     SECURE_COOKIES: bool = env("BELLHOP_SECURE_COOKIES", default=False)
     LOGIN_MAX_FAILURES: PositiveInt = env("BELLHOP_LOGIN_MAX_FAILURES", default=5)
     LOGIN_FAILURE_WINDOW_SECONDS: PositiveInt = env("BELLHOP_LOGIN_FAILURE_WINDOW", default=900)
+    # A dashboard session ends after this long unused, and this long after sign-in whatever happens.
+    SESSION_IDLE_MINUTES: PositiveInt = env("BELLHOP_SESSION_IDLE_MINUTES", default=30)
+    SESSION_LIFETIME_MINUTES: PositiveInt = env("BELLHOP_SESSION_LIFETIME_MINUTES", default=12 * 60)
 
     SMTP_HOST: str = "127.0.0.1"
     SMTP_PORT: int = Field(25, ge=1, le=65535)

@@ -73,7 +73,7 @@ def list_staff():
 @click.argument("email")
 @password_option
 def set_password(email, password):
-    """Give an account a new password; its open sessions end at their next request."""
+    """Give an account a new password; its open sessions end now."""
     account = account_named(email)
     change(account, "password", password=password)
     click.echo(f"new password set for {account.email}")

@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from webapp.domain import staff
+from webapp.domain import sessions, staff
 from webapp.extensions import db, login_manager
 from webapp.models import Role, Staff
 from webapp.models.types import utcnow
@@ -30,12 +30,12 @@ class LoginForm(FlaskForm):
 
 @login_manager.user_loader
 def load_staff(session_id: str) -> Staff | None:
-    """The signed-in account, if it still exists, is active and has the password the session began with."""
+    """The signed-in account, if it is active, has the password the session began with and the session lives."""
     staff_id, _, fingerprint = session_id.partition(":")
     account = db.session.get(Staff, int(staff_id)) if staff_id.isdigit() else None
-    if account is None or not account.active:
+    if account is None or not account.active or not hmac.compare_digest(account.get_id(), session_id):
         return None
-    return account if hmac.compare_digest(account.get_id(), session_id) else None
+    return account if sessions.current(account) else None
 
 
 def require(role: Role):
@@ -75,6 +75,7 @@ def login():
         return render_template("dashboard/login.html", form=form, error="Wrong email or password."), 401
     staff.clear_failures(email)
     session.clear()  # a fresh session at login: nothing set before it survives
+    sessions.begin(account)
     login_user(account)
     account.last_login_at = utcnow()
     staff.audit("login", target=account.email, actor=account.email)
@@ -102,6 +103,7 @@ def as_browsers_read(url: str) -> str:
 def logout():
     """Sign out; the audit log keeps who left."""
     staff.audit("logout", target=current_user.email)
+    sessions.end_current("signed_out")
     db.session.commit()
     logout_user()
     session.clear()

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp import queueing
+from webapp.domain import sessions
 from webapp.extensions import db
 from webapp.models import AuditEntry, Role, Staff
 from webapp.models.types import utcnow
@@ -48,6 +49,7 @@ def ensure_account(email: str, password: str, role: Role) -> Staff:
         return create(email, password, role)
     check_password(password)
     account.password_hash, account.role, account.active = generate_password_hash(password), role, True
+    sessions.end_all(account, "password_changed")
     return account
 
 
@@ -59,11 +61,15 @@ def update(account: Staff, role: Role, active: bool, password: str | None = None
     changed = [
         name for name, old, new in (("role", account.role, role), ("active", account.active, active)) if old != new
     ]
-    account.role, account.active = role, active
     if password:
         check_password(password)
+    account.role, account.active = role, active
+    if password:
         account.password_hash = generate_password_hash(password)
         changed.append("password")
+        sessions.end_all(account, "password_changed")
+    if not active:
+        sessions.end_all(account, "deactivated")
     return changed
 
 

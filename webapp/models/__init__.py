@@ -13,7 +13,7 @@ from webapp.models.event import InboundEvent
 from webapp.models.notification import DeliveryAttempt, Notification, StatusChange
 from webapp.models.preference import Preference
 from webapp.models.recipient import Recipient
-from webapp.models.staff import AuditEntry, Role, Staff
+from webapp.models.staff import AuditEntry, Role, Staff, StaffSession
 
 __all__ = [
     "AttemptOutcome",
@@ -31,5 +31,6 @@ __all__ = [
     "Recipient",
     "Role",
     "Staff",
+    "StaffSession",
     "StatusChange",
 ]

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import Enum
 
 from flask_login import UserMixin
-from sqlalchemy import Integer, String, Text, event
+from sqlalchemy import ForeignKey, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -73,3 +73,20 @@ class AppendOnly(RuntimeError):
 def refuse_changes(_mapper, _connection, entry: AuditEntry) -> None:
     """Keep the audit log append-only: the application may add entries, never edit or remove them."""
     raise AppendOnly(f"audit entry {entry.id} is append-only")
+
+
+class StaffSession(db.Model):
+    """One sign-in: the browser holds its token, the server can end it (sign-out, idle, lifetime, password)."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The token's SHA-256: a copy of this table opens no session.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    address: Mapped[str | None] = mapped_column(String(64))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # signed_out, idle, lifetime, password_changed, deactivated
+    end_reason: Mapped[str | None] = mapped_column(String(32))

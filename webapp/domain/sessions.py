@@ -1,0 +1,90 @@
+"""Server-side staff sessions: the cookie carries a random token, the staff_sessions table decides.
+
+A copied cookie is worth nothing once its row has ended: at sign-out, after the idle time, after the
+absolute lifetime, or when the account's password changes or the account is locked.
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app, request, session
+from sqlalchemy import select, update
+
+from webapp.extensions import db
+from webapp.models import Staff, StaffSession
+from webapp.models.types import utcnow
+
+TOKEN_KEY = "sid"
+# last_seen_at is written at most this often, so browsing is not one UPDATE per page.
+SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+def fingerprint(token: str) -> str:
+    """What the table keeps of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def begin(account: Staff) -> None:
+    """Start a session for the account that just signed in; the caller commits."""
+    token = secrets.token_urlsafe(32)
+    session[TOKEN_KEY] = token
+    db.session.add(StaffSession(token_hash=fingerprint(token), staff_id=account.id, address=request.remote_addr))
+
+
+def current(account: Staff) -> StaffSession | None:
+    """This request's live session of this account, or None; ends it here if it has run out."""
+    token = session.get(TOKEN_KEY)
+    if not isinstance(token, str):
+        return None
+    row = db.session.scalar(
+        select(StaffSession).where(
+            StaffSession.token_hash == fingerprint(token),
+            StaffSession.staff_id == account.id,
+            StaffSession.ended_at.is_(None),
+        )
+    )
+    if row is None:
+        return None
+    now, reason = utcnow(), run_out(row)
+    if reason:
+        end_rows(StaffSession.id == row.id, reason)
+        db.session.commit()
+        return None
+    if now - row.last_seen_at >= SEEN_RESOLUTION:
+        row.last_seen_at = now  # the idle clock starts again
+        db.session.commit()
+    return row
+
+
+def run_out(row: StaffSession) -> str | None:
+    """Why this session is over by time ('idle' or 'lifetime'), or None while it lasts."""
+    now, config = utcnow(), current_app.config
+    if now - row.started_at >= timedelta(minutes=config["SESSION_LIFETIME_MINUTES"]):
+        return "lifetime"
+    if now - row.last_seen_at >= timedelta(minutes=config["SESSION_IDLE_MINUTES"]):
+        return "idle"
+    return None
+
+
+def end_current(reason: str) -> None:
+    """End this request's session, whatever the account; the row stays as a record. The caller commits."""
+    token = session.get(TOKEN_KEY)
+    if isinstance(token, str):
+        end_rows(StaffSession.token_hash == fingerprint(token), reason)
+
+
+def end_all(account: Staff, reason: str) -> int:
+    """End every live session of an account (new password, locked); return how many. The caller commits."""
+    return end_rows(StaffSession.staff_id == account.id, reason)
+
+
+def end_rows(condition, reason: str) -> int:
+    """Mark the live sessions matching condition ended now."""
+    result = db.session.execute(
+        update(StaffSession)
+        .where(condition, StaffSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), end_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
