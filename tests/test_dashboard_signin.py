@@ -34,21 +34,44 @@ def test_a_post_without_the_csrf_token_is_refused(client, accounts):
     assert client.get("/dashboard/").status_code == 302  # not signed in
 
 
-def test_failed_logins_are_recorded_and_throttled_per_account(app, client, accounts):
+def test_an_attackers_failures_hold_only_that_address_not_the_owner(app, client, accounts, caplog):
     app.config["LOGIN_MAX_FAILURES"] = 3
-    for n in range(3):  # from three addresses, so only the account's count reaches the limit
-        assert sign_in(client, "viewer@example.com", "wrong password!", f"10.0.0.{n}").status_code == 401
-    assert sign_in(client, "viewer@example.com", address="10.0.0.9").status_code == 429  # even the right password
-    assert [action for action, _, _ in actions()] == ["login_failed"] * 3 + ["login_throttled"]
-    assert sign_in(client, "operator@example.com", address="10.0.0.9").status_code == 302  # others are not held
+    for _ in range(3):
+        assert sign_in(client, "viewer@example.com", "wrong password!", "203.0.113.66").status_code == 401
+    held = sign_in(client, "viewer@example.com", address="203.0.113.66")  # even the right password waits
+    assert held.status_code == 429 and 0 < int(held.headers["Retry-After"]) <= 900
+    assert "Too many failed attempts. Try again in 15 minutes." in held.get_data(as_text=True)
+    assert sign_in(client, "viewer@example.com", address="10.0.0.9").status_code == 302  # the owner, elsewhere
+    assert [action for action, _, _ in actions()] == ["login_failed"] * 3 + ["login_throttled", "login"]
+    assert "sign-in to viewer@example.com from 203.0.113.66 held" in caplog.text
 
 
 def test_failed_logins_are_throttled_per_address_across_accounts(app, client, accounts):
-    app.config["LOGIN_MAX_FAILURES"] = 3
+    app.config["LOGIN_ADDRESS_MAX_FAILURES"] = 3
     for n in range(3):
         assert sign_in(client, f"nobody{n}@example.com", "guess", "10.0.0.1").status_code == 401
     assert sign_in(client, "admin@example.com", address="10.0.0.1").status_code == 429
     assert sign_in(client, "admin@example.com", address="10.0.0.2").status_code == 302
+
+
+def test_guessing_from_many_addresses_slows_down_but_never_locks_the_owner_out(app, client, accounts):
+    from webapp import queueing
+
+    app.config.update(LOGIN_ACCOUNT_FREE_FAILURES=3, LOGIN_MAX_DELAY_SECONDS=8)
+    assert sign_in(app.test_client(), "admin@example.com", address="10.1.1.1").status_code == 302  # her usual one
+    redis, last = queueing.redis_connection(), "bellhop:login-failures:account-last:admin@example.com"
+    addresses = (f"198.51.100.{n}" for n in range(100))  # a fresh address for every guess
+    waits = []
+    for _ in range(3):
+        assert sign_in(client, "admin@example.com", "guess", next(addresses)).status_code == 401
+    for _ in range(5):
+        held = sign_in(client, "admin@example.com", "guess", next(addresses))
+        assert held.status_code == 429
+        waits.append(int(held.headers["Retry-After"]))
+        assert sign_in(app.test_client(), "admin@example.com", address="10.1.1.1").status_code == 302  # the owner
+        redis.set(last, float(redis.get(last)) - waits[-1])  # the wait goes by
+        assert sign_in(client, "admin@example.com", "guess", next(addresses)).status_code == 401
+    assert waits == [1, 2, 4, 8, 8]  # doubling, up to the ceiling
 
 
 def test_unknown_and_wrong_password_get_the_same_answer(client, accounts):

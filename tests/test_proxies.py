@@ -23,7 +23,7 @@ def audited_addresses() -> list[str]:
 
 
 def test_with_no_trusted_proxy_forwarding_headers_are_ignored(app, client, accounts):
-    app.config["LOGIN_MAX_FAILURES"] = 3
+    app.config["LOGIN_ADDRESS_MAX_FAILURES"] = 3
     for n in range(3):  # a client making up a new address for every guess
         assert via_router(client, f"nobody{n}@example.com", f"203.0.113.{n}").status_code == 401
     assert via_router(client, "admin@example.com", "203.0.113.9").status_code == 429
@@ -32,7 +32,7 @@ def test_with_no_trusted_proxy_forwarding_headers_are_ignored(app, client, accou
 
 @pytest.mark.parametrize("config_overrides", [{"PROXY_HOPS": 1}])
 def test_behind_a_trusted_proxy_each_client_is_seen_by_its_own_address(app, client, accounts):
-    app.config["LOGIN_MAX_FAILURES"] = 3
+    app.config["LOGIN_ADDRESS_MAX_FAILURES"] = 3
     for n in range(3):  # the client forges a leftmost entry; the router's own entry is the one trusted
         assert via_router(client, f"nobody{n}@example.com", "203.0.113.7", forged=f"198.51.100.{n}").status_code == 401
     assert via_router(client, "admin@example.com", "203.0.113.7").status_code == 429

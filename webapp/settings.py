@@ -91,7 +91,12 @@ class Settings(BaseSettings):
     WEBHOOK_CONCURRENCY: PositiveInt = env("BELLHOP_WEBHOOK_CONCURRENCY", default=8)
 
     SECURE_COOKIES: bool = env("BELLHOP_SECURE_COOKIES", default=False)
+    # Failed sign-ins (webapp/domain/login_throttle.py): per account from one address, per address,
+    # and per account from everywhere, which slows down rather than locks out.
     LOGIN_MAX_FAILURES: PositiveInt = env("BELLHOP_LOGIN_MAX_FAILURES", default=5)
+    LOGIN_ADDRESS_MAX_FAILURES: PositiveInt = env("BELLHOP_LOGIN_ADDRESS_MAX_FAILURES", default=20)
+    LOGIN_ACCOUNT_FREE_FAILURES: PositiveInt = env("BELLHOP_LOGIN_ACCOUNT_FREE_FAILURES", default=10)
+    LOGIN_MAX_DELAY_SECONDS: PositiveInt = env("BELLHOP_LOGIN_MAX_DELAY_SECONDS", default=30)
     LOGIN_FAILURE_WINDOW_SECONDS: PositiveInt = env("BELLHOP_LOGIN_FAILURE_WINDOW", default=900)
     # A dashboard session ends after this long unused, and this long after sign-in whatever happens.
     SESSION_IDLE_MINUTES: PositiveInt = env("BELLHOP_SESSION_IDLE_MINUTES", default=30)

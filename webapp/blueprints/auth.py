@@ -1,6 +1,8 @@
 """Signing in and out of the dashboard."""
 
 import hmac
+import logging
+import math
 import re
 from functools import wraps
 from urllib.parse import urlsplit
@@ -11,7 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from webapp.domain import sessions, staff
+from webapp.domain import login_throttle, sessions, staff
 from webapp.extensions import db, login_manager
 from webapp.models import Role, Staff
 from webapp.models.types import utcnow
@@ -21,6 +23,7 @@ C0_AND_SPACE = "".join(map(chr, range(0x21)))
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
 
 
 class LoginForm(FlaskForm):
@@ -56,24 +59,21 @@ def require(role: Role):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Show the form; on POST check the password, with failures throttled per account and per address."""
+    """Show the form; on POST check the password, unless failures from here or for this account hold it back."""
     form = LoginForm()
     if not form.validate_on_submit():
         return render_template("dashboard/login.html", form=form), 400 if request.method == "POST" else 200
     email, address = form.email.data, request.remote_addr or "unknown"
-    if staff.too_many_failures(email, address):
-        staff.audit("login_throttled", target=email.lower(), actor="anonymous")
-        db.session.commit()
-        return render_template(
-            "dashboard/login.html", form=form, error="Too many failed attempts. Wait a few minutes and try again."
-        ), 429
+    held = login_throttle.hold(email, address)
+    if held:
+        return throttled(form, email, held)
     account = staff.authenticate(email, form.password.data)
     if account is None:
-        staff.count_failure(email, address)
+        login_throttle.count_failure(email, address)
         staff.audit("login_failed", target=email.lower(), actor="anonymous")
         db.session.commit()
         return render_template("dashboard/login.html", form=form, error="Wrong email or password."), 401
-    staff.clear_failures(email)
+    login_throttle.clear(email, address)
     session.clear()  # a fresh session at login: nothing set before it survives
     sessions.begin(account)
     login_user(account)
@@ -81,6 +81,25 @@ def login():
     staff.audit("login", target=account.email, actor=account.email)
     db.session.commit()
     return redirect(safe_next(request.args.get("next")))
+
+
+def throttled(form: LoginForm, email: str, held: login_throttle.Hold):
+    """Answer 429 with when to try again; log and audit why."""
+    log.warning(
+        "sign-in to %s from %s held for %d s: %s", email.lower(), request.remote_addr, held.retry_after, held.reason
+    )
+    staff.audit("login_throttled", target=email.lower(), actor="anonymous", detail=held.reason)
+    db.session.commit()
+    error = f"Too many failed attempts. Try again in {wait_words(held.retry_after)}."
+    page = render_template("dashboard/login.html", form=form, error=error)
+    return page, 429, {"Retry-After": str(held.retry_after)}
+
+
+def wait_words(seconds: int) -> str:
+    """A wait as a person reads it: 40 seconds, 3 minutes."""
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{math.ceil(seconds / 60)} minutes"
 
 
 def safe_next(target: str | None) -> str:

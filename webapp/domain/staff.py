@@ -1,14 +1,12 @@
-"""Staff accounts: creation, password checks, login throttling, and the audit log."""
+"""Staff accounts: creation, password checks, and the audit log."""
 
 from datetime import datetime
 
-from flask import current_app, has_request_context, request
+from flask import has_request_context, request
 from flask_login import current_user
-from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from webapp import queueing
 from webapp.domain import sessions
 from webapp.extensions import db
 from webapp.models import AuditEntry, Role, Staff
@@ -89,46 +87,6 @@ def authenticate(email: str, password: str) -> Staff | None:
     if not check_password_hash(account.password_hash, password) or not account.active:
         return None
     return account
-
-
-def account_key(email: str) -> str:
-    """The failed-login counter of one account."""
-    return f"bellhop:login-failures:account:{email.strip().lower()}"
-
-
-def throttle_keys(email: str, address: str) -> list[str]:
-    """Failed-login counters: one per account, one per client address."""
-    return [account_key(email), f"bellhop:login-failures:address:{address}"]
-
-
-def too_many_failures(email: str, address: str) -> bool:
-    """Whether this account or address has failed too often lately."""
-    limit = current_app.config["LOGIN_MAX_FAILURES"]
-    try:
-        counts = queueing.redis_connection().mget(throttle_keys(email, address))
-    except RedisError:
-        return False  # a login page that works beats one that fails closed on a Redis hiccup
-    return any(int(count or 0) >= limit for count in counts)
-
-
-def count_failure(email: str, address: str) -> None:
-    """Count a failed login against the account and the address, for the throttle window."""
-    window = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"]
-    try:
-        with queueing.redis_connection().pipeline(transaction=False) as pipe:
-            for key in throttle_keys(email, address):
-                pipe.incr(key).expire(key, window)
-            pipe.execute()
-    except RedisError:
-        pass
-
-
-def clear_failures(email: str) -> None:
-    """A successful login clears the account's count (not the address's: others may share it)."""
-    try:
-        queueing.redis_connection().delete(account_key(email))
-    except RedisError:
-        pass
 
 
 def audit(
