@@ -191,15 +191,18 @@ def chromium():
 @pytest.fixture
 def browser(app, chromium):
     """The browser, pointed at this test's app served on loopback, with no session left from another test."""
-    from tests.support.browser import LiveServer
+    from tests.support.browser import LiveServer, csp_violations
 
     server = LiveServer(app)
     chromium.base_url = server.url
     chromium.get(f"{server.url}/health")  # cookies are cleared per site: be on it first
     chromium.delete_all_cookies()
+    csp_violations(chromium)  # start with an empty console
     yield chromium
+    violations = csp_violations(chromium)
     chromium.get("about:blank")  # stop the page's polling before the server goes
     server.stop()
+    assert not violations, f"the Content-Security-Policy refused something: {violations}"
 
 
 @pytest.fixture

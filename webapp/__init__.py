@@ -36,7 +36,12 @@ def trust_proxies(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the shared extensions to this app."""
-    from webapp import logs, models, origin_check  # noqa: F401  (models: registers the tables with the metadata)
+    from webapp import (  # noqa: F401  (models: registers the tables with the metadata)
+        logs,
+        models,
+        origin_check,
+        security_headers,
+    )
     from webapp.extensions import csrf, db, engine_options, login_manager, migrate
 
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
@@ -48,6 +53,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     logs.init_app(app)
     origin_check.init_app(app)
+    security_headers.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -34,6 +34,7 @@ def start_chromium(binary: str, driver: str):
         "--disable-gpu",
     ):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, read by csp_violations
     return webdriver.Chrome(service=Service(executable_path=driver), options=options)
 
 
@@ -50,6 +51,11 @@ class LiveServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(10)
+
+
+def csp_violations(driver) -> list[str]:
+    """The Content-Security-Policy refusals in the console since the last call (reading empties it)."""
+    return [entry["message"] for entry in driver.get_log("browser") if "Content Security Policy" in entry["message"]]
 
 
 def screenshot(driver, name: str) -> Path:

@@ -8,6 +8,7 @@ from webapp.admin.recipients import RecipientView
 from webapp.admin.records import READ_ONLY, ReadOnlyView, StaffOnlyIndex
 from webapp.admin.staff import StaffView
 from webapp.extensions import db
+from webapp.security_headers import csp_nonce
 
 
 def init_app(app: Flask) -> None:
@@ -18,6 +19,7 @@ def init_app(app: Flask) -> None:
         url="/admin",
         theme=Bootstrap4Theme(base_template="admin/bellhop.html", fluid=True),
         index_view=StaffOnlyIndex(url="/admin", endpoint="admin"),
+        csp_nonce_generator=csp_nonce,
     )
     admin.add_view(StaffView(db, name="Staff", endpoint="admin_staff"))
     admin.add_view(RecipientView(db, name="Recipients", endpoint="admin_recipients"))
