@@ -1,12 +1,12 @@
-"""JSON errors for the API: a clear reason, the right status, never a stack trace."""
+"""Errors with a clear reason and the right status, never a stack trace: JSON for programs, a page for people."""
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, make_response
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from webapp import metrics
+from webapp import error_pages, metrics
 from webapp.domain.events import InvalidEvent
 from webapp.extensions import db
 from webapp.signatures import BadSignature
@@ -14,10 +14,13 @@ from webapp.signatures import BadSignature
 log = logging.getLogger(__name__)
 
 
-def error(status: int, message: str, **headers):
-    """Build a JSON error response."""
-    response = jsonify(error=message)
-    response.status_code = status
+def error(status: int, message: str, exc: Exception | None = None, **headers):
+    """Build the error response: an HTML page for a person's browser, JSON for everyone else."""
+    if error_pages.wants_html():
+        response = make_response(error_pages.page(status, message, exc))
+    else:
+        response = jsonify(error=message)
+        response.status_code = status
     response.headers.update(headers)
     return response
 
@@ -57,7 +60,7 @@ def register_errorhandlers(app: Flask) -> None:
     def http_error(exc):
         # Keep the exception's own headers: a 405 must say which methods are Allowed (RFC 9110).
         headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
-        return error(exc.code, exc.description, **headers)
+        return error(exc.code, exc.description, exc, **headers)
 
     @app.errorhandler(Exception)
     def unexpected(exc):
