@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.browser import screenshot
 from tests.support.factories import booking_payload, contact, envelope, notifications, post
+from tests.support.redirects import OFF_SITE
 from tests.support.signin import PASSWORD
 
 # Under make test-fast these tests share one process, so the run boots one Chromium, not one per process.
@@ -206,3 +207,21 @@ def test_a_red_banner_on_every_page_while_the_scheduler_is_down_saying_since_whe
         screenshot(browser, "banner-scheduler-down")
     finally:
         stop([scheduler, worker])
+
+
+def test_a_signed_in_browser_never_leaves_the_site_whatever_next_says(browser, accounts):
+    from urllib.parse import quote, urlsplit
+
+    from selenium.webdriver.common.by import By
+
+    home = urlsplit(browser.base_url).netloc
+    for target in [*OFF_SITE, "/dashboard/audit?action=login"]:
+        browser.delete_all_cookies()
+        browser.get(f"{browser.base_url}/login?next={quote(target, safe='')}")
+        browser.find_element(By.NAME, "email").send_keys("admin@example.com")
+        browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        wait_for(browser, lambda driver: "/login" not in driver.current_url, 5, f"sign-in did not land: {target!r}")
+        landed = urlsplit(browser.current_url)
+        assert (landed.scheme, landed.netloc) == ("http", home), (target, browser.current_url)
+    assert landed.path == "/dashboard/audit" and landed.query == "action=login"  # a path of ours is followed

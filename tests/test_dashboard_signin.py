@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.support.redirects import OFF_SITE
 from tests.support.signin import PASSWORD, actions, csrf_token, sign_in
 
 
@@ -115,31 +116,6 @@ def test_demo_load_prints_an_admin_login_that_opens_the_dashboard(app, client, m
     monkeypatch.setenv("BELLHOP_DEMO_ADMIN_PASSWORD", "short")
     refused = runner.invoke(args=["demo", "load"])
     assert refused.exit_code == 1 and "BELLHOP_DEMO_ADMIN_PASSWORD: the password needs at least 12" in refused.output
-
-
-# Open-redirect payloads, each of which a browser can read as another site (or as no path of ours).
-OFF_SITE = [
-    "//evil.example",
-    "///evil.example",
-    "https://evil.example/dashboard/",
-    "/\\evil.example",
-    "\\\\evil.example",
-    "/\\/evil.example",
-    "/\t/evil.example",
-    "/\n/evil.example",
-    "/\r\n/evil.example",
-    " //evil.example",
-    "\x00//evil.example",
-    "\x1f/\\evil.example",
-    "javascript:alert(1)",
-    "JaVaScRiPt:alert(1)",
-    "data:text/html,<script>alert(1)</script>",
-    "http:evil.example",
-    "https:/evil.example",
-    "//evil.example@bellhop.example",
-    "/dashboard/\r\nSet-Cookie: planted=1",
-    "evil.example",
-]
 
 
 def browser_target(location: str) -> tuple[str, str, str]:
