@@ -3,11 +3,12 @@
 import math
 import time
 from datetime import timedelta
+from email.utils import getaddresses
 
 import pytest
 from sqlalchemy import select
 
-from tests.support.factories import envelope, notifications, now, post
+from tests.support.factories import booking_payload, contact, envelope, notifications, now, post
 from tests.support.providers import SmtpServer, Telegram, Twilio
 from webapp.domain import sms
 from webapp.extensions import db
@@ -84,6 +85,47 @@ def test_email_is_multipart_text_and_html_with_a_message_id(client, run_jobs, sm
     assert "Lin Chen" in text and "<p>" in html and "Lin Chen" in html
     assert row.status.value == "sent"
     assert attempts()[0].response_summary == f"SMTP accepted {message_id}"
+
+
+EMAIL_HEADERS = [
+    "Content-Type",
+    "From",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Message-ID",
+    "Subject",
+    "To",
+]
+# Accepted values (no control characters) that would break a hand-built header: address lists, quotes,
+# brackets and comments, non-Latin scripts, a length that needs folding; each with what a reader shows.
+NASTY_NAMES = {
+    "Eve <eve@evil.example>, Mallory <m@evil.example>": None,
+    '"Quoted" \\ back\\slash; semi: colon': None,
+    "Zoë 李 ✨ عربى (comment) <>": None,
+    "Lorem ipsum " * 16: None,
+    # An RFC 2047 encoded word is decoded by every reader (Python's included), but stays one display name.
+    "=?utf-8?q?Bcc=3A_eve=40evil.example?=": "Bcc: eve@evil.example",
+}
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())  # folding may turn runs of spaces into one
+
+
+@pytest.mark.parametrize("nasty", NASTY_NAMES)
+def test_no_accepted_value_breaks_an_email_header(client, run_jobs, smtp, nasty):
+    expert = contact("expert-1", name=nasty, email="expert@example.com")
+    booking = booking_payload("b-nasty", expert=expert, service_name=nasty)
+    assert post(client, envelope("booking.created", booking)).status_code == 202
+    run_jobs()
+    [message] = smtp.messages
+    assert sorted(message.keys()) == sorted(EMAIL_HEADERS)  # nothing added, nothing repeated
+    [(name, address)] = getaddresses(message.get_all("To"))
+    shown = NASTY_NAMES[nasty] or nasty
+    assert address == "expert@example.com" and words(name) == words(shown)
+    assert words(str(message["Subject"])) == words(f"New booking request: {shown}")
+    assert smtp.recipients == [["expert@example.com"]]  # the envelope went to the one address
 
 
 def test_email_batch_reuses_one_smtp_connection(app, client, run_jobs, smtp):

@@ -146,6 +146,12 @@ BAD_BODIES = {
         json.dumps(envelope("booking.created", booking_payload(service_name="Review\x1b[2J"))),
         "payload.service_name: must not contain control characters",
     ),
+    "a Unicode line separator in a name": (
+        json.dumps(
+            envelope("booking.created", booking_payload(expert={"id": "expert-1", "name": "Ann\u2028Bcc: x@y"}))
+        ),
+        "payload.expert.name: must not contain control characters",
+    ),
     "a C1 control in an id": (
         json.dumps(envelope("booking.created", booking_payload(booking_id="b-1\x85"))),
         "payload.booking_id: must not contain control characters",

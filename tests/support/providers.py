@@ -150,6 +150,7 @@ class SmtpServer:
 
     def __init__(self, security: str = "none", cert: tuple[str, str] | None = None, users: dict | None = None):
         self.messages: list = []
+        self.recipients: list[list[str]] = []  # each message's RCPT TO addresses
         self.peers: list = []
         self.sessions: list = []
         self.refusals: list[str] = []
@@ -191,6 +192,7 @@ class SmtpServer:
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.recipients.append(list(envelope.rcpt_tos))
         self.peers.append(session.peer)
         tls = session.ssl is not None or server.transport.get_extra_info("sslcontext") is not None
         self.sessions.append({"tls": tls, "authenticated": session.authenticated})

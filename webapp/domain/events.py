@@ -23,8 +23,9 @@ from webapp.domain import preferences, quiet_hours
 ID = Field(min_length=1, max_length=64)
 _ZONES = frozenset(available_timezones())
 CURRENCIES = frozenset(list_currencies())
-# C0 controls, DEL and C1 controls: in a name or an id they would break an email header or forge a log line.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 controls, DEL, C1 controls and the Unicode line and paragraph separators: in a name or an id they
+# would break an email header (Python's email refuses them) or forge a log line.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 FIRST_YEAR, LAST_YEAR = 1970, 9998
 
 

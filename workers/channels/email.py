@@ -3,8 +3,9 @@
 import smtplib
 import ssl
 from contextlib import contextmanager
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import make_msgid
 from html import escape
 
 from webapp.domain.delivery import permanent, transient
@@ -53,7 +54,8 @@ class EmailChannel(Channel):
         email = EmailMessage()
         email["Subject"] = message.subject
         email["From"] = config["SMTP_FROM"]
-        email["To"] = formataddr((message.recipient.get("name") or "", address))
+        # Address quotes or encodes the name as it needs: commas, quotes and brackets stay in the name.
+        email["To"] = Address(display_name=message.recipient.get("name") or "", addr_spec=address)
         email["Message-ID"] = make_msgid(idstring=message.idempotency_key, domain=config["SMTP_MESSAGE_ID_DOMAIN"])
         unsubscribe = message.unsubscribe_url
         text = message.body
