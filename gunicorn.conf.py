@@ -1,8 +1,27 @@
-"""gunicorn's settings: its own lines (start-up, errors, requests) in Bellhop's log format and level."""
+"""gunicorn's settings: a worker that slow clients cannot starve, and gunicorn's own lines (start-up,
+errors, requests) in Bellhop's log format and level."""
 
-from webapp import logs
-from webapp.config import flask_config, load_settings
+import os
+
+# gevent's sockets, ssl and locks must replace the standard ones before anything imports them (redis,
+# ssl and threading are imported below), or those modules would block a whole worker.
+from gevent import monkey
+
+monkey.patch_all()
+# psycopg would wait for PostgreSQL through gevent's patched poll, which cost 10 to 35 % of PostgreSQL
+# ingest (bench/ingest.py). A worker runs one request at a time in the app (web_worker.py), so its own
+# C wait loses nothing but a few milliseconds in which other connections' bytes wait in the kernel.
+os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_c")
+
+from webapp import logs  # noqa: E402
+from webapp.config import flask_config, load_settings  # noqa: E402
 
 logconfig_dict = logs.dict_config(flask_config(load_settings()))
 # The request id, as the response returned it, at the end of each access line.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
+
+# Each connection is a greenlet: a slow or idle client holds a few kilobytes, not a whole worker.
+worker_class = "webapp.web_worker.SlowClientSafeWorker"
+worker_connections = 1000
+# One request per connection, so new requests go to whichever worker is free (webapp/web_worker.py).
+keepalive = 0

@@ -16,7 +16,13 @@ from tests.support.stack import SECRET, Stack
 from webapp.demo import booking_payload, event
 from webapp.signatures import sign
 
-GUNICORN = ["--workers", "2", "--worker-class", "sync"]
+# The web tier as the Procfile runs it (gunicorn.conf.py: gevent workers), and the sync workers it replaced.
+WEB_TIERS = {
+    "gevent": ["--config", "gunicorn.conf.py", "--workers", "2"],
+    "sync": ["--config", "bench/gunicorn_sync.conf.py", "--workers", "2", "--worker-class", "sync"],
+}
+GUNICORN = WEB_TIERS["gevent"]
+TIER_ROUNDS = 3
 CLIENT_PROCESSES, THREADS_PER_PROCESS = 2, 8
 
 
@@ -72,28 +78,49 @@ def load(url: str, batch: list) -> dict:
     }
 
 
-def serve(stack: Stack, app_path: str) -> tuple[subprocess.Popen, str]:
-    """Start gunicorn for an app on a free port."""
+def serve(stack: Stack, app_path: str, tier: str = "gevent") -> tuple[subprocess.Popen, str]:
+    """Start gunicorn for an app on a free port, with one of the web tiers' settings."""
     port = services.free_port()
     process = stack.spawn(
-        f"gunicorn-{app_path.replace(':', '-')}",
-        [sys.executable, "-m", "gunicorn", app_path, "--bind", f"127.0.0.1:{port}", *GUNICORN],
+        f"gunicorn-{tier}-{app_path.replace(':', '-')}",
+        [sys.executable, "-m", "gunicorn", app_path, "--bind", f"127.0.0.1:{port}", *WEB_TIERS[tier]],
     )
     services.wait_for_port(port)
     return process, f"http://127.0.0.1:{port}/webhooks/events"
 
 
 def ingest(stack: Stack, count: int) -> dict:
-    """Bellhop's webhook against the bare endpoint and the write-only floor, same gunicorn and client, same run."""
-    figures = {}
-    for name, app_path in (("bare", "bench.bare_app:app"), ("floor", "bench.floor_app:app"), ("bellhop", "wsgi:app")):
-        stack.reset()
-        process, url = serve(stack, app_path)
-        try:
-            figures[name] = load(url, signed_requests(count, stack.receiver_url))
-        finally:
-            process.terminate()
-            process.wait(30)
+    """Bellhop's webhook against the bare endpoint and the write-only floor, same gunicorn and client, same run;
+    and Bellhop on the Procfile's gevent workers against the sync workers used before, alternating rounds
+    (this machine's noise is larger than the difference), each figure the median round."""
+    figures = {
+        name: measure(stack, app_path, tier, count)
+        for name, app_path, tier in (
+            ("bare", "bench.bare_app:app", "gevent"),
+            ("floor", "bench.floor_app:app", "gevent"),
+            ("bare_sync", "bench.bare_app:app", "sync"),
+        )
+    }
+    rounds = {"bellhop_sync": [], "bellhop": []}
+    for _ in range(TIER_ROUNDS):
+        for name, tier in (("bellhop_sync", "sync"), ("bellhop", "gevent")):
+            rounds[name].append(measure(stack, "wsgi:app", tier, count))
+    for name, results in rounds.items():
+        median = sorted(results, key=lambda result: result["throughput"])[len(results) // 2]
+        figures[name] = {**median, "rounds": [round(result["throughput"]) for result in results]}
     figures["ratio"] = figures["bellhop"]["throughput"] / figures["bare"]["throughput"]
     figures["floor_ratio"] = figures["floor"]["throughput"] / figures["bare"]["throughput"]
+    figures["sync_ratio"] = figures["bellhop_sync"]["throughput"] / figures["bare_sync"]["throughput"]
+    figures["gevent_over_sync"] = figures["bellhop"]["throughput"] / figures["bellhop_sync"]["throughput"]
     return figures
+
+
+def measure(stack: Stack, app_path: str, tier: str, count: int) -> dict:
+    """Post count fresh events to one app on a freshly emptied stack."""
+    stack.reset()
+    process, url = serve(stack, app_path, tier)
+    try:
+        return load(url, signed_requests(count, stack.receiver_url))
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -59,5 +59,5 @@ def test_every_ingest_request_was_accepted_by_bellhop_and_by_the_floor(smoke):
     _, results = smoke
     for backend, rows in results.items():
         ingest = next(row["detail"] for row in rows if row["name"].startswith("ingest (accepted"))
-        for app in ("bare", "floor", "bellhop"):
+        for app in ("bare", "floor", "bellhop", "bare_sync", "bellhop_sync"):
             assert ingest[app]["accepted"] == ingest[app]["count"], (backend, app, ingest[app])

@@ -16,6 +16,7 @@ TITLES = {
     403: "Not allowed for your role",
     404: "Nothing here",
     405: "That cannot be done here",
+    408: "The request did not arrive in full",
     413: "Too much at once",
     429: "Too many tries",
     503: "Bellhop cannot reach its database",

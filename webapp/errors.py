@@ -4,7 +4,7 @@ import logging
 
 from flask import Flask, jsonify, make_response
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from webapp import error_pages, metrics
 from webapp.domain.events import InvalidEvent
@@ -55,6 +55,11 @@ def register_errorhandlers(app: Flask) -> None:
         db.session.rollback()
         log.warning("database unavailable: %s: %s", exc.__class__.__name__, str(exc.orig).splitlines()[0][:200])
         return error(503, "database unavailable, retry later", **{"Retry-After": "5"})
+
+    @app.errorhandler(ClientDisconnected)
+    def body_cut_short(exc):
+        # The client stopped sending (or went silent past the web worker's timeout) before the body was in.
+        return error(408, "the request body did not arrive in full; nothing was stored", exc)
 
     @app.errorhandler(HTTPException)
     def http_error(exc):

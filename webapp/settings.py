@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     # Posts a worker has in flight at once; a crash can re-send at most these (with the same key).
     WEBHOOK_CONCURRENCY: PositiveInt = env("BELLHOP_WEBHOOK_CONCURRENCY", default=8)
 
+    # A web client has this long to send its whole request (and may be silent no longer reading the answer).
+    WEB_CLIENT_TIMEOUT_SECONDS: PositiveFloat = env("BELLHOP_WEB_CLIENT_TIMEOUT_SECONDS", default=10.0)
+    # Requests each web worker runs through the app at once, after their bodies are in.
+    WEB_REQUESTS_PER_WORKER: PositiveInt = env("BELLHOP_WEB_REQUESTS_PER_WORKER", default=1)
     SECURE_COOKIES: bool = env("BELLHOP_SECURE_COOKIES", default=False)
     # Failed sign-ins (webapp/domain/login_throttle.py): per account from one address, per address,
     # and per account from everywhere, which slows down rather than locks out.
