@@ -88,7 +88,9 @@ def test_email_is_multipart_text_and_html_with_a_message_id(client, run_jobs, sm
 
 
 EMAIL_HEADERS = [
+    "Auto-Submitted",
     "Content-Type",
+    "Date",
     "From",
     "List-Unsubscribe",
     "List-Unsubscribe-Post",

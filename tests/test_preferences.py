@@ -180,3 +180,22 @@ def test_unknown_preference_keys_are_refused_and_change_nothing(client, wishes, 
     assert response.status_code == 400
     assert "preferences" in response.get_json()["error"] and message in response.get_json()["error"]
     assert row_counts() == before
+
+
+@pytest.mark.parametrize(
+    "config_overrides",
+    [{"CHANNELS": ["email"], "SMTP_HOST": "127.0.0.1", "PUBLIC_URL": f"https://{'notifications-' * 6}example.com/x"}],
+)
+def test_the_raw_message_has_a_date_and_a_one_click_link_mail_providers_can_read(app, client, run_jobs, smtp):
+    app.config["SMTP_PORT"] = smtp.port
+    accepted_booking(client, run_jobs)
+    [raw] = [raw for raw in smtp.raw if b"ada@example.com" in raw]
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    unfolded = re.sub(r"\r\n[ \t]", " ", head)  # a folded header continues on lines starting with blanks
+    headers = {name: value.strip() for name, value in (line.split(":", 1) for line in unfolded.split("\r\n"))}
+    assert re.fullmatch(r"\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000", headers["Date"])
+    link = headers["List-Unsubscribe"]
+    assert re.fullmatch(r"<https://(notifications-){6}example\.com/x/unsubscribe/[\w.-]+>", link), link
+    assert len(link) > 78 and "=?" not in head  # long, and still not an encoded word
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert headers["Auto-Submitted"] == "auto-generated"

@@ -150,6 +150,7 @@ class SmtpServer:
 
     def __init__(self, security: str = "none", cert: tuple[str, str] | None = None, users: dict | None = None):
         self.messages: list = []
+        self.raw: list[bytes] = []
         self.recipients: list[list[str]] = []  # each message's RCPT TO addresses
         self.peers: list = []
         self.sessions: list = []
@@ -191,6 +192,7 @@ class SmtpServer:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        self.raw.append(envelope.original_content)  # the bytes as sent, before any parsing
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         self.recipients.append(list(envelope.rcpt_tos))
         self.peers.append(session.peer)

@@ -3,13 +3,20 @@
 import smtplib
 import ssl
 from contextlib import contextmanager
+from datetime import datetime, timezone
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import format_datetime, make_msgid
 from html import escape
 
 from webapp.domain.delivery import permanent, transient
 from workers.channels.base import Channel
+
+# Headers are folded only past RFC 5322's hard limit of 998 characters. At the default 78, Python
+# folds a long List-Unsubscribe URL into RFC 2047 encoded words, which mail providers read as it
+# stands, and their one-click unsubscribe stops working.
+HEADERS_ON_ONE_LINE = policy.default.clone(max_line_length=998)
 
 
 class EmailChannel(Channel):
@@ -51,7 +58,8 @@ class EmailChannel(Channel):
     def compose(self, message, address: str) -> EmailMessage:
         """Build the multipart email: plain text first, HTML second, with the headers mail clients expect."""
         config = self.config
-        email = EmailMessage()
+        email = EmailMessage(policy=HEADERS_ON_ONE_LINE)
+        email["Date"] = format_datetime(datetime.now(timezone.utc))  # RFC 5322 requires it; smtplib adds none
         email["Subject"] = message.subject
         email["From"] = config["SMTP_FROM"]
         # Address quotes or encodes the name as it needs: commas, quotes and brackets stay in the name.
@@ -64,6 +72,7 @@ class EmailChannel(Channel):
             email["List-Unsubscribe"] = f"<{unsubscribe}>"
             email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
             text = f"{text}\n\n--\nUnsubscribe: {unsubscribe}"
+        email["Auto-Submitted"] = "auto-generated"  # RFC 3834: out-of-office replies do not answer it
         email.set_content(text)
         email.add_alternative(html_body(message.subject, message.body, unsubscribe), subtype="html")
         return email
