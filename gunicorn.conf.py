@@ -2,6 +2,7 @@
 errors, requests) in Bellhop's log format and level."""
 
 import os
+from importlib.util import find_spec
 
 # gevent's sockets, ssl and locks must replace the standard ones before anything imports them (redis,
 # ssl and threading are imported below), or those modules would block a whole worker.
@@ -9,9 +10,10 @@ from gevent import monkey
 
 monkey.patch_all()
 # psycopg would wait for PostgreSQL through gevent's patched poll, which cost 10 to 35 % of PostgreSQL
-# ingest (bench/ingest.py). A worker runs one request at a time in the app (web_worker.py), so its own
-# C wait loses nothing but a few milliseconds in which other connections' bytes wait in the kernel.
-os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_c")
+# ingest (bench/ingest.py). A worker runs one request at a time in the app by default (web_worker.py), so
+# its C wait loses nothing but a few milliseconds in which other connections' bytes wait in the kernel.
+if find_spec("psycopg_binary") or find_spec("psycopg_c"):  # wait_c exists only in psycopg's C build
+    os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_c")
 
 from webapp import logs  # noqa: E402
 from webapp.config import flask_config, load_settings  # noqa: E402
