@@ -5,6 +5,8 @@ import secrets
 
 from flask import Flask, Response, request
 
+from webapp.error_pages import PEOPLE_PATHS
+
 # No inline script or style: Bellhop's own pages load theirs from /static; Flask-Admin's few inline
 # scripts carry the request's nonce.
 POLICY = (
@@ -12,8 +14,6 @@ POLICY = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-# Pages behind the sign-in show people's names, addresses and messages.
-PRIVATE_PREFIXES = ("/dashboard", "/admin", "/login", "/unsubscribe")
 NONCE_KEY = "bellhop.csp_nonce"
 HSTS = "max-age=31536000; includeSubDomains"
 
@@ -36,7 +36,8 @@ def add_headers(response: Response) -> Response:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")  # for browsers that predate frame-ancestors
     headers.setdefault("Referrer-Policy", "same-origin")
-    if request.path.startswith(PRIVATE_PREFIXES) and not request.path.startswith("/admin/static"):
+    # The pages people open show names, addresses and messages: keep them out of every cache.
+    if request.path.startswith(PEOPLE_PATHS) and not request.path.startswith("/admin/static"):
         headers["Cache-Control"] = "no-store"
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", HSTS)

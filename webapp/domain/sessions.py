@@ -46,7 +46,8 @@ def current(account: Staff) -> StaffSession | None:
     )
     if row is None:
         return None
-    now, reason = utcnow(), run_out(row)
+    now = utcnow()
+    reason = run_out(row, now)
     if reason:
         end_rows(StaffSession.id == row.id, reason)
         db.session.commit()
@@ -57,9 +58,9 @@ def current(account: Staff) -> StaffSession | None:
     return row
 
 
-def run_out(row: StaffSession) -> str | None:
+def run_out(row: StaffSession, now) -> str | None:
     """Why this session is over by time ('idle' or 'lifetime'), or None while it lasts."""
-    now, config = utcnow(), current_app.config
+    config = current_app.config
     if now - row.started_at >= timedelta(minutes=config["SESSION_LIFETIME_MINUTES"]):
         return "lifetime"
     if now - row.last_seen_at >= timedelta(minutes=config["SESSION_IDLE_MINUTES"]):
