@@ -16,6 +16,9 @@ OPEN = {
     "static",
     "admin.static",
     "webhooks.receive_event",
+    "provider_hooks.twilio_status_callback",
+    "provider_hooks.twilio_inbound",
+    "provider_hooks.email_bounce",
     "unsubscribe.confirm",
     "unsubscribe.unsubscribe_now",
 }
@@ -30,6 +33,7 @@ SAMPLE_ARGUMENTS = {
     "kind": "booking_24h",
     "channel": "log",
     "export_type": "csv",
+    "suppression_id": 1,
 }
 
 

@@ -127,6 +127,9 @@ def test_admins_correct_a_recipients_contact_details(client, accounts):
         ("timezone", "Mars/Olympus", "unknown IANA timezone"),
         ("quiet_hours", "late", "quiet"),
         ("email", "not an address", "email"),
+        ("email", "lin@localhost", "is not an email address"),
+        ("phone", "0151 1234 5678", "has no country code"),
+        ("phone", "+49 151", "is not a valid number"),
         ("webhook_url", "ftp://example.com/hook", "webhook_url"),
     ],
 )

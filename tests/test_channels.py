@@ -177,12 +177,28 @@ def test_sms_goes_through_twilio_with_basic_auth_and_records_segments(client, ru
     assert summary.startswith("twilio SM") and summary.endswith(f"segments={sms.segments(row.body)}")
 
 
-def test_sms_to_a_number_not_in_e164_fails_without_calling_twilio(client, run_jobs, twilio):
-    post(client, envelope("user.welcome", {**WELCOME, "phone": "0151 1234 5678"}))
+def test_a_number_without_a_country_code_is_refused_at_the_door(client, run_jobs, twilio):
+    answer = post(client, envelope("user.welcome", {**WELCOME, "phone": "0151 1234 5678"}))
+    assert answer.status_code == 400
+    assert answer.json["error"].startswith("payload.phone: '0151 1234 5678' has no country code")
+    assert notifications() == [] and twilio.requests == []
+
+
+def test_with_a_default_region_a_national_number_is_kept_in_e164(app, client, run_jobs, twilio):
+    app.config["DEFAULT_PHONE_REGION"] = "DE"
+    assert post(client, envelope("user.welcome", {**WELCOME, "phone": "0151 1234 5678"})).status_code == 202
     run_jobs()
-    assert twilio.requests == []
-    [row] = notifications()
-    assert row.status.value == "failed" and "E.164" in row.last_error
+    assert [request["form"]["To"] for request in twilio.requests] == ["+4915112345678"]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("phone", "+49 151"), ("phone", "call me"), ("email", "lin@"), ("email", "lin@localhost"), ("email", "a b@x.io")],
+)
+def test_contacts_are_checked_by_one_rule_at_the_door(client, twilio, field, value):
+    answer = post(client, envelope("booking.created", booking_payload(client=contact("client-1", **{field: value}))))
+    assert answer.status_code == 400 and answer.json["error"].startswith(f"payload.client.{field}: ")
+    assert notifications() == []
 
 
 def test_twilio_invalid_number_is_permanent(client, run_jobs, twilio):

@@ -13,7 +13,7 @@ import pika
 import pytest
 from sqlalchemy import select
 
-from tests.support.factories import booking_payload, envelope, notifications
+from tests.support.factories import booking_payload, contact, envelope, notifications
 from tests.support.processes import process_env, procfile_command, stop, wait_for
 from tests.support.processes import start as start_process
 from tests.support.rabbitmq import RabbitNode
@@ -172,13 +172,16 @@ def test_poison_messages_are_dead_lettered_with_the_reason_and_change_nothing(ap
     publish(app, "this is not json", message_id="bad-1")
     publish(app, json.dumps(envelope("booking.teleported", {"booking_id": "b-1"})), "booking.teleported", "bad-2")
     publish(app, json.dumps(envelope("booking.created", {"client_id": "c"})), message_id="bad-3")
+    national = booking_payload("b-bad", client=contact("client-1", phone="0151 1234 5678"))
+    publish(app, json.dumps(envelope("booking.created", national)), message_id="bad-4")
     publish(app, json.dumps(envelope("booking.created", booking_payload("b-ok"))), message_id="good")
     assert wait_for(lambda: len(stored_events()) == 1, 20)
     letters = dead_letters(app)
-    assert wait_for(lambda: len(letters) == 3 or letters.extend(dead_letters(app)), 10)
+    assert wait_for(lambda: len(letters) == 4 or letters.extend(dead_letters(app)), 10)
     reasons = {headers["x-bellhop-reason"] for headers, _ in letters}
-    assert len(reasons) == 3 and all(reason.startswith("invalid event:") for reason in reasons)
+    assert len(reasons) == 4 and all(reason.startswith("invalid event:") for reason in reasons)
     assert any("booking_id" in reason for reason in reasons)
+    assert any("payload.client.phone: '0151 1234 5678' has no country code" in reason for reason in reasons)
     assert {body for _, body in letters} >= {b"this is not json"}
     assert [event.event_id for event in stored_events()] == ["good"]
     assert queue_depth(app) == 0  # acknowledged, not requeued forever

@@ -68,7 +68,7 @@ def test_an_operator_retries_a_failed_message_and_it_is_sent(app, client, accoun
     from tests.support.factories import envelope, notifications, post
 
     app.config.update(CHANNELS=["telegram"], TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
-    telegram.error(400, "Bad Request: chat not found")
+    telegram.error(400, "Bad Request: message text is empty")
     post(client, envelope("user.welcome", {"user_id": "u-1", "telegram_chat_id": "1"}))
     run_jobs()
     [row] = notifications()

@@ -59,14 +59,16 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Mount the HTTP entry points."""
     from webapp import admin
-    from webapp.blueprints import auth, dashboard, health, prometheus, unsubscribe, webhooks
+    from webapp.blueprints import auth, dashboard, health, prometheus, provider_hooks, unsubscribe, webhooks
     from webapp.extensions import csrf
 
-    # The webhook is authenticated by its signature and unsubscribe links by theirs; mail clients'
-    # one-click POSTs carry no form token. Every other POST needs the CSRF token.
+    # The webhook is authenticated by its signature, providers' callbacks by theirs, and unsubscribe links
+    # by theirs; mail clients' one-click POSTs carry no form token. Every other POST needs the CSRF token.
     csrf.exempt(webhooks.bp)
+    csrf.exempt(provider_hooks.bp)
     csrf.exempt(unsubscribe.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(provider_hooks.bp)
     app.register_blueprint(unsubscribe.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)

@@ -20,6 +20,7 @@ from webapp.domain.ingest import ingest
 from webapp.domain.notifications import KNOWN_CHANNELS
 from webapp.domain.rendering import RenderError
 from webapp.extensions import db
+from webapp.mail_commands import mail_cli
 from webapp.models import Booking, EventSource, NotificationType, Role
 from webapp.process_commands import COMMANDS as PROCESS_COMMANDS
 from webapp.signatures import sign
@@ -163,5 +164,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(templates_cli)
     app.cli.add_command(staff_cli)
     app.cli.add_command(config_cli)
+    app.cli.add_command(mail_cli)
     for command in PROCESS_COMMANDS:
         app.cli.add_command(command)

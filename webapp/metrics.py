@@ -72,3 +72,8 @@ SUPPRESSIONS = Counter(
     "Notifications not sent because the recipient opted out, by channel and where it was decided.",
     ["channel", "stage"],
 )
+DELIVERY_REPORTS = Counter(
+    "bellhop_delivery_reports_total",
+    "Provider reports that moved a message's delivery state (sent, delivered, undelivered), by channel.",
+    ["channel", "state"],
+)

@@ -10,7 +10,7 @@ from flask import Flask, abort, current_app, request
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Signed by their own scheme, and posted by other sites on purpose (mail clients' one-click unsubscribe).
-CROSS_SITE_BLUEPRINTS = {"webhooks", "unsubscribe"}
+CROSS_SITE_BLUEPRINTS = {"webhooks", "provider_hooks", "unsubscribe"}
 
 
 def init_app(app: Flask) -> None:

@@ -10,12 +10,14 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+import phonenumbers
 from pydantic import AliasChoices, Field, NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from webapp.domain.channel_names import KNOWN_CHANNELS
+from webapp.models.enums import NotificationType
 
 HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 Words = Annotated[list[str], NoDecode]
@@ -136,6 +138,19 @@ class Settings(BaseSettings):
         "BELLHOP_PROVIDER_RATES", default={"telegram": 30}
     )
 
+    # Per message type, channels tried in order: the first reachable one is planned, and the next only when
+    # it fails for good, is undelivered or suppressed. "booking_1h: sms, email; booking_24h: sms, email"
+    FALLBACKS: Annotated[dict[str, list[str]], NoDecode] = env("BELLHOP_FALLBACKS", default={})
+    # Permanent failures in a row after which a recipient's webhook URL is suppressed (0: never).
+    WEBHOOK_SUPPRESS_AFTER: NonNegativeInt = env("BELLHOP_WEBHOOK_SUPPRESS_AFTER", default=5)
+    # Where mail servers post bounces and complaints (Authorization: Bearer <token>); unset, the route is off.
+    BOUNCE_TOKEN: SecretStr | None = env("BELLHOP_BOUNCE_TOKEN")
+    # The envelope sender bounces go back to; each message's is made unique from it (VERP):
+    # bounces@example.com becomes bounces+<id>-<signature>@example.com. Unset: SMTP_FROM's address.
+    BOUNCE_ADDRESS: str | None = env("BELLHOP_BOUNCE_ADDRESS")
+    # Phone numbers written without a country code are read as this region's (ISO 3166 code, e.g. DE).
+    DEFAULT_PHONE_REGION: str | None = env("BELLHOP_DEFAULT_PHONE_REGION")
+
     # The platform's RabbitMQ. The consumer process runs only when AMQP_URL is set.
     AMQP_URL: SecretStr | None = None
     AMQP_EXCHANGE: str = "hire_an_expert_events"
@@ -206,6 +221,34 @@ class Settings(BaseSettings):
                 raise ValueError(f"wants channel=messages-per-second with a known channel, got {item!r}")
             rates[channel] = int(rate)
         return rates
+
+    @field_validator("FALLBACKS", mode="before")
+    @classmethod
+    def fallbacks(cls, value):
+        """'booking_1h: sms, email; booking_24h: sms, email': per message type, channels in the order tried."""
+        if not isinstance(value, str):
+            return value
+        chains = {}
+        for item in (part.strip() for part in value.split(";")):
+            if not item:
+                continue
+            kind, _, channels = item.partition(":")
+            kind, chain = kind.strip(), split_words(channels)
+            if kind not in {member.value for member in NotificationType}:
+                raise ValueError(f"unknown message type {kind!r} in {item!r}")
+            unknown = [name for name in chain if name not in KNOWN_CHANNELS]
+            if len(chain) < 2 or unknown:
+                raise ValueError(f"wants 'type: channel, channel[, ...]' with known channels, got {item!r}")
+            chains[kind] = chain
+        return chains
+
+    @field_validator("DEFAULT_PHONE_REGION")
+    @classmethod
+    def phone_region(cls, region: str | None) -> str | None:
+        """A region phonenumbers knows, such as DE or US."""
+        if region is not None and region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{region!r} is not an ISO 3166 region phonenumbers knows (e.g. DE, US, GB)")
+        return region.upper() if region else None
 
     @field_validator("WEBHOOK_ALLOWLIST")
     @classmethod

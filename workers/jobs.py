@@ -113,13 +113,15 @@ def attempt(item: delivery.Prepared, sender, started_at) -> delivery.Outcome:
         try:
             if item.error:
                 raise item.error
-            summary = sender.send(item.message)
+            answer = sender.send(item.message)
         except DeliveryError as error:
             return delivery.Outcome(item, started_at, utcnow(), error=error)
         except Exception as error:  # an unforeseen bug: retried, bounded by the attempt limit
             log.exception("notification %s: unexpected error while sending", item.notification_id)
             return delivery.Outcome(item, started_at, utcnow(), error=transient(f"unexpected: {error!r}"))
-    return delivery.Outcome(item, started_at, utcnow(), summary=summary)
+    if isinstance(answer, delivery.Accepted):
+        return delivery.Outcome(item, started_at, utcnow(), summary=answer.summary, provider_ref=answer.provider_ref)
+    return delivery.Outcome(item, started_at, utcnow(), summary=answer)
 
 
 def settle(outcomes: list[delivery.Outcome]) -> None:
@@ -194,4 +196,5 @@ def send_test(kind: str, channel_name: str, locale: str, booking_id: str | None,
         {"type": kind, "subject": facts["subject"], "body": facts["body"], "test": True},
     )
     with get_channel(channel_name, current_app.config).opened() as sender:
-        return sender.send(message)
+        answer = sender.send(message)
+    return answer.summary if isinstance(answer, delivery.Accepted) else answer

@@ -17,7 +17,7 @@ def warm_up() -> None:
         delivery.claim_batch([])
         transitions.wanted_among([0])
         transitions.abandon([0], now)
-        transitions.mark_sent([{"notification_id": 0, "now": now, "subject": "", "body": ""}])
+        transitions.mark_sent([{"notification_id": 0, "now": now, "subject": "", "body": "", "provider_ref": None}])
         transitions.mark_failed(0, now, "")
         transitions.mark_retry(0, now, "", now)
     finally:

@@ -77,9 +77,9 @@ def stop(processes: list[subprocess.Popen], seconds: float = 30) -> None:
 
 
 @contextmanager
-def web(env: dict, log_path: Path, workers: int = 2):
-    """Run the Procfile's web process on a free port; yield its base URL."""
-    port = services.free_port()
+def web(env: dict, log_path: Path, workers: int = 2, port: int | None = None):
+    """Run the Procfile's web process on a free port (or the one given); yield its base URL."""
+    port = port or services.free_port()
     process = start("web", {**env, "PORT": str(port), "WEB_CONCURRENCY": str(workers)}, log_path)
     try:
         services.wait_for_port(port)

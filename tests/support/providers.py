@@ -9,6 +9,8 @@
 """
 
 import base64
+import hashlib
+import hmac
 import json
 import ssl
 import threading
@@ -16,13 +18,35 @@ import time
 import uuid
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.support.loopback import LoopbackServer
 from tests.support.services import free_port
+
+
+def settings_for(name: str, server) -> dict:
+    """The settings that point Bellhop's channel at a stand-in: smtp, twilio or telegram."""
+    if name == "smtp":
+        return {"CHANNELS": ["email"], "SMTP_HOST": "127.0.0.1", "SMTP_PORT": server.port}
+    if name == "twilio":
+        return {
+            "CHANNELS": ["sms"],
+            "TWILIO_BASE_URL": server.url,
+            "TWILIO_ACCOUNT_SID": Twilio.SID,
+            "TWILIO_AUTH_TOKEN": Twilio.TOKEN,
+            "TWILIO_FROM": Twilio.FROM,
+        }
+    return {"CHANNELS": ["telegram"], "TELEGRAM_BASE_URL": server.url, "TELEGRAM_BOT_TOKEN": Telegram.TOKEN}
+
+
+def post_callback(client, callback: dict):
+    """Post a provider's signed callback to the app as the public URL reaches it (path and query kept)."""
+    parts = urlsplit(callback["url"])
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return client.post(path, data=callback["form"], headers=callback["headers"])
 
 
 class StandIn(LoopbackServer):
@@ -74,9 +98,61 @@ class StandIn(LoopbackServer):
 
 
 class Twilio(StandIn):
-    """Twilio's Messages API for one account."""
+    """Twilio's Messages API for one account, and the callbacks Twilio makes: status reports and replies.
+
+    Callbacks are signed as Twilio signs them (twilio.com/docs/usage/security): HMAC-SHA1 under the
+    auth token of the URL Twilio calls followed by each form field's name and value, sorted by name,
+    base64-encoded in X-Twilio-Signature. The tests check these against the twilio package's own.
+    """
 
     SID, TOKEN, FROM = "AC" + "0" * 32, "twilio-test-token", "+15005550006"
+
+    def __init__(self):
+        self.created: dict[str, dict] = {}  # MessageSid: the form it was created with
+        super().__init__()
+
+    def status_callback(self, sid: str, status: str, error_code: str | None = None) -> dict:
+        """The signed request Twilio makes to a message's StatusCallback when its status changes."""
+        form = self.created[sid]
+        fields = {
+            "AccountSid": self.SID,
+            "ApiVersion": "2010-04-01",
+            "From": form["From"],
+            "MessageSid": sid,
+            "MessageStatus": status,
+            "SmsSid": sid,
+            "SmsStatus": status,
+            "To": form["To"],
+        }
+        if error_code:
+            fields["ErrorCode"] = error_code
+        return self.signed(form["StatusCallback"], fields)
+
+    def reply(self, url: str, number: str, body: str, opt_out_type: str | None = None) -> dict:
+        """The signed request Twilio makes to a number's messaging URL when someone texts it."""
+        sid = "SM" + uuid.uuid4().hex
+        fields = {
+            "AccountSid": self.SID,
+            "ApiVersion": "2010-04-01",
+            "Body": body,
+            "From": number,
+            "MessageSid": sid,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "To": self.FROM,
+        }
+        if opt_out_type:
+            fields["OptOutType"] = opt_out_type
+        return self.signed(url, fields)
+
+    def signed(self, url: str, fields: dict) -> dict:
+        """A callback request: where it goes, its form, and the signature over both."""
+        signed_text = url + "".join(name + fields[name] for name in sorted(fields))
+        digest = hmac.new(self.TOKEN.encode(), signed_text.encode(), hashlib.sha1).digest()
+        return {"url": url, "form": fields, "headers": {"X-Twilio-Signature": base64.b64encode(digest).decode()}}
 
     def success(self, request):
         expected = f"/2010-04-01/Accounts/{self.SID}/Messages.json"
@@ -87,8 +163,10 @@ class Twilio(StandIn):
             return 404, {"code": 20404, "message": "The requested resource was not found", "status": 404}
         form = {name: values[0] for name, values in parse_qs(request["raw"].decode()).items()}
         request["form"] = form
+        sid = "SM" + uuid.uuid4().hex
+        self.created[sid] = form
         return 201, {
-            "sid": "SM" + uuid.uuid4().hex,
+            "sid": sid,
             "status": "queued",
             "to": form["To"],
             "from": form["From"],
@@ -152,6 +230,7 @@ class SmtpServer:
         self.messages: list = []
         self.raw: list[bytes] = []
         self.recipients: list[list[str]] = []  # each message's RCPT TO addresses
+        self.senders: list[str] = []  # each message's MAIL FROM address
         self.peers: list = []
         self.sessions: list = []
         self.refusals: list[str] = []
@@ -192,6 +271,7 @@ class SmtpServer:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        self.senders.append(envelope.mail_from)  # the Return-Path bounces go to
         self.raw.append(envelope.original_content)  # the bytes as sent, before any parsing
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         self.recipients.append(list(envelope.rcpt_tos))

@@ -8,8 +8,8 @@ from flask import current_app
 from sqlalchemy import insert, select
 from sqlalchemy.orm import joinedload
 
-from webapp import metrics
-from webapp.domain import preferences, transitions, unsubscribe
+from webapp import metrics, queueing
+from webapp.domain import fallbacks, preferences, suppressions, transitions, unsubscribe
 from webapp.domain.rendering import Rendered, RenderError, render
 from webapp.extensions import db
 from webapp.models import AttemptOutcome, Booking, DeliveryAttempt, Notification, NotificationType
@@ -19,11 +19,20 @@ from webapp.models.types import utcnow
 class DeliveryError(Exception):
     """A channel could not deliver; transient errors are retried, permanent ones are not."""
 
-    def __init__(self, message: str, transient: bool, retry_after: float | None = None, summary: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        transient: bool,
+        retry_after: float | None = None,
+        summary: str | None = None,
+        dead_address: bool = False,
+    ):
         super().__init__(message)
         self.transient = transient
         self.retry_after = retry_after
         self.summary = summary
+        # The provider says this address can never be reached: it goes on the suppression list.
+        self.dead_address = dead_address
 
 
 def transient(message: str, retry_after: float | None = None, summary: str | None = None) -> DeliveryError:
@@ -31,9 +40,17 @@ def transient(message: str, retry_after: float | None = None, summary: str | Non
     return DeliveryError(message, True, retry_after, summary)
 
 
-def permanent(message: str, summary: str | None = None) -> DeliveryError:
-    """Build an error no retry can fix: other 4xx, a missing address."""
-    return DeliveryError(message, False, None, summary)
+def permanent(message: str, summary: str | None = None, dead_address: bool = False) -> DeliveryError:
+    """Build an error no retry can fix: other 4xx, a missing address; dead_address when it never will work."""
+    return DeliveryError(message, False, None, summary, dead_address)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A provider's acceptance: a summary for the attempt log, and its id for the message if it gives one."""
+
+    summary: str
+    provider_ref: str | None = None
 
 
 @dataclass
@@ -73,7 +90,9 @@ def claim_batch(ids: list[int]) -> list[Prepared]:
     """Claim a batch of queued rows and render them, in one transaction; skip rows taken or unwanted."""
     now = utcnow()
     claimed = transitions.claim_for_delivery(ids, now)
-    transitions.drop_unwanted(sorted(set(ids) - set(claimed)), now)
+    left = sorted(set(ids) - set(claimed))
+    transitions.drop_unwanted(left, now)
+    fallback_due = fallbacks.plan_after(suppressions.suppress_listed(left, now), now)
     rows = db.session.scalars(
         select(Notification)
         .where(Notification.id.in_(claimed))
@@ -84,6 +103,7 @@ def claim_batch(ids: list[int]) -> list[Prepared]:
     prepared = [prepare(row) for row in rows]
     # Commit before any network call: nothing stays locked or idle in a transaction while we wait.
     db.session.commit()
+    queueing.arm_wakeups(fallback_due)
     return prepared
 
 
@@ -156,6 +176,7 @@ class Outcome:
     finished_at: datetime
     summary: str | None = None
     error: DeliveryError | None = None
+    provider_ref: str | None = None
 
 
 def record(outcomes: list[Outcome]) -> list[datetime]:
@@ -168,9 +189,47 @@ def record(outcomes: list[Outcome]) -> list[datetime]:
         connection.execute(INSERT_ATTEMPT, [attempt_row(outcome) for outcome in outcomes])
     transitions.mark_sent([sent_row(outcome) for outcome in sent])
     settled = [settle_failure(outcome) for outcome in failed]
+    given_up = [outcome for outcome, (_, status) in zip(failed, settled, strict=True) if status == "failed"]
+    suppress_dead_addresses(given_up)
+    now = outcomes[-1].finished_at if outcomes else utcnow()
+    fallback_due = fallbacks.plan_after([outcome.item.notification_id for outcome in given_up], now)
     db.session.commit()
     count(sent, failed, [status for _, status in settled])
-    return [retry_at for retry_at, _ in settled if retry_at]
+    return [retry_at for retry_at, _ in settled if retry_at] + fallback_due
+
+
+def suppress_dead_addresses(given_up: list[Outcome]) -> None:
+    """Put on the suppression list the addresses a provider called dead, and webhook URLs that keep failing."""
+    for outcome in given_up:
+        item, error = outcome.item, outcome.error
+        address = address_of(item)
+        if address is None:
+            continue
+        if error.dead_address or failing_webhook(item):
+            suppressions.add(
+                item.channel, address, str(error), f"{item.channel} delivery", outcome.finished_at, item.recipient_id
+            )
+
+
+def address_of(item: Prepared) -> str | None:
+    """The address a prepared message went to on its channel, or None."""
+    field = suppressions.ADDRESS_FIELD.get(item.channel)
+    return item.message.recipient.get(field) if item.message and field else None
+
+
+def failing_webhook(item: Prepared) -> bool:
+    """Whether the person's webhook has failed permanently the configured number of times in a row."""
+    run = current_app.config["WEBHOOK_SUPPRESS_AFTER"]
+    if item.channel != "webhook" or not run:
+        return False
+    latest = db.session.scalars(
+        select(DeliveryAttempt.outcome)
+        .join(Notification, Notification.id == DeliveryAttempt.notification_id)
+        .where(Notification.recipient_id == item.recipient_id, Notification.channel == "webhook")
+        .order_by(DeliveryAttempt.id.desc())
+        .limit(run)
+    ).all()
+    return len(latest) == run and all(outcome == AttemptOutcome.PERMANENT_ERROR for outcome in latest)
 
 
 def count(sent: list[Outcome], failed: list[Outcome], settled_as: list[str]) -> None:
@@ -197,6 +256,7 @@ def sent_row(outcome: Outcome) -> dict:
         "now": outcome.finished_at,
         "subject": item.rendered.subject,
         "body": item.rendered.body,
+        "provider_ref": outcome.provider_ref,
     }
 
 

@@ -101,6 +101,33 @@ def missing_contact(recipient: Recipient, channel: str) -> str | None:
     return None
 
 
+def fallback_chain(kind: NotificationType) -> list[str]:
+    """The channels tried in order for this type (BELLHOP_FALLBACKS); empty when it has none."""
+    return current_app.config["FALLBACKS"].get(kind.value, [])
+
+
+def first_reachable(recipient: Recipient, kind: NotificationType, order: list[str]) -> str | None:
+    """The first of these channels that is turned on, has the person's address, and they have not opted out of."""
+    wanted = preferences.for_recipients({recipient.id}).get(recipient.id, []) if recipient.id else []
+    turned_on = turned_on_channels()
+    for channel in order:
+        reachable = channel in turned_on and missing_contact(recipient, channel) is None
+        if reachable and not preferences.suppression(wanted, channel, kind):
+            return channel
+    return None
+
+
+def with_fallbacks(recipient: Recipient, kind: NotificationType, channels: list[str]) -> list[str]:
+    """Of the channels a message would go out on, keep only the first reachable one of its fallback chain."""
+    order = fallback_chain(kind)
+    if not order:
+        return channels
+    # Opted out of every channel of the chain: plan the first anyway, so the opt-out is on record.
+    first = first_reachable(recipient, kind, order) or next((channel for channel in order if channel in channels), None)
+    kept = [channel for channel in channels if channel not in order or channel == first]
+    return kept or [NO_CHANNEL]
+
+
 def booking_key(booking: Booking, kind: NotificationType, recipient: Recipient, channel: str) -> str:
     """Key one booking message: the same booking, start, type, person and channel only once."""
     start = booking.starts_at.isoformat() if booking.starts_at else "none"
@@ -130,7 +157,7 @@ def add(
     """Plan a message on each of the recipient's channels, within their quiet hours; persist() writes what is new."""
     decision = quiet_hours.decide(recipient, kind, due, booking)
     data = {**(data or {}), **decision.note} or None
-    for channel in channels_for(recipient):
+    for channel in with_fallbacks(recipient, kind, channels_for(recipient)):
         if booking:
             key = booking_key(booking, kind, recipient, channel)
         else:

@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import and_, bindparam, exists, insert, literal, or_, select, update
 
 from webapp.domain.history import record
+from webapp.domain.suppressions import is_suppressed
 from webapp.extensions import db
 from webapp.models import (
     AttemptOutcome,
@@ -96,10 +97,10 @@ def still_wanted():
 
 
 def claim_for_delivery(ids: list[int], now: datetime) -> list[int]:
-    """Take queued rows for sending, only those whose booking still wants them; return the ids taken."""
+    """Take queued rows for sending: those whose booking still wants them, to an address not suppressed."""
     statement = (
         update(Notification)
-        .where(Notification.id.in_(ids), Notification.status == S.QUEUED, still_wanted())
+        .where(Notification.id.in_(ids), Notification.status == S.QUEUED, still_wanted(), ~is_suppressed())
         .values(status=S.PROCESSING, attempts=Notification.attempts + 1, lease_expires_at=now + lease(), updated_at=now)
         .returning(Notification.id)
     )
@@ -168,6 +169,7 @@ MARK_SENT = (
         sent_at=bindparam("now"),
         subject=bindparam("subject"),
         body=bindparam("body"),
+        provider_ref=bindparam("provider_ref"),
         last_error=None,
         lease_expires_at=None,
         updated_at=bindparam("now"),

@@ -10,10 +10,11 @@ from webapp.models.enums import (
     NotificationType,
 )
 from webapp.models.event import InboundEvent
-from webapp.models.notification import DeliveryAttempt, Notification, StatusChange
+from webapp.models.notification import DeliveryAttempt, DeliveryReport, Notification, StatusChange
 from webapp.models.preference import Preference
 from webapp.models.recipient import Recipient
 from webapp.models.staff import AuditEntry, Role, Staff, StaffSession
+from webapp.models.suppression import Suppression
 
 __all__ = [
     "AttemptOutcome",
@@ -21,6 +22,7 @@ __all__ = [
     "Booking",
     "BookingStatus",
     "DeliveryAttempt",
+    "DeliveryReport",
     "EventOutcome",
     "EventSource",
     "InboundEvent",
@@ -33,4 +35,5 @@ __all__ = [
     "Staff",
     "StaffSession",
     "StatusChange",
+    "Suppression",
 ]

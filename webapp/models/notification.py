@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -38,6 +38,8 @@ class Notification(db.Model):
         Index("ix_notifications_booking_id", "booking_id"),
         # The per-recipient hourly cap counts a recipient's recent sends on a channel.
         Index("ix_notifications_recipient_channel_sent_at", "recipient_id", "channel", "sent_at"),
+        # A person's page: their notifications, newest first, paged by (scheduled_at, id).
+        Index("ix_notifications_recipient_scheduled_at_id", "recipient_id", "scheduled_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,6 +64,16 @@ class Notification(db.Model):
     dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
     # Event details the message needs beyond booking and recipient (amount, reset link).
     data: Mapped[dict | None] = mapped_column(JSON)
+    # What the provider reported after accepting it: sent, delivered or undelivered (see domain/receipts.py).
+    delivery_state: Mapped[str | None] = mapped_column(String(16))
+    delivery_detail: Mapped[str | None] = mapped_column(Text)
+    delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The provider's id for the message (a Twilio MessageSid), which its receipts name.
+    provider_ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    # A fallback names the message on another channel it stands in for.
+    replaces_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notifications.id", name="fk_notifications_replaces_id"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -95,6 +107,24 @@ class DeliveryAttempt(db.Model):
     response_summary: Mapped[str | None] = mapped_column(String(1000))
 
     notification: Mapped[Notification] = relationship(back_populates="attempt_log")
+
+
+class DeliveryReport(db.Model):
+    """What a provider said about a message after accepting it: a receipt, a bounce, a complaint.
+
+    One row per message, source and state, so a callback that arrives twice is recorded once.
+    """
+
+    __tablename__ = "delivery_reports"
+    __table_args__ = (UniqueConstraint("notification_id", "source", "state", name="uq_delivery_reports_once"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 class StatusChange(db.Model):

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from html import escape
 
+from webapp.domain import bounces
 from webapp.domain.delivery import permanent, transient
 from workers.channels.base import Channel
 
@@ -39,8 +40,10 @@ class EmailChannel(Channel):
         if not address:
             raise permanent("recipient has no email address")
         email = self.compose(message, address)
+        # A Return-Path of its own (VERP), so a bounce names the message: see webapp/domain/bounces.py.
+        sender = bounces.envelope_sender(message.notification_id, self.config) if message.notification_id else None
         try:
-            refused = self.connect().send_message(email)
+            refused = self.connect().send_message(email, from_addr=sender)
         except smtplib.SMTPResponseException as error:
             self.reset_after(error)
             raise classified(error.smtp_code, error.smtp_error) from None
@@ -119,7 +122,14 @@ def classified(code: int, reason: bytes | str):
     """SMTP reply codes: 4xx says try later, 5xx says never."""
     text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
     detail = f"SMTP {code}: {text}"
-    return transient(detail) if 400 <= code < 500 or code < 0 else permanent(detail)
+    if 400 <= code < 500 or code < 0:
+        return transient(detail)
+    return permanent(detail, dead_address=code in (550, 551, 553) and text.lstrip().startswith(NO_SUCH_MAILBOX))
+
+
+# RFC 3463 statuses for an address that does not exist: bad mailbox (5.1.0, 5.1.1), bad domain (5.1.2),
+# bad syntax (5.1.3), moved (5.1.6), disabled (5.2.1); a full mailbox (5.2.2) may empty, so it is not here.
+NO_SUCH_MAILBOX = ("5.1.0", "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1")
 
 
 def html_body(subject: str, body: str, unsubscribe: str | None) -> str:

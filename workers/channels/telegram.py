@@ -8,6 +8,8 @@ from webapp.domain.delivery import permanent, transient
 from workers.channels import http
 
 MAX_TEXT = 4096  # sendMessage refuses longer texts
+# Answers that mean the chat can never be written to again (403 and 400 descriptions of the Bot API).
+DEAD_CHAT = ("bot was blocked by the user", "chat not found", "user is deactivated", "bot was kicked")
 
 
 class TelegramChannel(http.HttpChannel):
@@ -47,4 +49,6 @@ def classify(response: urllib3.BaseHTTPResponse) -> str:
         # The Bot API says when to come back in the body, not (only) in a header.
         retry_after = answer.get("parameters", {}).get("retry_after") or http.retry_after_seconds(response)
         raise transient(detail, float(retry_after) if retry_after else None, http.summary(response))
-    raise permanent(detail, http.summary(response))
+    description = str(answer.get("description", "")).lower()
+    dead = any(sign in description for sign in DEAD_CHAT)
+    raise permanent(detail, http.summary(response), dead_address=dead)

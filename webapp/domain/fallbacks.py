@@ -1,0 +1,100 @@
+"""Fallback to another channel when a message cannot reach its person on the first.
+
+BELLHOP_FALLBACKS names, per message type, channels in the order tried. Planning writes the
+first one the person can be reached on; when that message fails for good, ends undelivered or
+is suppressed, the next reachable channel's message is planned at once, linked to the one it
+replaces, as long as it is still useful (a reminder before its booking starts).
+"""
+
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import insert, select
+from sqlalchemy.orm import joinedload
+
+from webapp.domain import notifications, transitions
+from webapp.extensions import db
+from webapp.models import Notification, NotificationStatus, NotificationType
+
+LATE_RECEIPT = "the message it stands in for was delivered after all"
+
+
+def still_useful(row: Notification, now: datetime) -> bool:
+    """A reminder of a session to come is useful until it starts; other booking messages until it ends."""
+    booking = row.booking
+    if booking is None or booking.starts_at is None:
+        return True
+    if row.type in (NotificationType.BOOKING_24H, NotificationType.BOOKING_1H):
+        return now < booking.starts_at
+    return now < (booking.ends_at or booking.starts_at)
+
+
+def next_channel(row: Notification) -> str | None:
+    """The next channel after the row's in its type's chain that can reach the person, or None."""
+    order = notifications.fallback_chain(row.type)
+    if row.channel not in order:
+        return None
+    return notifications.first_reachable(row.recipient, row.type, order[order.index(row.channel) + 1 :])
+
+
+def plan_after(ids: list[int], now: datetime) -> list[datetime]:
+    """Plan the fallback of each of these rows that has one and is still useful; return the due times."""
+    if not ids or not current_app.config["FALLBACKS"]:
+        return []
+    rows = db.session.scalars(
+        select(Notification)
+        .where(Notification.id.in_(ids))
+        .options(joinedload(Notification.recipient), joinedload(Notification.booking))
+    )
+    planned = [fallback_row(row, channel, now) for row in rows if (channel := fallback_for(row, now))]
+    taken = notifications.existing_keys([row["dedupe_key"] for row in planned])
+    planned = [row for row in planned if row["dedupe_key"] not in taken]
+    if planned:
+        db.session.execute(insert(Notification.__table__), planned)
+    return [now] if planned else []
+
+
+def fallback_for(row: Notification, now: datetime) -> str | None:
+    """The channel to fall back to for this row, or None when it has none or it is no longer useful."""
+    if row.status == NotificationStatus.SENT and row.delivery_state == "delivered":
+        return None
+    return next_channel(row) if still_useful(row, now) else None
+
+
+def fallback_row(row: Notification, channel: str, now: datetime) -> dict:
+    """The fallback's columns: the same message on the next channel, due now, linked to the one it replaces."""
+    return {
+        "recipient_id": row.recipient_id,
+        "booking_id": row.booking_id,
+        "booking_starts_at": row.booking_starts_at,
+        "type": row.type,
+        "channel": channel,
+        "status": NotificationStatus.PENDING,
+        "scheduled_at": now,
+        "due_at": now,
+        "attempts": 0,
+        # One fallback per message and channel, however often its trigger is reported.
+        "dedupe_key": f"fallback:{row.id}:{channel}",
+        "data": row.data,
+        "replaces_id": row.id,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def after_suppressed(ids: list[int], now: datetime) -> list[datetime]:
+    """Rows the suppression list stopped: fall back for those that can."""
+    return plan_after(ids, now)
+
+
+def cancel_after_delivery(notification_id: int, now: datetime) -> list[int]:
+    """A late delivered receipt: cancel the fallbacks of this message that have not gone yet."""
+    waiting = db.session.scalars(
+        select(Notification.id).where(
+            Notification.replaces_id == notification_id, Notification.status.in_(transitions.OPEN)
+        )
+    )
+    moved = transitions.change(
+        list(waiting), transitions.OPEN, status=NotificationStatus.CANCELLED, last_error=LATE_RECEIPT, updated_at=now
+    )
+    return transitions.recorded(moved, NotificationStatus.CANCELLED, LATE_RECEIPT, now)

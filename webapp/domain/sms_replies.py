@@ -1,0 +1,48 @@
+"""Replies to Bellhop's SMS: Twilio's standard opt-out, opt-in and help keywords."""
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from webapp.domain import preferences, staff
+from webapp.extensions import db
+from webapp.models import Recipient
+from webapp.models.preference import ANY
+
+# Twilio's default keywords (support.twilio.com, "Twilio support for opt-out keywords").
+OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+OPT_IN = {"START", "UNSTOP", "YES"}
+HELP = {"HELP", "INFO"}
+
+
+def keyword(body: str, opt_out_type: str | None) -> str | None:
+    """The keyword a reply is: Twilio's OptOutType when it sent one, else the whole text as one word."""
+    if opt_out_type:
+        return opt_out_type.strip().upper()
+    word = (body or "").strip().upper()
+    return word if word in OPT_OUT | OPT_IN | HELP else None
+
+
+def handle(number: str, body: str, opt_out_type: str | None, now: datetime) -> tuple[str | None, int]:
+    """Apply a reply from a number to every person with that number; return the keyword and how many people."""
+    word = keyword(body, opt_out_type)
+    if word is None:
+        return None, 0
+    people = list(db.session.scalars(select(Recipient).where(Recipient.phone == number)))
+    for person in people:
+        apply(person, word, number, now)
+    return word, len(people)
+
+
+def apply(person: Recipient, word: str, number: str, now: datetime) -> None:
+    """Opt the person out of or back into SMS, or just note a HELP; audit it as theirs."""
+    source = f"SMS reply {word} from {number}"
+    if word in OPT_OUT or word == "STOP":
+        preference = preferences.set_preference(person.id, "sms", ANY, False, source, now)
+        suppressed = preferences.suppress_open(preference, now)
+        staff.audit("sms_opt_out", f"recipient {person.external_id}", suppressed, source, actor="sms reply", at=now)
+    elif word in OPT_IN:
+        preferences.set_preference(person.id, "sms", ANY, True, source, now)
+        staff.audit("sms_opt_in", f"recipient {person.external_id}", 0, source, actor="sms reply", at=now)
+    else:
+        staff.audit("sms_help", f"recipient {person.external_id}", 0, source, actor="sms reply", at=now)

@@ -1,0 +1,48 @@
+"""Twilio's status callbacks: MessageStatus and ErrorCode, as delivery reports."""
+
+from sqlalchemy import select
+
+from webapp.domain.receipts import DELIVERED, SENT, UNDELIVERED, Report
+from webapp.extensions import db
+from webapp.models import Notification
+
+# MessageStatus values that say something after Twilio accepted the message; the rest are before it.
+STATE_OF = {"sent": SENT, "delivered": DELIVERED, "read": DELIVERED, "undelivered": UNDELIVERED, "failed": UNDELIVERED}
+STATUSES = {"accepted", "scheduled", "queued", "sending", "canceled", "receiving", "received", *STATE_OF}
+
+# What Twilio's delivery error codes mean (twilio.com/docs/api/errors).
+MEANING = {
+    "30001": "queue overflow",
+    "30002": "account suspended",
+    "30003": "unreachable destination handset",
+    "30004": "message blocked",
+    "30005": "unknown destination handset",
+    "30006": "landline or unreachable carrier",
+    "30007": "message filtered by the carrier",
+    "30008": "unknown error",
+    "30009": "missing segment",
+    "30010": "message price exceeds max price",
+    "30034": "message from an unregistered number",
+    "21610": "attempt to send to unsubscribed recipient",
+    "21614": "'To' number is not a valid mobile number",
+}
+# Codes that say the number itself can never receive: suppress it.
+DEAD_NUMBER = {"30005", "30006", "21610", "21614"}
+
+
+def find(notification_param: str | None, sid: str) -> Notification | None:
+    """The message a callback is about: by the id in its callback URL, else by its MessageSid."""
+    if notification_param and notification_param.isdigit():
+        return db.session.get(Notification, int(notification_param))
+    return db.session.scalar(select(Notification).where(Notification.provider_ref == sid))
+
+
+def report(notification: Notification, status: str, error_code: str | None) -> Report | None:
+    """The report a callback makes, or None for a status before Twilio sent the message on."""
+    state = STATE_OF.get(status)
+    if state is None:
+        return None
+    code = error_code or None
+    meaning = MEANING.get(code, "see twilio.com/docs/api/errors") if code else None
+    detail = f"Twilio {status}" + (f": {meaning}" if code else "")
+    return Report(notification.id, "twilio", state, code, detail, dead_address=code in DEAD_NUMBER)
