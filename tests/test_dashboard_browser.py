@@ -50,7 +50,7 @@ def next_second() -> None:
 def failed_welcome(app, client, run_jobs, telegram):
     """One welcome message that failed at Telegram (the next send succeeds), beside a planned booking."""
     app.config.update(CHANNELS=["telegram"], TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
-    telegram.error(400, "Bad Request: chat not found")
+    telegram.error(400, "Bad Request: message text is empty")
     post(client, envelope("user.welcome", {"user_id": "u-1", "name": "Ada", "telegram_chat_id": "1"}))
     run_jobs()
     booking = booking_payload(
@@ -155,6 +155,8 @@ def test_screenshots_of_the_main_pages(browser, accounts, failed_welcome):
         "notification": f"/dashboard/notifications/{failed_welcome.id}",
         "bookings": "/dashboard/bookings",
         "booking-timeline": "/dashboard/bookings/b-1",
+        "person": "/dashboard/people/client-1",
+        "people-search": "/dashboard/people?q=client",
         "events": "/dashboard/events",
         "audit": "/dashboard/audit",
         "templates": "/dashboard/templates",
@@ -167,6 +169,28 @@ def test_screenshots_of_the_main_pages(browser, accounts, failed_welcome):
         browser.get(f"{browser.base_url}{path}")
         assert "Bellhop" in browser.title and "Internal Server Error" not in browser.page_source, name
         assert screenshot(browser, name).stat().st_size > 5_000
+
+
+def test_the_top_bar_search_finds_a_person_and_opens_their_page(browser, accounts, failed_welcome, client):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    person = contact("client-9", name="Ada Lovelace", email="ada@example.com")
+    assert (
+        post(
+            client, envelope("booking.created", booking_payload("b-9", client=person, client_id="client-9"))
+        ).status_code
+        == 202
+    )
+    sign_in(browser, "viewer@example.com")
+    search = browser.find_element(By.CSS_SELECTOR, "header form[role=search] input[name=q]")
+    search.send_keys("ada@EXAMPLE", Keys.ENTER)
+    wait_for(browser, lambda driver: "/dashboard/people?q=" in driver.current_url, 5, "the search did not run")
+    browser.find_element(By.LINK_TEXT, "Ada Lovelace").click()
+    wait_for(browser, lambda driver: driver.current_url.endswith("/dashboard/people/client-9"), 5, "no person page")
+    contacts = browser.find_element(By.ID, "contacts").text
+    assert "ada@example.com" in contacts and "Europe/Berlin" in contacts
+    assert "booking_24h" in browser.find_element(By.ID, "messages").text  # her reminders, newest first
 
 
 SCHEDULER_DOWN = r"No scheduler is running the clock since (.+) UTC: no reminder is being sent\."

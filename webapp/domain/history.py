@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import insert, select
 
 from webapp.extensions import db
-from webapp.models import Notification, NotificationStatus, StatusChange
+from webapp.models import DeliveryReport, Notification, NotificationStatus, StatusChange
 
 
 def record(ids: list[int], status: NotificationStatus, reason: str | None, at: datetime) -> None:
@@ -31,6 +31,11 @@ class Step:
     status: str | None = None
 
 
+def report_detail(report: DeliveryReport) -> str:
+    """A provider report's code and detail, as one line."""
+    return ": ".join(part for part in (report.code, report.detail) if part)
+
+
 def timeline(row: Notification) -> list[Step]:
     """Everything that happened to a notification, oldest first."""
     steps = [Step(row.created_at, "planned", f"for {row.scheduled_at:%Y-%m-%d %H:%M:%S} UTC")]
@@ -39,4 +44,6 @@ def timeline(row: Notification) -> list[Step]:
         steps.append(Step(attempt.started_at, f"attempt {attempt.number}: {outcome}", attempt.error or ""))
     changes = db.session.scalars(select(StatusChange).where(StatusChange.notification_id == row.id))
     steps += [Step(change.at, "status changed", change.reason or "", change.status.value) for change in changes]
+    reports = db.session.scalars(select(DeliveryReport).where(DeliveryReport.notification_id == row.id))
+    steps += [Step(report.at, f"{report.source} reported {report.state}", report_detail(report)) for report in reports]
     return sorted(steps, key=lambda step: step.at)

@@ -28,6 +28,25 @@ def failure_rate(counts: dict[str, int]) -> float | None:
     return counts.get("failed", 0) / finished if finished else None
 
 
+def delivered_rates(since: datetime) -> dict[str, dict]:
+    """Per channel, of the messages sent since a moment: how many had a report, and the share delivered."""
+    rows = db.session.execute(
+        select(Notification.channel, Notification.delivery_state, func.count())
+        .where(Notification.status == S.SENT, Notification.sent_at >= since)
+        .group_by(Notification.channel, Notification.delivery_state)
+    )
+    rates: dict[str, dict] = {}
+    for channel, state, count in rows:
+        figures = rates.setdefault(channel, {"sent": 0, "delivered": 0, "undelivered": 0})
+        figures["sent"] += count
+        if state in ("delivered", "undelivered"):
+            figures[state] += count
+    for figures in rates.values():
+        reported = figures["delivered"] + figures["undelivered"]
+        figures["rate"] = figures["delivered"] / reported if reported else None
+    return dict(sorted(rates.items()))
+
+
 def due_within(now: datetime, window: timedelta) -> int:
     """Pending notifications falling due in the window."""
     return db.session.scalar(

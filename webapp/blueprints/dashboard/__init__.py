@@ -22,5 +22,6 @@ from webapp.blueprints.dashboard import (  # noqa: E402,F401
     home,
     live,
     notifications,
+    people,
     templates_views,
 )

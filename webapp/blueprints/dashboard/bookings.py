@@ -54,7 +54,7 @@ def booking(external_id: str):
     row = db.session.scalar(select(Booking).filter_by(external_id=external_id))
     if row is None:
         abort(404)
-    messages = list(
+    messages = together(
         db.session.scalars(
             select(Notification)
             .options(joinedload(Notification.recipient))
@@ -92,6 +92,27 @@ def resend(external_id: str):
         abort(400, description=f"unknown message type {kind!r}")
     moved = staff_actions.resend(booking_or_404(external_id), kind)
     return redirect(url_for("dashboard.booking", external_id=external_id, outcome=f"{moved} {kind} resent"))
+
+
+def together(messages) -> list[Notification]:
+    """Messages in planned order, each fallback right after the message it stands in for."""
+    messages = list(messages)
+    fallbacks: dict[int, list[Notification]] = {}
+    for message in messages:
+        if message.replaces_id is not None:
+            fallbacks.setdefault(message.replaces_id, []).append(message)
+    ordered: list[Notification] = []
+
+    def place(message: Notification) -> None:
+        ordered.append(message)
+        for fallback in fallbacks.get(message.id, []):
+            place(fallback)
+
+    known = {message.id for message in messages}
+    for message in messages:
+        if message.replaces_id is None or message.replaces_id not in known:
+            place(message)
+    return ordered
 
 
 def booking_or_404(external_id: str) -> Booking:

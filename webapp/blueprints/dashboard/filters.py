@@ -4,6 +4,7 @@ from flask import abort
 from sqlalchemy import select
 
 from webapp.blueprints.dashboard.paging import parse_day
+from webapp.domain import receipts
 from webapp.models import Booking, Notification, NotificationStatus, NotificationType, Recipient
 
 
@@ -12,7 +13,7 @@ def notification_filters(args) -> dict[str, str]:
     return {name: args.get(name, "").strip() for name in NOTIFICATION_FILTERS}
 
 
-NOTIFICATION_FILTERS = ("status", "type", "channel", "recipient", "booking", "from", "to", "error")
+NOTIFICATION_FILTERS = ("status", "delivery", "type", "channel", "recipient", "booking", "from", "to", "error")
 
 
 def filtered(query, filters: dict[str, str]):
@@ -21,6 +22,10 @@ def filtered(query, filters: dict[str, str]):
         if filters["status"] not in {member.value for member in NotificationStatus}:
             abort(400, description=f"unknown status {filters['status']!r}")
         query = query.where(Notification.status == filters["status"])
+    if filters["delivery"]:
+        if filters["delivery"] not in receipts.STATES:
+            abort(400, description=f"delivery is one of {', '.join(receipts.STATES)}, got {filters['delivery']!r}")
+        query = query.where(Notification.delivery_state == filters["delivery"])
     if filters["type"]:
         if filters["type"] not in {member.value for member in NotificationType}:
             abort(400, description=f"unknown type {filters['type']!r}")

@@ -58,6 +58,7 @@ def render_figures() -> str:
         week=week,
         statuses=[s.value for s in NotificationStatus],
         failure_rate=overview.failure_rate(day),
+        delivered=overview.delivered_rates(now - timedelta(hours=24)),
         due=overview.due_within(now, timedelta(hours=1)),
         lateness=overview.lateness(now, timedelta(hours=1)),
         queue=overview.queue_state(),

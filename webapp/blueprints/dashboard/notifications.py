@@ -10,7 +10,7 @@ from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
 from webapp.blueprints.dashboard.filters import filtered, notification_filters
 from webapp.blueprints.dashboard.paging import scheduled_page
-from webapp.domain import history, staff_actions, transitions
+from webapp.domain import history, receipts, staff_actions, transitions
 from webapp.domain.channel_names import KNOWN_CHANNELS
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus, NotificationType, Role
@@ -39,6 +39,7 @@ def notifications():
         },
         active_filters={name: value for name, value in filters.items() if value},
         statuses=[member.value for member in NotificationStatus],
+        delivery_states=receipts.STATES,
         kinds=[member.value for member in NotificationType],
         channels=KNOWN_CHANNELS,
         next_before=next_before,
@@ -63,9 +64,11 @@ def notification(notification_id: int):
     if row is None:
         abort(404)
     attempts = sorted(row.attempt_log, key=lambda attempt: attempt.number)
+    fallbacks = db.session.scalars(select(Notification).where(Notification.replaces_id == row.id))
     return render_template(
         "dashboard/notification.html",
         row=row,
+        fallbacks=list(fallbacks),
         attempts=attempts,
         form=FlaskForm(),
         history=history.timeline(row),

@@ -1,0 +1,76 @@
+"""People: search by name, email, phone or platform id; a person's page; lifting a suppression."""
+
+from flask import abort, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+
+from webapp.blueprints.auth import require
+from webapp.blueprints.dashboard import bp
+from webapp.blueprints.dashboard.paging import PAGE_SIZE, scheduled_page
+from webapp.domain import staff, suppressions
+from webapp.extensions import db
+from webapp.models import Notification, Preference, Recipient, Role, Suppression
+
+LONGEST_SEARCH = 200
+
+
+@bp.get("/people")
+@require(Role.VIEWER)
+def people():
+    """People whose name, email, phone or platform id contains the search text."""
+    text = request.args.get("q", "").strip()
+    if len(text) > LONGEST_SEARCH:
+        abort(400, description=f"q: at most {LONGEST_SEARCH} characters")
+    found = []
+    if text:
+        pattern = f"%{text}%"
+        query = select(Recipient).where(
+            Recipient.name.ilike(pattern)
+            | Recipient.email.ilike(pattern)
+            | Recipient.phone.ilike(pattern)
+            | Recipient.external_id.ilike(pattern)
+        )
+        found = list(db.session.scalars(query.order_by(Recipient.name, Recipient.id).limit(PAGE_SIZE)))
+    return render_template("dashboard/people.html", text=text, found=found, more=len(found) == PAGE_SIZE)
+
+
+@bp.get("/people/<external_id>")
+@require(Role.VIEWER)
+def person(external_id: str):
+    """One person: contacts, zone, language, quiet hours, preferences, suppressions, every notification."""
+    row = db.first_or_404(select(Recipient).filter_by(external_id=external_id))
+    query = select(Notification).where(Notification.recipient_id == row.id)
+    messages, next_before = scheduled_page(query, Notification, Notification.scheduled_at, descending=True)
+    wishes = db.session.scalars(
+        select(Preference).where(Preference.recipient_id == row.id).order_by(Preference.updated_at.desc())
+    )
+    return render_template(
+        "dashboard/person.html",
+        person=row,
+        messages=messages,
+        next_before=next_before,
+        preferences=list(wishes),
+        suppressions=suppressions.of_recipient(row),
+        form=FlaskForm(),
+        can_act=current_user.can(Role.OPERATOR),
+        outcome=request.args.get("outcome"),
+    )
+
+
+@bp.post("/people/<external_id>/suppressions/<id:suppression_id>/lift")
+@require(Role.OPERATOR)
+def lift_suppression(external_id: str, suppression_id: int):
+    """Take an address off the suppression list, with a reason; audited."""
+    row = db.first_or_404(select(Recipient).filter_by(external_id=external_id))
+    listed = db.session.get(Suppression, suppression_id)
+    if listed is None or listed not in suppressions.of_recipient(row):
+        abort(404)
+    reason = request.form.get("reason", "").strip()
+    if not reason or len(reason) > 500:
+        abort(400, description="reason: say why the address may be used again (at most 500 characters)")
+    suppressions.lift(listed)
+    detail = f"{listed.channel} {listed.address}: was {listed.reason!r}; lifted because {reason!r}"
+    staff.audit("suppression_lifted", target=f"recipient {external_id}", rows=1, detail=detail)
+    db.session.commit()
+    return redirect(url_for("dashboard.person", external_id=external_id, outcome=f"{listed.address} may be used again"))
