@@ -11,8 +11,10 @@ import urllib3
 from rq_scheduler import Scheduler
 
 from bench.stats import lateness_summary
-from tests.support.stack import Stack, seed_reminders
+from tests.support.stack import Stack, insert_in_chunks, refresh_statistics, seed_reminders
 from webapp import queueing
+from webapp.extensions import db
+from webapp.models import Suppression
 
 LEAD_SECONDS = 6  # time for the processes to start before the reminders fall due
 
@@ -39,15 +41,42 @@ def measure(stack: Stack, count: int, due: datetime, timeout: float) -> dict:
     }
 
 
-def bellhop_burst(stack: Stack, count: int, workers: int = 2, timeout: float = 600, simple: bool = False) -> dict:
-    """Bellhop's design: one wake-up for the second, dispatch claims rows, deliver jobs per batch."""
+def bellhop_burst(
+    stack: Stack, count: int, workers: int = 2, timeout: float = 600, simple: bool = False, suppressed: int = 0
+) -> dict:
+    """Bellhop's design: one wake-up for the second, dispatch claims rows, deliver jobs per batch.
+
+    With suppressed, that many other addresses are on the suppression list first, so the claim's
+    check of the list runs against a table of that size.
+    """
     stack.reset()
+    if suppressed:
+        seed_suppressions(stack.app, suppressed)
     due = due_second()
     seed_reminders(stack.app, stack.receiver_url, [due] * count)
     with stack.app.app_context():
         queueing.arm_wakeups([due])
     with stack.running(workers, simple=simple):
         return measure(stack, count, due, timeout)
+
+
+def seed_suppressions(app, count: int) -> None:
+    """Put count addresses on the list, none of them the burst's: half webhook URLs, half email addresses."""
+    with app.app_context():
+        now = datetime.now(timezone.utc)
+        rows = [
+            {
+                "channel": "webhook" if n % 2 else "email",
+                "address": f"https://gone-{n}.example/hook" if n % 2 else f"gone-{n}@example.com",
+                "reason": "bench: hard bounce",
+                "source": "bench",
+                "created_at": now,
+            }
+            for n in range(count)
+        ]
+        insert_in_chunks(Suppression, rows)
+        db.session.commit()
+        refresh_statistics()
 
 
 def naive_burst(stack: Stack, count: int, workers: int = 2, timeout: float = 600) -> dict:

@@ -22,6 +22,7 @@ FULL = {
     "scale_workers": (1, 2, 4),
     "dashboard": (1_000_000, 40),
     "starve": (3_000, 20),
+    "suppressed": (10_000, 100_000, 2),
 }
 SMOKE = {
     "burst": 60,
@@ -34,6 +35,7 @@ SMOKE = {
     "scale_workers": (1, 2),
     "dashboard": (2_000, 3),
     "starve": (60, 2),
+    "suppressed": (60, 2_000, 1),
 }
 
 
@@ -103,6 +105,8 @@ def run_backend(backend: str, sizes: dict, only: set[str]) -> list[tuple]:
             )
         if "scale" in only:
             rows += scale_rows(stack, sizes)
+        if "suppressed" in only:
+            rows += suppression_rows(stack, sizes)
         if "dashboard" in only:
             rows += dashboard_rows(stack, sizes)
     finally:
@@ -142,6 +146,33 @@ def burst_rows(stack: Stack, sizes: dict) -> list[tuple]:
             {},
         ),
     ]
+
+
+def suppression_rows(stack: Stack, sizes: dict) -> list[tuple]:
+    """The burst with a long suppression list beside the same burst without one, in alternating rounds."""
+    count, listed, rounds = sizes["suppressed"]
+    without, with_list = [], []
+    for _ in range(rounds):
+        without.append(burst.bellhop_burst(stack, count))
+        with_list.append(burst.bellhop_burst(stack, count, suppressed=listed))
+    check_complete(*without, *with_list)
+    plain, listed_rate = (median([result["throughput"] for result in runs]) for runs in (without, with_list))
+    return [
+        (
+            f"burst {count:,} with {listed:,} suppressed addresses (msg/s, median of {rounds})",
+            f"{listed_rate:.0f}",
+            f"no list {plain:.0f}",
+            f"{listed_rate / plain:.2f}",
+            "within noise",
+            {"without": without, "with": with_list},
+        )
+    ]
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def scale_rows(stack: Stack, sizes: dict) -> list[tuple]:
@@ -227,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves every benchmark still runs")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
-    parser.add_argument("--only", default="burst,precision,ingest,memory,scale,dashboard")
+    parser.add_argument("--only", default="burst,precision,ingest,memory,scale,dashboard,suppressed")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args(argv)
     sizes, only = (SMOKE if args.smoke else FULL), set(args.only.split(","))

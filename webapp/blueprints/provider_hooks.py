@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 
 from webapp import queueing
 from webapp.domain import bounces, receipts, sms_replies, twilio_status
-from webapp.domain.phones import PhoneError, normalise_phone
+from webapp.domain.addresses import AddressError, normalise_phone
 from webapp.extensions import db
 from webapp.models.types import utcnow
 
@@ -63,7 +63,7 @@ def twilio_inbound():
     form = twilio_form()
     try:
         number = normalise_phone(form.get("From", ""), "From")
-    except PhoneError as error:
+    except AddressError as error:
         abort(400, str(error))
     word, people = sms_replies.handle(number, form.get("Body", ""), form.get("OptOutType"), utcnow())
     db.session.commit()

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from webapp.domain import phones, preferences, quiet_hours
+from webapp.domain import addresses, preferences, quiet_hours
 
 ID = Field(min_length=1, max_length=64)
 _ZONES = frozenset(available_timezones())
@@ -61,7 +61,7 @@ class Contact(BaseModel):
 
     id: str = ID
     name: str | None = Field(default=None, max_length=200)
-    # Checked by email-validator (syntax only) and phonenumbers, and kept normalised: see domain/phones.py.
+    # Checked by email-validator (syntax only) and phonenumbers, and kept normalised: see domain/addresses.py.
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=32)
     # A number or text in the JSON (Telegram ids are numbers); kept as text (chat_id_as_text).
@@ -85,13 +85,13 @@ class Contact(BaseModel):
     @classmethod
     def email_address(cls, value: str | None) -> str | None:
         """A syntactically valid address, domain lower-cased; '' clears it."""
-        return phones.normalise_email(value) if value else value
+        return addresses.normalise_email(value) if value else value
 
     @field_validator("phone")
     @classmethod
     def phone_number(cls, value: str | None) -> str | None:
         """A number phonenumbers can place, in E.164; '' clears it."""
-        return phones.normalise_phone(value) if value else value
+        return addresses.normalise_phone(value) if value else value
 
     @field_validator("quiet_hours")
     @classmethod

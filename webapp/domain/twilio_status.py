@@ -1,5 +1,7 @@
 """Twilio's status callbacks: MessageStatus and ErrorCode, as delivery reports."""
 
+import re
+
 from sqlalchemy import select
 
 from webapp.domain.receipts import DELIVERED, SENT, UNDELIVERED, Report
@@ -26,13 +28,14 @@ MEANING = {
     "21610": "attempt to send to unsubscribed recipient",
     "21614": "'To' number is not a valid mobile number",
 }
+ROW_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only, and small enough for a BIGINT
 # Codes that say the number itself can never receive: suppress it.
 DEAD_NUMBER = {"30005", "30006", "21610", "21614"}
 
 
 def find(notification_param: str | None, sid: str) -> Notification | None:
     """The message a callback is about: by the id in its callback URL, else by its MessageSid."""
-    if notification_param and notification_param.isdigit():
+    if notification_param and ROW_ID.fullmatch(notification_param):
         return db.session.get(Notification, int(notification_param))
     return db.session.scalar(select(Notification).where(Notification.provider_ref == sid))
 

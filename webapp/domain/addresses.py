@@ -11,7 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
 
 
-class PhoneError(ValueError):
+class AddressError(ValueError):
     """A phone number or email address that cannot be used; the message says why."""
 
 
@@ -21,30 +21,30 @@ def default_region() -> str | None:
 
 
 def normalise_phone(value: str, field: str | None = None) -> str:
-    """The number in E.164 (+4915112345678); raise PhoneError naming the field when it cannot be placed."""
+    """The number in E.164 (+4915112345678); raise AddressError naming the field when it cannot be placed."""
     region = default_region()
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as error:
         if error.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
             hint = "" if region else " (or set BELLHOP_DEFAULT_PHONE_REGION)"
-            raise PhoneError(
+            raise AddressError(
                 named(field, f"{value[:40]!r} has no country code: write it as +<country><number>{hint}")
             ) from None
-        raise PhoneError(named(field, f"{value[:40]!r} is not a phone number")) from None
+        raise AddressError(named(field, f"{value[:40]!r} is not a phone number")) from None
     # Valid, not merely possible: German numbers may be 3 digits long by length alone. The lock pins
     # phonenumbers, whose metadata is released monthly; keep it current so new number ranges pass.
     if not phonenumbers.is_valid_number(number):
-        raise PhoneError(named(field, f"{value[:40]!r} is not a valid number for its country"))
+        raise AddressError(named(field, f"{value[:40]!r} is not a valid number for its country"))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalise_email(value: str, field: str | None = None) -> str:
-    """The address with its domain lower-cased; raise PhoneError naming the field when its syntax is wrong."""
+    """The address with its domain lower-cased; raise AddressError naming the field when its syntax is wrong."""
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as error:
-        raise PhoneError(named(field, f"{value[:80]!r} is not an email address: {error}")) from None
+        raise AddressError(named(field, f"{value[:80]!r} is not an email address: {error}")) from None
 
 
 def named(field: str | None, problem: str) -> str:
