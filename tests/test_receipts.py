@@ -61,15 +61,36 @@ def test_each_message_carries_a_status_callback_to_the_public_url(twilio, client
     assert callback == f"http://127.0.0.1:8000/webhooks/twilio/status?notification={notification_id}"
 
 
-def test_receipts_late_twice_and_out_of_order_only_move_forward(twilio, client, run_jobs):
-    sid, notification_id = sent_sms(client, run_jobs, twilio)
-    for status in ("delivered", "sent", "delivered", "queued", "undelivered"):
-        answer = post_callback(client, twilio.status_callback(sid, status))
+def test_receipts_for_several_messages_late_twice_and_out_of_order_only_move_forward(twilio, client, run_jobs):
+    for n in range(3):
+        post(client, envelope("user.welcome", {**WELCOME, "user_id": f"u-{n}", "phone": NUMBER}))
+    run_jobs()
+    sids = {row.provider_ref: row.id for row in notifications()}
+    assert len(sids) == 3 and None not in sids
+    first, second, third = sids
+    # Interleaved across messages, each report twice, later states before earlier ones.
+    arrivals = [
+        (first, "delivered", None),
+        (second, "undelivered", "30003"),
+        (third, "sent", None),
+        (first, "sent", None),
+        (second, "sent", None),
+        (first, "delivered", None),
+        (third, "delivered", None),
+        (second, "undelivered", "30003"),
+        (third, "sent", None),
+        (first, "undelivered", "30008"),
+        (second, "queued", None),
+    ]
+    for sid, status, code in arrivals:
+        answer = post_callback(client, twilio.status_callback(sid, status, code))
         assert answer.status_code == 200, answer.data
     db.session.expire_all()
-    [row] = notifications()
-    assert (row.status.value, row.delivery_state) == ("sent", "delivered")
-    assert reports(notification_id) == [("twilio", "delivered"), ("twilio", "sent"), ("twilio", "undelivered")]
+    states = {row.provider_ref: (row.status.value, row.delivery_state) for row in notifications()}
+    assert states == {first: ("sent", "delivered"), second: ("sent", "undelivered"), third: ("sent", "delivered")}
+    assert reports(sids[first]) == [("twilio", "delivered"), ("twilio", "sent"), ("twilio", "undelivered")]
+    assert reports(sids[second]) == [("twilio", "sent"), ("twilio", "undelivered")]
+    assert reports(sids[third]) == [("twilio", "delivered"), ("twilio", "sent")]
 
 
 def test_a_repeated_receipt_changes_nothing(twilio, client, run_jobs):
@@ -223,3 +244,30 @@ def test_an_address_is_compared_normalised(client, run_jobs, config_overrides):
     [row] = db.session.scalars(select(Suppression).filter_by(channel="email"))
     assert row.address == "lin@example.com"
     assert db.session.scalar(select(Recipient)) is None
+
+
+USER_EVENTS = ("user.welcome", "user.profile_updated", "user.password_reset", "user.welcome")
+
+
+def post_to_hook(client, run_jobs, receiver, event_type: str, n: int) -> None:
+    """One account message to u-1, whose webhook is the receiver, sent by the real worker."""
+    data = {**WELCOME, "webhook_url": receiver.url, "reset_url": "https://x.example/r"}
+    post(client, envelope(event_type, data), event_id=f"evt-hook-{n}")
+    run_when_due(run_jobs)
+
+
+@pytest.mark.parametrize("answers, suppressed", [((410, 410, 410), True), ((410, 200, 410, 410), False)])
+def test_a_webhook_url_failing_for_good_again_and_again_is_suppressed(client, run_jobs, receiver, answers, suppressed):
+    from flask import current_app
+
+    current_app.config["WEBHOOK_SUPPRESS_AFTER"] = 3
+    current_app.config["WEBHOOK_CHANNEL_ENABLED"] = True
+    for n, status in enumerate(answers):
+        receiver.answer(status)
+        post_to_hook(client, run_jobs, receiver, USER_EVENTS[n % len(USER_EVENTS)], n)
+    listed = db.session.scalars(select(Suppression)).all()
+    assert [(row.channel, row.address) for row in listed] == ([("webhook", receiver.url)] if suppressed else [])
+    post_to_hook(client, run_jobs, receiver, "user.profile_updated", 99)
+    last = max(notifications(), key=lambda row: row.id)
+    assert last.status.value == ("suppressed" if suppressed else "sent")
+    assert len(receiver.received) == len(answers) + (0 if suppressed else 1)
