@@ -4,11 +4,14 @@ import json
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from tests.support import bounces, services
 from tests.support.factories import envelope, notifications, signed_headers
 from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready, web
 from tests.support.providers import Twilio
+from webapp.extensions import db
+from webapp.models import Preference
 
 BOUNCE_TOKEN = "bounce-token-for-process-tests-0123"
 ADDRESS = "lin@example.com"
@@ -73,3 +76,18 @@ def test_a_receipt_falls_back_to_email_and_its_bounce_suppresses_the_address(sta
     )
     assert answer.status_code == 200 and answer.json()["kind"] == "hard"
     assert wait_for(lambda: {row.channel: row.delivery_state for row in notifications()}["email"] == "undelivered", 5)
+
+
+def test_a_stop_reply_through_the_web_process_opts_the_number_out(stack, twilio):
+    person = {"user_id": "u-1", "name": "Lin", "phone": "+4915112345678"}
+    body = json.dumps(envelope("user.welcome", person))
+    assert requests.post(f"{stack}/webhooks/events", data=body, headers=signed_headers(body), timeout=10).ok
+    reply = twilio.reply(f"{stack}/webhooks/twilio/inbound", "+4915112345678", "Stop")
+    answer = requests.post(reply["url"], data=reply["form"], headers=reply["headers"], timeout=10)
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/xml")
+    forged = requests.post(reply["url"], data={**reply["form"], "Body": "START"}, headers=reply["headers"], timeout=10)
+    assert forged.status_code == 403
+    with_preferences = db.session.scalars(select(Preference)).all()
+    assert [(row.channel, row.opted_in, row.source) for row in with_preferences] == [
+        ("sms", False, "SMS reply STOP from +4915112345678")
+    ]
