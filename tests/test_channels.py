@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, post
-from tests.support.providers import SmtpServer, Telegram, Twilio
+from tests.support.providers import SmtpServer, Twilio, settings_for
 from webapp.domain import sms
 from webapp.extensions import db
 from webapp.models import DeliveryAttempt
@@ -30,22 +30,8 @@ def config_overrides(request):
     for name in ("smtp", "twilio", "telegram"):
         if name in request.fixturenames:
             server = request.getfixturevalue(name)
-            overrides.update(provider_settings(name, server))
+            overrides.update(settings_for(name, server))
     return overrides
-
-
-def provider_settings(name: str, server) -> dict:
-    if name == "smtp":
-        return {"CHANNELS": ["email"], "SMTP_HOST": "127.0.0.1", "SMTP_PORT": server.port}
-    if name == "twilio":
-        return {
-            "CHANNELS": ["sms"],
-            "TWILIO_BASE_URL": server.url,
-            "TWILIO_ACCOUNT_SID": Twilio.SID,
-            "TWILIO_AUTH_TOKEN": Twilio.TOKEN,
-            "TWILIO_FROM": Twilio.FROM,
-        }
-    return {"CHANNELS": ["telegram"], "TELEGRAM_BASE_URL": server.url, "TELEGRAM_BOT_TOKEN": Telegram.TOKEN}
 
 
 def run_when_due(run_jobs) -> None:
