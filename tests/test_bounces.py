@@ -122,3 +122,18 @@ def test_flask_mail_bounce_reads_a_message_on_standard_input(app, client, run_jo
     assert result.output.strip() == f"hard: notification {notification_id}"
     db.session.expire_all()
     assert notifications()[0].delivery_state == "undelivered"
+
+
+def test_a_report_with_oversized_fields_is_read_not_a_500(client, run_jobs, smtp):
+    original, sender, notification_id = sent_email(client, run_jobs, smtp)
+    long = "x" * 300
+    hard = bounces.postfix(original, sender, ADDRESS).replace(b"Status: 5.1.1", f"Status: 5.1.1{long}".encode())
+    answer = bounce(client, hard)
+    assert answer.status_code == 200 and answer.json["kind"] == "hard"
+    complaint = bounces.complaint(original, sender, ADDRESS).replace(
+        b"Feedback-Type: abuse", f"Feedback-Type: {long}".encode()
+    )
+    assert bounce(client, complaint).status_code == 200
+    db.session.expire_all()
+    assert notifications()[0].delivery_state == "undelivered"
+    assert db.session.scalar(select(Preference.opted_in)) is False

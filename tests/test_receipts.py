@@ -271,3 +271,21 @@ def test_a_webhook_url_failing_for_good_again_and_again_is_suppressed(client, ru
     last = max(notifications(), key=lambda row: row.id)
     assert last.status.value == ("suppressed" if suppressed else "sent")
     assert len(receiver.received) == len(answers) + (0 if suppressed else 1)
+
+
+def test_a_signed_callback_with_a_malformed_error_code_is_400_and_changes_nothing(twilio, client, run_jobs):
+    sid, _ = sent_sms(client, run_jobs, twilio)
+    before = row_counts()
+    answer = post_callback(client, twilio.status_callback(sid, "undelivered", "3" * 40))
+    assert answer.status_code == 400 and "ErrorCode" in answer.json["error"]
+    assert row_counts() == before
+
+
+def test_twilios_opt_out_type_is_read_and_an_unknown_one_ignored(twilio, client):
+    sms_booking(client)
+    url = "http://127.0.0.1:8000/webhooks/twilio/inbound"
+    post_callback(client, twilio.reply(url, NUMBER, "arrêtez", opt_out_type="STOP"))
+    post_callback(client, twilio.reply(url, NUMBER, "hello", opt_out_type="X" * 300))
+    db.session.expire_all()
+    assert db.session.scalar(select(Preference.opted_in)) is False
+    assert [entry.action for entry in db.session.scalars(select(AuditEntry))] == ["sms_opt_out"]

@@ -46,11 +46,14 @@ def twilio_status_callback():
     sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "").lower()
     if not sid or status not in twilio_status.STATUSES:
         abort(400, f"MessageSid and a known MessageStatus are required (got status {status[:40]!r})")
+    error_code = form.get("ErrorCode", "")
+    if error_code and not twilio_status.ERROR_CODE.fullmatch(error_code):
+        abort(400, f"ErrorCode must be Twilio's numeric code (got {error_code[:40]!r})")
     notification = twilio_status.find(request.args.get("notification"), sid)
     if notification is None:
         log.warning("Twilio status %s for unknown message %s: acknowledged, nothing changed", status, sid)
         return jsonify(status="unknown", detail=f"no message {sid} here; nothing changed"), 200
-    report = twilio_status.report(notification, status, form.get("ErrorCode"))
+    report = twilio_status.report(notification, status, error_code)
     wake_at = receipts.apply(report, utcnow()) if report else []
     db.session.commit()
     queueing.arm_wakeups(wake_at)

@@ -73,7 +73,19 @@ class Reading:
 
 
 def read(message: Message) -> Reading:
-    """Classify a bounce or complaint message."""
+    """Classify a bounce or complaint message, its status and diagnostic cut to what the tables keep."""
+    reading = classify(message)
+    reading.status = (reading.status or "")[:STATUS_CHARS] or None
+    reading.diagnostic = (reading.diagnostic or "")[:DIAGNOSTIC_CHARS] or None
+    return reading
+
+
+# A report's text comes from whoever wrote the bounce: keep what fits the columns, not a 500.
+STATUS_CHARS, DIAGNOSTIC_CHARS = 32, 1000
+
+
+def classify(message: Message) -> Reading:
+    """Read a report's kind, status and diagnostic."""
     if is_complaint(message):
         feedback = part_fields(message, "message/feedback-report")
         return Reading("complaint", feedback.get("feedback-type", "abuse"), feedback.get("user-agent"))

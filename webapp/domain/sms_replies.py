@@ -16,11 +16,12 @@ HELP = {"HELP", "INFO"}
 
 
 def keyword(body: str, opt_out_type: str | None) -> str | None:
-    """The keyword a reply is: Twilio's OptOutType when it sent one, else the whole text as one word."""
-    if opt_out_type:
-        return opt_out_type.strip().upper()
-    word = (body or "").strip().upper()
-    return word if word in OPT_OUT | OPT_IN | HELP else None
+    """The keyword a reply is: Twilio's OptOutType when it sent a known one, else the whole text as one word."""
+    for given in (opt_out_type, body):
+        word = (given or "").strip().upper()
+        if word in OPT_OUT | OPT_IN | HELP:
+            return word
+    return None
 
 
 def handle(number: str, body: str, opt_out_type: str | None, now: datetime) -> tuple[str | None, int]:
@@ -37,7 +38,7 @@ def handle(number: str, body: str, opt_out_type: str | None, now: datetime) -> t
 def apply(person: Recipient, word: str, number: str, now: datetime) -> None:
     """Opt the person out of or back into SMS, or just note a HELP; audit it as theirs."""
     source = f"SMS reply {word} from {number}"
-    if word in OPT_OUT or word == "STOP":
+    if word in OPT_OUT:
         preference = preferences.set_preference(person.id, "sms", ANY, False, source, now)
         suppressed = preferences.suppress_open(preference, now)
         staff.audit("sms_opt_out", f"recipient {person.external_id}", suppressed, source, actor="sms reply", at=now)

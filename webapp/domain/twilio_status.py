@@ -29,6 +29,7 @@ MEANING = {
     "21614": "'To' number is not a valid mobile number",
 }
 ROW_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only, and small enough for a BIGINT
+ERROR_CODE = re.compile(r"[0-9]{1,10}")
 # Codes that say the number itself can never receive: suppress it.
 DEAD_NUMBER = {"30005", "30006", "21610", "21614"}
 
