@@ -32,7 +32,7 @@ HOSTILE = [
 PARAMETERS = [
     "before", "since", "ids", "status", "source", "type", "channel", "outcome", "sort", "q", "actor", "for",
     "test", "next", "page", "page_size", "search", "booking", "recipient", "error", "kind", "locale", "flt0_0",
-    "sort_desc", "id", "url",
+    "sort_desc", "id", "url", "delivery",
 ]  # fmt: skip
 
 
