@@ -5,6 +5,8 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -43,3 +45,8 @@ def engine_options(config) -> dict:
         # notification key look-up took most of the database's CPU during ingest. Plan every run instead.
         options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
     return options
+
+
+def insert_or_skip(model):
+    """An INSERT in this database's dialect, so that .on_conflict_do_nothing() can follow it."""
+    return (postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert)(model)

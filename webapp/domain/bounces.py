@@ -164,11 +164,12 @@ def handle(raw: bytes, now: datetime) -> Handled:
     """Read a bounce or complaint and apply it to the messages it names; the caller commits."""
     message = message_from_bytes(raw)
     reading = read(message)
-    ids = [nid for nid in matched_ids(raw.decode("utf-8", "replace")) if db.session.get(Notification, nid)]
+    found = [db.session.get(Notification, nid) for nid in matched_ids(raw.decode("utf-8", "replace"))]
+    found = [notification for notification in found if notification is not None]
     wake_at: list[datetime] = []
-    for notification_id in ids:
-        wake_at += apply(db.session.get(Notification, notification_id), reading, now)
-    return Handled(reading.kind, ids, wake_at)
+    for notification in found:
+        wake_at += apply(notification, reading, now)
+    return Handled(reading.kind, [notification.id for notification in found], wake_at)
 
 
 def apply(notification: Notification, reading: Reading, now: datetime) -> list[datetime]:

@@ -9,10 +9,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import joinedload
 
 from webapp import metrics, queueing
-from webapp.domain import fallbacks, preferences, suppressions, transitions, unsubscribe
+from webapp.domain import fallbacks, notifications, preferences, suppressions, transitions, unsubscribe
 from webapp.domain.rendering import Rendered, RenderError, render
 from webapp.extensions import db
-from webapp.models import AttemptOutcome, Booking, DeliveryAttempt, Notification, NotificationType
+from webapp.models import AttemptOutcome, Booking, DeliveryAttempt, Notification
 from webapp.models.types import utcnow
 
 
@@ -120,8 +120,8 @@ def prepare(notification: Notification) -> Prepared:
         notification.id,
         notification.booking_id,
         notification.attempts,
-        useful_until(notification),
-        "started" if notification.type in BEFORE_START else "ended",
+        notifications.useful_until(notification),
+        "started" if notification.type in notifications.BEFORE_START else "ended",
         notification.recipient_id,
         notification.type.value,
         notification.channel,
@@ -133,18 +133,6 @@ def prepare(notification: Notification) -> Prepared:
     except RenderError as error:
         item.error = permanent(str(error))
     return item
-
-
-# Reminders of a session to come are pointless once it has begun; the rest stay useful until it ends.
-BEFORE_START = (NotificationType.BOOKING_24H, NotificationType.BOOKING_1H)
-
-
-def useful_until(notification: Notification) -> datetime | None:
-    """The last moment a retry of this message still makes sense; None when it never goes stale."""
-    booking = notification.booking
-    if booking is None:
-        return None
-    return booking.starts_at if notification.type in BEFORE_START else booking.ends_at
 
 
 def keep_wanted(window: list[Prepared]) -> list[Prepared]:

@@ -14,19 +14,15 @@ from sqlalchemy.orm import joinedload
 
 from webapp.domain import notifications, transitions
 from webapp.extensions import db
-from webapp.models import Notification, NotificationStatus, NotificationType
+from webapp.models import Notification, NotificationStatus
 
 LATE_RECEIPT = "the message it stands in for was delivered after all"
 
 
 def still_useful(row: Notification, now: datetime) -> bool:
-    """A reminder of a session to come is useful until it starts; other booking messages until it ends."""
-    booking = row.booking
-    if booking is None or booking.starts_at is None:
-        return True
-    if row.type in (NotificationType.BOOKING_24H, NotificationType.BOOKING_1H):
-        return now < booking.starts_at
-    return now < (booking.ends_at or booking.starts_at)
+    """Whether the message is still worth sending now (see notifications.useful_until)."""
+    until = notifications.useful_until(row)
+    return until is None or now < until
 
 
 def next_channel(row: Notification) -> str | None:
@@ -45,6 +41,7 @@ def plan_after(ids: list[int], now: datetime) -> list[datetime]:
         select(Notification)
         .where(Notification.id.in_(ids))
         .options(joinedload(Notification.recipient), joinedload(Notification.booking))
+        .execution_options(populate_existing=True)  # a report may have just changed these rows
     )
     planned = [fallback_row(row, channel, now) for row in rows if (channel := fallback_for(row, now))]
     taken = notifications.existing_keys([row["dedupe_key"] for row in planned])
@@ -80,11 +77,6 @@ def fallback_row(row: Notification, channel: str, now: datetime) -> dict:
         "created_at": now,
         "updated_at": now,
     }
-
-
-def after_suppressed(ids: list[int], now: datetime) -> list[datetime]:
-    """Rows the suppression list stopped: fall back for those that can."""
-    return plan_after(ids, now)
 
 
 def cancel_after_delivery(notification_id: int, now: datetime) -> list[int]:

@@ -31,8 +31,8 @@ class Step:
     status: str | None = None
 
 
-def report_detail(report: DeliveryReport) -> str:
-    """A provider report's code and detail, as one line."""
+def report_detail(report) -> str:
+    """A provider report's code and detail, as one line (a DeliveryReport row or a receipts.Report)."""
     return ": ".join(part for part in (report.code, report.detail) if part)
 
 

@@ -101,6 +101,18 @@ def missing_contact(recipient: Recipient, channel: str) -> str | None:
     return None
 
 
+# Reminders of a session to come are pointless once it has begun; the rest stay useful until it ends.
+BEFORE_START = (NotificationType.BOOKING_24H, NotificationType.BOOKING_1H)
+
+
+def useful_until(notification: Notification) -> datetime | None:
+    """The last moment sending this message still makes sense; None when it never goes stale."""
+    booking = notification.booking
+    if booking is None:
+        return None
+    return booking.starts_at if notification.type in BEFORE_START else booking.ends_at
+
+
 def fallback_chain(kind: NotificationType) -> list[str]:
     """The channels tried in order for this type (BELLHOP_FALLBACKS); empty when it has none."""
     return current_app.config["FALLBACKS"].get(kind.value, [])

@@ -5,20 +5,16 @@ state, and the message's delivery state only ever moves forward: sent, then unde
 delivered (a carrier's late "delivered" outranks its earlier "undelivered", never the reverse).
 """
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import or_, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from webapp import metrics
-from webapp.domain import fallbacks, suppressions
-from webapp.extensions import db
+from webapp.domain import fallbacks, history, suppressions
+from webapp.extensions import db, insert_or_skip
 from webapp.models import DeliveryReport, Notification
 
-log = logging.getLogger(__name__)
 SENT, DELIVERED, UNDELIVERED = "sent", "delivered", "undelivered"
 RANK = {SENT: 1, UNDELIVERED: 2, DELIVERED: 3}
 STATES = tuple(RANK)
@@ -54,16 +50,14 @@ def apply(report: Report, now: datetime) -> list[datetime]:
         fallbacks.cancel_after_delivery(notification.id, now)
         return []
     if report.state == UNDELIVERED:
-        db.session.refresh(notification)
         return fallbacks.plan_after([notification.id], now)
     return []
 
 
 def record(report: Report, now: datetime) -> bool:
     """Insert the report unless this message already has one from this source in this state."""
-    insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(DeliveryReport)
+        insert_or_skip(DeliveryReport)
         .values(
             notification_id=report.notification_id,
             at=now,
@@ -95,9 +89,7 @@ def advance(report: Report, now: datetime) -> bool:
 
 def describe(report: Report) -> str | None:
     """The detail shown beside the state: the provider's code and what it means."""
-    if report.code and report.detail:
-        return f"{report.code}: {report.detail}"
-    return report.detail or report.code
+    return history.report_detail(report) or None
 
 
 def suppress_address(notification: Notification, report: Report, now: datetime) -> None:

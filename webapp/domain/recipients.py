@@ -45,6 +45,17 @@ def apply_preferences(wishes: list[tuple[Recipient, dict[str, bool]]], at: datet
                 preferences.suppress_open(preference, at)
 
 
+def matching(text: str):
+    """SQL condition: the person's name, email, phone or platform id contains the text (any case)."""
+    pattern = f"%{text}%"
+    return (
+        Recipient.name.ilike(pattern)
+        | Recipient.email.ilike(pattern)
+        | Recipient.phone.ilike(pattern)
+        | Recipient.external_id.ilike(pattern)
+    )
+
+
 def upsert(external_id: str, contact: Contact | None, at: datetime) -> Recipient:
     """Find or create one recipient, applying its contact details."""
     return upsert_many({external_id: contact}, at)[external_id]

@@ -9,12 +9,10 @@ query per message.
 from datetime import datetime
 
 from sqlalchemy import case, delete, exists, func, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from webapp import metrics
 from webapp.domain import history
-from webapp.extensions import db
+from webapp.extensions import db, insert_or_skip
 from webapp.models import Notification, NotificationStatus, Recipient, Suppression
 
 # The channels whose addresses can be suppressed, and the recipient field holding the address.
@@ -78,9 +76,8 @@ def suppress_listed(ids: list[int], now: datetime) -> list[int]:
 
 def add(channel: str, address: str, reason: str, source: str, now: datetime, recipient_id: int | None = None) -> bool:
     """Put an address on the list unless it is there already; return whether it was added."""
-    insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(Suppression)
+        insert_or_skip(Suppression)
         .values(
             channel=channel,
             address=normalise(channel, address),
@@ -98,14 +95,6 @@ def add(channel: str, address: str, reason: str, source: str, now: datetime, rec
 def lift(suppression: Suppression) -> None:
     """Take an address off the list; the caller audits and commits."""
     db.session.execute(delete(Suppression).where(Suppression.id == suppression.id))
-
-
-def lift_address(channel: str, address: str) -> int:
-    """Take one address off the list, if it is there; return how many rows went."""
-    statement = delete(Suppression).where(
-        Suppression.channel == channel, Suppression.address == normalise(channel, address)
-    )
-    return db.session.execute(statement).rowcount
 
 
 def of_recipient(recipient: Recipient) -> list[Suppression]:

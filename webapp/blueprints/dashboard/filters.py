@@ -4,7 +4,7 @@ from flask import abort
 from sqlalchemy import select
 
 from webapp.blueprints.dashboard.paging import parse_day
-from webapp.domain import receipts
+from webapp.domain import receipts, recipients
 from webapp.models import Booking, Notification, NotificationStatus, NotificationType, Recipient
 
 
@@ -33,13 +33,7 @@ def filtered(query, filters: dict[str, str]):
     if filters["channel"]:
         query = query.where(Notification.channel == filters["channel"])
     if filters["recipient"]:
-        pattern = f"%{filters['recipient']}%"
-        people = select(Recipient.id).where(
-            Recipient.name.ilike(pattern)
-            | Recipient.email.ilike(pattern)
-            | Recipient.phone.ilike(pattern)
-            | Recipient.external_id.ilike(pattern)
-        )
+        people = select(Recipient.id).where(recipients.matching(filters["recipient"]))
         query = query.where(Notification.recipient_id.in_(people))
     if filters["booking"]:
         query = query.where(

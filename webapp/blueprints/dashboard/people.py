@@ -8,7 +8,7 @@ from sqlalchemy import select
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
 from webapp.blueprints.dashboard.paging import PAGE_SIZE, scheduled_page
-from webapp.domain import staff, suppressions
+from webapp.domain import recipients, staff, suppressions
 from webapp.extensions import db
 from webapp.models import Notification, Preference, Recipient, Role, Suppression
 
@@ -24,13 +24,7 @@ def people():
         abort(400, description=f"q: at most {LONGEST_SEARCH} characters")
     found = []
     if text:
-        pattern = f"%{text}%"
-        query = select(Recipient).where(
-            Recipient.name.ilike(pattern)
-            | Recipient.email.ilike(pattern)
-            | Recipient.phone.ilike(pattern)
-            | Recipient.external_id.ilike(pattern)
-        )
+        query = select(Recipient).where(recipients.matching(text))
         found = list(db.session.scalars(query.order_by(Recipient.name, Recipient.id).limit(PAGE_SIZE)))
     return render_template("dashboard/people.html", text=text, found=found, more=len(found) == PAGE_SIZE)
 
