@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support.factories import booking_payload, envelope, post, row_counts
+from tests.support.factories import booking_payload, envelope, post_and_plan, row_counts
 from tests.support.signin import PASSWORD, actions, csrf_token, fresh_get, sign_in
 from webapp.extensions import db
 from webapp.models import AuditEntry, Booking, InboundEvent, Notification, Recipient, Role, Staff
@@ -102,7 +102,7 @@ def test_the_last_active_admin_cannot_be_demoted_or_locked(client, accounts):
 
 
 def test_admins_correct_a_recipients_contact_details(client, accounts):
-    post(client, envelope("booking.created", booking_payload()))
+    post_and_plan(client, envelope("booking.created", booking_payload()))
     person = db.session.query(Recipient).order_by(Recipient.id).first()
     sign_in(client, "admin@example.com")
     fields = {
@@ -134,7 +134,7 @@ def test_admins_correct_a_recipients_contact_details(client, accounts):
     ],
 )
 def test_bad_recipient_details_are_refused_and_change_nothing(client, accounts, field, value, reason):
-    post(client, envelope("booking.created", booking_payload()))
+    post_and_plan(client, envelope("booking.created", booking_payload()))
     person = db.session.query(Recipient).order_by(Recipient.id).first()
     before = {name: getattr(person, name) for name in ("email", "timezone", "quiet_hours", "webhook_url")}
     sign_in(client, "admin@example.com")
@@ -149,7 +149,7 @@ def test_bad_recipient_details_are_refused_and_change_nothing(client, accounts, 
 
 
 def test_other_tables_are_read_only(client, accounts):
-    post(client, envelope("booking.created", booking_payload()))
+    post_and_plan(client, envelope("booking.created", booking_payload()))
     sign_in(client, "admin@example.com")
     before = row_counts()
     for model in READ_ONLY_MODELS:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support import bounces
-from tests.support.factories import envelope, notifications, post, row_counts
+from tests.support.factories import envelope, notifications, post_and_plan, row_counts
 from tests.support.providers import settings_for
 from webapp.extensions import db
 from webapp.models import AuditEntry, DeliveryReport, Preference, Suppression
@@ -29,7 +29,7 @@ def config_overrides(smtp):
 
 def sent_email(client, run_jobs, smtp) -> tuple[bytes, str, int]:
     """Send the welcome email into the SMTP server; return it raw, its envelope sender, and its row id."""
-    post(client, envelope("user.welcome", WELCOME))
+    post_and_plan(client, envelope("user.welcome", WELCOME))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "sent"
@@ -64,7 +64,7 @@ def test_a_hard_bounce_marks_undelivered_and_suppresses_the_address(client, run_
     assert (suppressed.channel, suppressed.address) == ("email", ADDRESS)
 
     # The next email to that address is stopped before it reaches the server.
-    post(client, envelope("user.password_reset", {"user_id": "u-1", "reset_url": "https://x.example/r"}))
+    post_and_plan(client, envelope("user.password_reset", {"user_id": "u-1", "reset_url": "https://x.example/r"}))
     time.sleep(math.ceil(time.time()) - time.time() + 0.3)  # its wake-up, at the next second
     run_jobs()
     [later] = notifications(type="user_password_reset")

@@ -8,7 +8,7 @@ from email.utils import getaddresses
 import pytest
 from sqlalchemy import select
 
-from tests.support.factories import booking_payload, contact, envelope, notifications, now, post
+from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
 from tests.support.providers import SmtpServer, Twilio, settings_for
 from webapp.domain import sms
 from webapp.extensions import db
@@ -58,7 +58,7 @@ def assert_retry_pending(seconds_at_least: float) -> None:
 
 
 def test_email_is_multipart_text_and_html_with_a_message_id(client, run_jobs, smtp):
-    post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
     run_jobs()
     [message] = smtp.messages
     assert message["To"] == "Lin Chen <lin@example.com>"
@@ -105,7 +105,7 @@ def words(text: str) -> str:
 def test_no_accepted_value_breaks_an_email_header(client, run_jobs, smtp, nasty):
     expert = contact("expert-1", name=nasty, email="expert@example.com")
     booking = booking_payload("b-nasty", expert=expert, service_name=nasty)
-    assert post(client, envelope("booking.created", booking)).status_code == 202
+    assert post_and_plan(client, envelope("booking.created", booking)).status_code == 202
     run_jobs()
     [message] = smtp.messages
     assert sorted(message.keys()) == sorted(EMAIL_HEADERS)  # nothing added, nothing repeated
@@ -118,7 +118,7 @@ def test_no_accepted_value_breaks_an_email_header(client, run_jobs, smtp, nasty)
 
 def test_email_batch_reuses_one_smtp_connection(app, client, run_jobs, smtp):
     for n in range(3):
-        post(client, envelope("user.welcome", {**WELCOME, "user_id": f"u-{n}", "email": f"u{n}@example.com"}))
+        post_and_plan(client, envelope("user.welcome", {**WELCOME, "user_id": f"u-{n}", "email": f"u{n}@example.com"}))
     run_jobs()
     assert len(smtp.messages) == 3
     assert len(set(smtp.peers)) == 1  # one client connection, so one client port
@@ -126,13 +126,13 @@ def test_email_batch_reuses_one_smtp_connection(app, client, run_jobs, smtp):
 
 def test_smtp_4xx_is_retried_and_5xx_fails_at_once(client, run_jobs, smtp):
     smtp.refuse_next("450 4.2.1 Mailbox busy, try later")
-    post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
     run_jobs()
     assert_retry_pending(0.5)
     assert notifications()[0].last_error == "SMTP 450: 4.2.1 Mailbox busy, try later"
 
     smtp.refuse_next("550 5.1.1 No such user")
-    post(client, envelope("user.welcome", {**WELCOME, "user_id": "u-2", "email": "nobody@example.com"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "user_id": "u-2", "email": "nobody@example.com"}))
     run_when_due(run_jobs)
     failed = notifications(status="failed")
     assert [row.last_error for row in failed] == ["permanent: SMTP 550: 5.1.1 No such user"]
@@ -142,7 +142,7 @@ def test_unreachable_smtp_server_is_transient(app, client, run_jobs):
     from tests.support.services import free_port
 
     app.config.update(CHANNELS=["email"], SMTP_PORT=free_port())  # nothing listens there
-    post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "pending" and row.last_error.startswith("SMTP connection failed")
@@ -152,7 +152,7 @@ def test_unreachable_smtp_server_is_transient(app, client, run_jobs):
 
 
 def test_sms_goes_through_twilio_with_basic_auth_and_records_segments(client, run_jobs, twilio):
-    post(client, envelope("user.welcome", {**WELCOME, "phone": "+4915112345678"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "phone": "+4915112345678"}))
     run_jobs()
     [request] = twilio.requests
     assert request["form"]["To"] == "+4915112345678" and request["form"]["From"] == Twilio.FROM
@@ -164,7 +164,7 @@ def test_sms_goes_through_twilio_with_basic_auth_and_records_segments(client, ru
 
 
 def test_a_number_without_a_country_code_is_refused_at_the_door(client, run_jobs, twilio):
-    answer = post(client, envelope("user.welcome", {**WELCOME, "phone": "0151 1234 5678"}))
+    answer = post_and_plan(client, envelope("user.welcome", {**WELCOME, "phone": "0151 1234 5678"}))
     assert answer.status_code == 400
     assert answer.json["error"].startswith("payload.phone: '0151 1234 5678' has no country code")
     assert notifications() == [] and twilio.requests == []
@@ -172,7 +172,7 @@ def test_a_number_without_a_country_code_is_refused_at_the_door(client, run_jobs
 
 def test_with_a_default_region_a_national_number_is_kept_in_e164(app, client, run_jobs, twilio):
     app.config["DEFAULT_PHONE_REGION"] = "DE"
-    assert post(client, envelope("user.welcome", {**WELCOME, "phone": "0151 1234 5678"})).status_code == 202
+    assert post_and_plan(client, envelope("user.welcome", {**WELCOME, "phone": "0151 1234 5678"})).status_code == 202
     run_jobs()
     assert [request["form"]["To"] for request in twilio.requests] == ["+4915112345678"]
 
@@ -182,14 +182,16 @@ def test_with_a_default_region_a_national_number_is_kept_in_e164(app, client, ru
     [("phone", "+49 151"), ("phone", "call me"), ("email", "lin@"), ("email", "lin@localhost"), ("email", "a b@x.io")],
 )
 def test_contacts_are_checked_by_one_rule_at_the_door(client, twilio, field, value):
-    answer = post(client, envelope("booking.created", booking_payload(client=contact("client-1", **{field: value}))))
+    answer = post_and_plan(
+        client, envelope("booking.created", booking_payload(client=contact("client-1", **{field: value})))
+    )
     assert answer.status_code == 400 and answer.json["error"].startswith(f"payload.client.{field}: ")
     assert notifications() == []
 
 
 def test_twilio_invalid_number_is_permanent(client, run_jobs, twilio):
     twilio.error(400, 21211, "The 'To' number +15005550001 is not a valid phone number.")
-    post(client, envelope("user.welcome", {**WELCOME, "phone": "+15005550001"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "phone": "+15005550001"}))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "failed"
@@ -198,7 +200,7 @@ def test_twilio_invalid_number_is_permanent(client, run_jobs, twilio):
 
 def test_twilio_429_waits_for_retry_after_and_5xx_is_transient(client, run_jobs, twilio):
     twilio.error(429, 20429, "Too Many Requests", {"Retry-After": "3"})
-    post(client, envelope("user.welcome", {**WELCOME, "phone": "+4915112345678"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "phone": "+4915112345678"}))
     run_jobs()
     assert_retry_pending(3)
     assert notifications()[0].last_error == "Twilio 20429: Too Many Requests"
@@ -206,7 +208,7 @@ def test_twilio_429_waits_for_retry_after_and_5xx_is_transient(client, run_jobs,
 
 def test_twilio_server_error_is_transient(client, run_jobs, twilio):
     twilio.error(503, 20503, "Service Unavailable")
-    post(client, envelope("user.welcome", {**WELCOME, "phone": "+4915112345678"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "phone": "+4915112345678"}))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "pending" and row.last_error == "Twilio 20503: Service Unavailable"
@@ -214,7 +216,7 @@ def test_twilio_server_error_is_transient(client, run_jobs, twilio):
 
 def test_twilio_slower_than_the_timeout_is_transient(client, run_jobs, twilio):
     twilio.answer(201, {}, delay=1.5)  # past SMS_TIMEOUT_SECONDS
-    post(client, envelope("user.welcome", {**WELCOME, "phone": "+4915112345678"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "phone": "+4915112345678"}))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "pending" and row.last_error == "timed out"
@@ -263,7 +265,7 @@ def test_e164(number, valid):
 
 
 def test_telegram_send_message_to_the_recipients_chat(client, run_jobs, telegram):
-    post(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": "424242"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": "424242"}))
     run_jobs()
     [request] = telegram.requests
     assert request["json"]["chat_id"] == "424242" and "Lin Chen" in request["json"]["text"]
@@ -273,7 +275,7 @@ def test_telegram_send_message_to_the_recipients_chat(client, run_jobs, telegram
 
 def test_telegram_429_honours_retry_after_from_the_body(client, run_jobs, telegram):
     telegram.error(429, "Too Many Requests: retry after 4", retry_after=4)
-    post(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": "424242"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": "424242"}))
     run_jobs()
     assert_retry_pending(4)
     assert notifications()[0].last_error == "Telegram 429: Too Many Requests: retry after 4"
@@ -281,7 +283,7 @@ def test_telegram_429_honours_retry_after_from_the_body(client, run_jobs, telegr
 
 def test_telegram_blocked_or_unknown_chat_is_permanent(client, run_jobs, telegram):
     telegram.error(403, "Forbidden: bot was blocked by the user")
-    post(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": "424242"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": "424242"}))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "failed"
@@ -290,7 +292,7 @@ def test_telegram_blocked_or_unknown_chat_is_permanent(client, run_jobs, telegra
 
 def test_channel_without_credentials_fails_visibly(app, client, run_jobs):
     app.config.update(CHANNELS=["telegram"], TELEGRAM_BOT_TOKEN=None)
-    post(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": "424242"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": "424242"}))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "failed" and "TELEGRAM_BOT_TOKEN" in row.last_error
@@ -312,7 +314,7 @@ def test_email_over_tls_with_a_login(app, client, run_jobs, certificate, securit
             SMTP_USERNAME="bellhop",
             SMTP_PASSWORD="s3cret",
         )
-        post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+        post_and_plan(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
         run_jobs()
         assert server.sessions == [{"tls": True, "authenticated": True}]
         assert notifications()[0].status.value == "sent"
@@ -331,7 +333,7 @@ def test_email_with_a_wrong_password_fails_with_the_servers_answer(app, client, 
             SMTP_USERNAME="bellhop",
             SMTP_PASSWORD="wrong",
         )
-        post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+        post_and_plan(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
         run_jobs()
         [row] = notifications()
         assert row.status.value == "failed" and row.last_error.startswith("permanent: SMTP 535")
@@ -344,7 +346,7 @@ def test_email_refuses_a_server_whose_certificate_it_cannot_verify(app, client, 
     server = SmtpServer("starttls", certificate)
     try:
         app.config.update(CHANNELS=["email"], SMTP_PORT=server.port, SMTP_SECURITY="starttls", SMTP_CA_FILE=None)
-        post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+        post_and_plan(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
         run_jobs()
         [row] = notifications()
         assert row.status.value == "pending" and "CERTIFICATE_VERIFY_FAILED" in row.last_error

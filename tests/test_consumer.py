@@ -13,7 +13,7 @@ import pika
 import pytest
 from sqlalchemy import select
 
-from tests.support.factories import booking_payload, contact, envelope, notifications
+from tests.support.factories import booking_payload, contact, envelope, notifications, plan
 from tests.support.processes import process_env, procfile_command, stop, wait_for
 from tests.support.processes import start as start_process
 from tests.support.rabbitmq import RabbitNode
@@ -159,6 +159,7 @@ def test_every_event_type_published_plans_its_notifications(app, consumers):
         result = runner.invoke(args=["events", "publish", event_type, "--demo", "--booking-id", "b-amqp"])
         assert result.exit_code == 0, result.output
     assert wait_for(lambda: len(stored_events()) == len(PLANS), 30)
+    plan()
     events = stored_events()
     assert [event.event_type for event in events] == list(PLANS)
     assert {(event.source, event.outcome.value) for event in events} == {(EventSource.AMQP, "applied")}
@@ -196,6 +197,7 @@ def test_a_broker_restart_mid_stream_loses_nothing(app, consumers, rabbit):
     rabbit.start()
     publish_many(app, events[60:])
     assert wait_for(lambda: len(stored_events()) == 120, 60), consumer.log.read_text()[-2000:]
+    plan()
     assert "reconnecting" in consumer.log.read_text()
     per_booking = {row.booking_id for row in notifications()}
     assert len(per_booking) == 120 and len(notifications()) == 120 * PER_BOOKING
@@ -207,6 +209,7 @@ def test_two_consumers_make_no_duplicates(app, consumers):
     events = booking_events(150)
     publish_many(app, events + events[::3])  # a third of them published twice, as at-least-once publishers do
     assert wait_for(lambda: queue_depth(app) == 0 and len(stored_events()) == 150, 60)
+    plan()
     time.sleep(1)
     assert len(stored_events()) == 150
     keys = [row.dedupe_key for row in notifications()]
@@ -222,6 +225,7 @@ def test_a_consumer_killed_between_commit_and_ack_changes_nothing_on_redelivery(
         proxy.hold()  # from now on, nothing the consumer sends reaches the broker: its ack is lost
         publish(app, json.dumps(envelope("booking.created", booking_payload("b-1"))), message_id="evt-once")
         assert wait_for(lambda: len(stored_events()) == 1, 20)  # committed
+        plan()
         before = sorted(row.dedupe_key for row in notifications())
         os.kill(doomed.pid, signal.SIGKILL)
         proxy.cut()  # the broker sees the connection die with the message unacknowledged
@@ -230,6 +234,7 @@ def test_a_consumer_killed_between_commit_and_ack_changes_nothing_on_redelivery(
     assert wait_for(lambda: queue_depth(app) == 1, 20)  # back in the queue for another consumer
     survivor = consumers()
     assert wait_for(lambda: queue_depth(app) == 0, 20), survivor.log.read_text()
+    plan()
     time.sleep(0.5)
     assert [event.event_id for event in stored_events()] == ["evt-once"]
     assert sorted(row.dedupe_key for row in notifications()) == before
@@ -265,6 +270,7 @@ def test_a_database_outage_puts_messages_back_and_backs_off(app, consumers, post
         assert stored_events() == [] and queue_depth(app) + 1 >= 1
         proxy.restore()
         assert wait_for(lambda: len(stored_events()) == 1, 30), consumer.log.read_text()[-2000:]
+        plan()
     finally:
         proxy.close()
     assert wait_for(lambda: queue_depth(app) == 0, 10)

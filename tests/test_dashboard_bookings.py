@@ -6,14 +6,14 @@ from tests.support.signin import actions, csrf_token, sign_in
 def test_bookings_list_filters_and_the_timeline_shows_local_and_utc_times(client, accounts):
     from datetime import datetime, timezone
 
-    from tests.support.factories import booking_payload, contact, envelope, post
+    from tests.support.factories import booking_payload, contact, envelope, post_and_plan
 
     start = datetime(2031, 6, 10, 7, 0, tzinfo=timezone.utc)
     ada = contact("client-1", name="Ada", timezone="Asia/Kolkata")
-    post(
+    post_and_plan(
         client, envelope("booking.created", booking_payload("b-1", start=start, service_name="Code Review", client=ada))
     )
-    post(
+    post_and_plan(
         client,
         envelope(
             "booking.created",
@@ -42,9 +42,9 @@ def test_bookings_list_filters_and_the_timeline_shows_local_and_utc_times(client
 
 
 def test_operators_cancel_all_pending_and_resend_a_type(app, client, accounts, run_jobs):
-    from tests.support.factories import booking_payload, envelope, notifications, post
+    from tests.support.factories import booking_payload, envelope, notifications, post_and_plan
 
-    post(client, envelope("booking.created", booking_payload("b-1")))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-1")))
     run_jobs()  # booking_created goes out on the log channel
     sign_in(client, "operator@example.com")
     token = csrf_token(client, "/dashboard/bookings/b-1")

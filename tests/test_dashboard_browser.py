@@ -6,7 +6,7 @@ import time
 import pytest
 
 from tests.support.browser import screenshot
-from tests.support.factories import booking_payload, contact, envelope, notifications, post
+from tests.support.factories import booking_payload, contact, envelope, notifications, post_and_plan
 from tests.support.redirects import OFF_SITE
 from tests.support.signin import PASSWORD
 
@@ -51,12 +51,12 @@ def failed_welcome(app, client, run_jobs, telegram):
     """One welcome message that failed at Telegram (the next send succeeds), beside a planned booking."""
     app.config.update(CHANNELS=["telegram"], TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
     telegram.error(400, "Bad Request: message text is empty")
-    post(client, envelope("user.welcome", {"user_id": "u-1", "name": "Ada", "telegram_chat_id": "1"}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "name": "Ada", "telegram_chat_id": "1"}))
     run_jobs()
     booking = booking_payload(
         "b-1", client=contact("client-1", telegram_chat_id="2"), expert=contact("expert-1", telegram_chat_id="3")
     )
-    assert post(client, envelope("booking.created", booking)).status_code == 202
+    assert post_and_plan(client, envelope("booking.created", booking)).status_code == 202
     [row] = notifications(status="failed")
     return row
 
@@ -107,7 +107,7 @@ def test_an_operator_filters_retries_and_sees_the_badge_change_live(browser, acc
 def test_the_list_and_overview_update_live_and_a_hidden_tab_stops_asking(browser, accounts, client):
     from selenium.webdriver.common.by import By
 
-    post(client, envelope("booking.created", booking_payload("b-1")))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-1")))
     sign_in(browser, "operator@example.com")
     overview_count = browser.execute_script(
         "return document.querySelector('#overview').textContent.includes('Figures as of')"
@@ -177,7 +177,7 @@ def test_the_top_bar_search_finds_a_person_and_opens_their_page(browser, account
 
     person = contact("client-9", name="Ada Lovelace", email="ada@example.com")
     assert (
-        post(
+        post_and_plan(
             client, envelope("booking.created", booking_payload("b-9", client=person, client_id="client-9"))
         ).status_code
         == 202

@@ -5,7 +5,7 @@ import time
 from datetime import timedelta
 from urllib.parse import quote
 
-from tests.support.factories import booking_payload, envelope, notifications, now, post
+from tests.support.factories import booking_payload, envelope, notifications, now, post_and_plan
 from tests.support.signin import actions, csrf_token, sign_in
 from webapp.blueprints.dashboard import bulk, live
 from webapp.extensions import db
@@ -26,7 +26,7 @@ def tick(client, action, ids, back="/dashboard/notifications?type=booking_1h"):
 
 
 def test_operators_cancel_and_retry_the_rows_they_tick(client, accounts):
-    post(client, envelope("booking.created", booking_payload("b-1")))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-1")))
     sign_in(client, "operator@example.com")
     first, second, third = notifications()[:3]
     cancelled = tick(client, "cancel", [first.id, second.id])
@@ -44,7 +44,7 @@ def test_operators_cancel_and_retry_the_rows_they_tick(client, accounts):
 
 
 def test_the_back_link_never_leaves_the_list(client, accounts):
-    post(client, envelope("booking.created", booking_payload("b-1")))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-1")))
     sign_in(client, "operator@example.com")
     [row] = notifications(type="booking_created")
     for back in ("https://evil.example/dashboard/notifications", "//evil.example/x", "/dashboard/audit"):
@@ -53,8 +53,8 @@ def test_the_back_link_never_leaves_the_list(client, accounts):
 
 
 def test_all_matching_shows_the_count_first_then_acts_on_exactly_those(client, accounts):
-    post(client, envelope("booking.created", booking_payload("b-1")))
-    post(client, envelope("booking.created", booking_payload("b-2")))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-1")))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-2")))
     sign_in(client, "operator@example.com")
     confirm = client.get("/dashboard/notifications/matching/cancel?booking=b-1&type=booking_1h")
     page = confirm.get_data(as_text=True)
@@ -77,7 +77,7 @@ def test_all_matching_shows_the_count_first_then_acts_on_exactly_those(client, a
 
 def test_all_matching_refuses_past_the_cap_and_changes_nothing(client, accounts, monkeypatch):
     monkeypatch.setattr(bulk, "BULK_CAP", 3)
-    post(client, envelope("booking.created", booking_payload("b-1")))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-1")))
     sign_in(client, "operator@example.com")
     page = client.get("/dashboard/notifications/matching/cancel").get_data(as_text=True)
     assert "More than 3 rows match" in page and '<form method="post">' not in page
@@ -89,7 +89,7 @@ def test_all_matching_refuses_past_the_cap_and_changes_nothing(client, accounts,
 
 
 def test_bulk_actions_need_an_operator_and_the_csrf_token(client, accounts):
-    post(client, envelope("booking.created", booking_payload("b-1")))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-1")))
     ids = [str(row.id) for row in notifications()]
     sign_in(client, "viewer@example.com")
     assert "Cancel selected" not in client.get("/dashboard/notifications").get_data(as_text=True)
@@ -124,7 +124,7 @@ def live_since(page: str) -> str:
 
 def test_live_status_reports_only_rows_changed_since_the_cursor(client, accounts, monkeypatch):
     monkeypatch.setattr(live, "CLOCK_SLACK", live.timedelta(0))
-    post(client, envelope("booking.created", booking_payload("b-1")))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-1")))
     sign_in(client, "operator@example.com")
     page = client.get("/dashboard/notifications").get_data(as_text=True)
     ids = re.findall(r'data-live-id="(\d+)"', page)
@@ -167,7 +167,7 @@ def test_live_status_refuses_bad_input_and_anonymous_users(client, accounts):
 
 
 def test_detail_and_timeline_pages_carry_their_rows_for_live_updates(client, accounts):
-    post(client, envelope("booking.created", booking_payload("b-1")))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-1")))
     sign_in(client, "viewer@example.com")
     row = notifications()[0]
     detail = client.get(f"/dashboard/notifications/{row.id}").get_data(as_text=True)
@@ -179,11 +179,11 @@ def test_detail_and_timeline_pages_carry_their_rows_for_live_updates(client, acc
 
 
 def test_open_overviews_share_one_computation_a_second(client, accounts):
-    post(client, envelope("booking.created", booking_payload("b-1")))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-1")))
     sign_in(client, "viewer@example.com")
     first = client.get("/dashboard/live/overview").get_data(as_text=True)
     assert 'badge-pending">pending</span>' in first and "Figures as of" in first
-    post(client, envelope("booking.created", booking_payload("b-2")))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-2")))
     assert client.get("/dashboard/live/overview").get_data(as_text=True) == first  # within the second: shared
     time.sleep(1.0)
     assert client.get("/dashboard/live/overview").get_data(as_text=True) != first
@@ -221,8 +221,8 @@ def scheduled_order(client, path) -> list[int]:
 def test_the_list_sorts_by_scheduled_time_and_pages_through_ties(client, accounts):
     import webapp.blueprints.dashboard.paging as paging
 
-    post(client, envelope("booking.created", booking_payload("b-1")))
-    post(client, envelope("booking.created", booking_payload("b-2", start=now() + timedelta(days=1, hours=3))))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-1")))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-2", start=now() + timedelta(days=1, hours=3))))
     rows = notifications()
     latest_first = [row.id for row in sorted(rows, key=lambda row: (row.scheduled_at, row.id), reverse=True)]
     sign_in(client, "viewer@example.com")

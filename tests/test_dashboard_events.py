@@ -5,10 +5,10 @@ from webapp.extensions import db
 
 
 def test_inbound_events_page_shows_source_outcome_and_payload(client, accounts):
-    from tests.support.factories import booking_payload, envelope, post
+    from tests.support.factories import booking_payload, envelope, post_and_plan
 
-    post(client, envelope("booking.created", booking_payload("b-9")))
-    post(client, envelope("booking.cancelled", {"booking_id": "b-9"}))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-9")))
+    post_and_plan(client, envelope("booking.cancelled", {"booking_id": "b-9"}))
     sign_in(client, "viewer@example.com")
     page = client.get("/dashboard/events").get_data(as_text=True)
     assert page.count("booking.created") >= 1 and "booking.cancelled" in page and "webhook" in page
@@ -19,17 +19,18 @@ def test_inbound_events_page_shows_source_outcome_and_payload(client, accounts):
 
 
 def test_admins_replay_an_event_through_the_idempotent_ingest(app, client, accounts):
-    from tests.support.factories import envelope, notifications, post
+    from tests.support.factories import envelope, notifications, plan, post_and_plan
     from webapp.models import InboundEvent
 
     app.config["CHANNELS"] = ["log"]
-    post(client, envelope("user.welcome", {"user_id": "u-1", "email": "u1@example.com"}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "email": "u1@example.com"}))
     app.config["CHANNELS"] = ["log", "email"]  # email was turned on since the event arrived
     [original] = db.session.query(InboundEvent).all()
     sign_in(client, "admin@example.com")
     token = csrf_token(client, "/dashboard/events")
     response = client.post(f"/dashboard/events/{original.id}/replay", data={"csrf_token": token})
     assert response.status_code == 302 and "replayed" in response.headers["Location"]
+    assert plan() == 1
     ids = sorted(event.event_id for event in db.session.query(InboundEvent))
     assert ids == [original.event_id, f"{original.event_id}:replay:1"]
     # The replay adds only what is missing: the email. The log message is not sent twice.
@@ -38,10 +39,10 @@ def test_admins_replay_an_event_through_the_idempotent_ingest(app, client, accou
 
 
 def test_operators_cannot_replay_and_only_admins_see_the_audit_page(client, accounts):
-    from tests.support.factories import envelope, post
+    from tests.support.factories import envelope, post_and_plan
     from webapp.models import InboundEvent
 
-    post(client, envelope("user.welcome", {"user_id": "u-1"}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1"}))
     [event] = db.session.query(InboundEvent).all()
     sign_in(client, "operator@example.com")
     token = csrf_token(client, "/dashboard/events")
@@ -57,11 +58,11 @@ def test_admins_replaying_one_event_at_once_each_get_a_replay_id_of_their_own(cl
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.support.factories import envelope, post
+    from tests.support.factories import envelope, post_and_plan
     from tests.support.signin import page_token, signed_in_session
     from webapp.models import InboundEvent
 
-    post(client, envelope("user.welcome", {"user_id": "u-1"}), event_id="evt-replayed")
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1"}), event_id="evt-replayed")
     [original] = db.session.query(InboundEvent).all()
     admins = [signed_in_session(web_server, "admin@example.com") for _ in range(CONCURRENT_REPLAYS)]
     tokens = [page_token(session, f"{web_server}/dashboard/events") for session in admins]

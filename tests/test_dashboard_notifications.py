@@ -15,10 +15,10 @@ def row_links(page: str) -> list[str]:
 
 
 def test_notifications_list_filters_by_status_and_pages_by_id(app, client, accounts):
-    from tests.support.factories import envelope, post
+    from tests.support.factories import envelope, post_and_plan
 
     for n in range(3):
-        post(client, envelope("user.welcome", {"user_id": f"u-{n}", "preferences": {"account": n != 1}}))
+        post_and_plan(client, envelope("user.welcome", {"user_id": f"u-{n}", "preferences": {"account": n != 1}}))
     sign_in(client, "viewer@example.com")
     page = client.get("/dashboard/notifications?status=suppressed").get_data(as_text=True)
     assert len(row_links(page)) == 1 and "suppressed: recipient opted out of account messages" in page
@@ -38,16 +38,16 @@ def test_notifications_list_filters_by_status_and_pages_by_id(app, client, accou
 def test_notification_detail_says_why_and_shows_every_attempt(app, client, accounts, run_jobs, telegram):
     from datetime import timedelta
 
-    from tests.support.factories import envelope, notifications, now, post
+    from tests.support.factories import envelope, notifications, now, post_and_plan
 
     app.config.update(CHANNELS=["telegram"], TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
     window = f"{now() - timedelta(hours=1):%H:%M}-{now() + timedelta(hours=2):%H:%M}"
-    post(
+    post_and_plan(
         client,
         envelope("user.welcome", {"user_id": "u-1", "telegram_chat_id": "1", "timezone": "UTC", "quiet_hours": window}),
     )
     telegram.error(403, "Forbidden: bot was blocked by the user")
-    post(client, envelope("user.profile_updated", {"user_id": "u-2", "telegram_chat_id": "2"}))
+    post_and_plan(client, envelope("user.profile_updated", {"user_id": "u-2", "telegram_chat_id": "2"}))
     run_jobs()
     deferred, failed = notifications()
     sign_in(client, "viewer@example.com")
@@ -65,11 +65,11 @@ def act(client, notification_id: int, action: str, with_token: bool = True):
 
 
 def test_an_operator_retries_a_failed_message_and_it_is_sent(app, client, accounts, run_jobs, telegram):
-    from tests.support.factories import envelope, notifications, post
+    from tests.support.factories import envelope, notifications, post_and_plan
 
     app.config.update(CHANNELS=["telegram"], TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
     telegram.error(400, "Bad Request: message text is empty")
-    post(client, envelope("user.welcome", {"user_id": "u-1", "telegram_chat_id": "1"}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "telegram_chat_id": "1"}))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "failed"
@@ -84,9 +84,9 @@ def test_an_operator_retries_a_failed_message_and_it_is_sent(app, client, accoun
 
 
 def test_an_operator_cancels_a_planned_reminder_and_it_is_never_sent(client, accounts):
-    from tests.support.factories import booking_payload, envelope, notifications, post
+    from tests.support.factories import booking_payload, envelope, notifications, post_and_plan
 
-    post(client, envelope("booking.created", booking_payload()))
+    post_and_plan(client, envelope("booking.created", booking_payload()))
     [reminder, *_] = notifications(type="booking_24h")
     sign_in(client, "operator@example.com")
     act(client, reminder.id, "cancel")
@@ -100,9 +100,9 @@ def test_an_operator_cancels_a_planned_reminder_and_it_is_never_sent(client, acc
 
 
 def test_viewers_cannot_act_and_actions_need_the_csrf_token(client, accounts):
-    from tests.support.factories import booking_payload, envelope, notifications, post
+    from tests.support.factories import booking_payload, envelope, notifications, post_and_plan
 
-    post(client, envelope("booking.created", booking_payload()))
+    post_and_plan(client, envelope("booking.created", booking_payload()))
     row = notifications(type="booking_24h")[0]
     sign_in(client, "viewer@example.com")
     assert "Cancel</button>" not in client.get(f"/dashboard/notifications/{row.id}").get_data(as_text=True)
@@ -114,22 +114,22 @@ def test_viewers_cannot_act_and_actions_need_the_csrf_token(client, accounts):
 
 
 def test_notification_filters_live_in_the_url_and_combine(client, accounts):
-    from tests.support.factories import booking_payload, contact, envelope, post
+    from tests.support.factories import booking_payload, contact, envelope, post_and_plan
 
-    post(
+    post_and_plan(
         client,
         envelope(
             "booking.created",
             booking_payload("b-1", client=contact("client-1", name="Ada Lovelace", email="ada@example.com")),
         ),
     )
-    post(
+    post_and_plan(
         client,
         envelope(
             "booking.created", booking_payload("b-2", client_id="client-2", client=contact("client-2", name="Grace"))
         ),
     )
-    post(client, envelope("user.welcome", {"user_id": "u-9", "phone": "+4915112345678"}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-9", "phone": "+4915112345678"}))
     sign_in(client, "viewer@example.com")
 
     def ids(query: str) -> list[str]:

@@ -6,10 +6,10 @@ from tests.support.signin import sign_in
 
 
 def test_overview_counts_statuses_lateness_queue_and_draws_the_chart(client, accounts, run_jobs):
-    from tests.support.factories import booking_payload, envelope, post
+    from tests.support.factories import booking_payload, envelope, post_and_plan
 
-    post(client, envelope("booking.created", booking_payload("b-1")))
-    post(client, envelope("user.welcome", {"user_id": "u-1", "preferences": {"account": False}}))
+    post_and_plan(client, envelope("booking.created", booking_payload("b-1")))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "preferences": {"account": False}}))
     run_jobs()  # the booking_created message is sent; the welcome is suppressed
     sign_in(client, "viewer@example.com")
     page = client.get("/dashboard/").get_data(as_text=True)

@@ -16,9 +16,9 @@ def test_template_preview_shows_sms_segments(client, accounts):
 
 
 def test_template_preview_of_a_real_booking(client, accounts):
-    from tests.support.factories import booking_payload, contact, envelope, post
+    from tests.support.factories import booking_payload, contact, envelope, post_and_plan
 
-    post(
+    post_and_plan(
         client,
         envelope(
             "booking.created", booking_payload("b-7", expert=contact("expert-1", name="Grace", timezone="Asia/Kolkata"))

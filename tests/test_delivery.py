@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.support.apps import config_for
-from tests.support.factories import booking_payload, envelope, notifications, now, post
+from tests.support.factories import booking_payload, envelope, notifications, now, post_and_plan
 from webapp import create_app
-from webapp.domain import transitions
-from webapp.domain.ingest import ingest
+from webapp.domain import planner, transitions
+from webapp.domain.ingest import accept
 from webapp.extensions import db
 from webapp.models import DeliveryAttempt, EventSource, Notification
 from workers.jobs import recover_lost_jobs
@@ -38,7 +38,7 @@ def soon_booking(receiver, booking_id="b-1", seconds=2):
 
 
 def canceller(database_url: str, redis_url: str):
-    """Return a function that commits booking b-1's cancel from a second app, as another web process would.
+    """Return a function that accepts and plans booking b-1's cancel from a second app, as another process would.
 
     The function's committed_at list gets the time just after the commit returned.
     """
@@ -46,12 +46,13 @@ def canceller(database_url: str, redis_url: str):
 
     def cancel() -> None:
         with other.app_context():
-            ingest(
+            accept(
                 f'{{"event_type":"booking.cancelled","timestamp":"{now().isoformat()}",'
                 '"payload":{"booking_id":"b-1"}}',
                 "evt-cancel",
                 EventSource.WEBHOOK,
             )
+            planner.plan_waiting()
             cancel.committed_at.append(now())
             db.engine.dispose()
 
@@ -67,7 +68,7 @@ def wait_until_due(rows) -> None:
 
 def test_log_channel_sends_and_records_body(app, client, run_jobs, caplog):
     app.config["CHANNELS"] = ["log"]
-    post(client, envelope("user.welcome", {"user_id": "u-1", "name": "Lin"}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "name": "Lin"}))
     with caplog.at_level("INFO", logger="bellhop.channels.log"):
         run_jobs()
     [row] = notifications()
@@ -80,7 +81,7 @@ def test_log_channel_sends_and_records_body(app, client, run_jobs, caplog):
 
 
 def test_webhook_delivery_is_signed_and_rendered_in_the_recipients_timezone(client, run_jobs, receiver):
-    post(client, envelope("booking.created", soon_booking(receiver, seconds=3600 * 3)))
+    post_and_plan(client, envelope("booking.created", soon_booking(receiver, seconds=3600 * 3)))
     run_jobs()
     [row] = notifications(type="booking_created")
     assert row.status.value == "sent"
@@ -94,7 +95,7 @@ def test_webhook_delivery_is_signed_and_rendered_in_the_recipients_timezone(clie
 
 
 def test_reminder_is_sent_when_due_and_not_before(client, run_jobs, receiver):
-    post(client, envelope("booking.created", soon_booking(receiver, seconds=2)))
+    post_and_plan(client, envelope("booking.created", soon_booking(receiver, seconds=2)))
     run_jobs()
     starts = notifications(type="booking_start")
     assert {r.status.value for r in starts} == {"pending"}
@@ -106,8 +107,8 @@ def test_reminder_is_sent_when_due_and_not_before(client, run_jobs, receiver):
 
 
 def test_cancel_before_due_means_never_sent(client, run_jobs, receiver):
-    post(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
-    post(client, envelope("booking.cancelled", {"booking_id": "b-1"}))
+    post_and_plan(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
+    post_and_plan(client, envelope("booking.cancelled", {"booking_id": "b-1"}))
     wait_until_due(notifications(type="booking_start"))
     run_jobs()
     types_sent = sorted(r["json"]["type"] for r in receiver.received)
@@ -118,11 +119,11 @@ def test_cancel_before_due_means_never_sent(client, run_jobs, receiver):
 def test_cancel_after_dispatch_while_jobs_are_queued_means_not_sent(client, run_jobs, receiver, redis):
     from workers.jobs import dispatch_due
 
-    post(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
+    post_and_plan(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
     wait_until_due(notifications(type="booking_start"))
     dispatch_due()  # rows now queued, deliver jobs waiting in RQ
     assert {r.status.value for r in notifications(type="booking_start")} == {"queued"}
-    post(client, envelope("booking.cancelled", {"booking_id": "b-1"}))
+    post_and_plan(client, envelope("booking.cancelled", {"booking_id": "b-1"}))
     run_jobs()
     assert "booking_start" not in [r["json"]["type"] for r in receiver.received]
     assert {r.status.value for r in notifications(type="booking_start")} == {"cancelled"}
@@ -136,7 +137,7 @@ def test_cancel_committed_mid_batch_stops_the_rest_of_the_batch(
 
     With several rounds of sends per commit, each round is still re-checked just before it goes.
     """
-    post(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
+    post_and_plan(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
     wait_until_due(notifications(type="booking_start"))
     cancel = canceller(database_url, redis_url)
     receiver.on_request = lambda count: count == 1 and cancel()
@@ -154,7 +155,7 @@ def test_no_attempt_that_starts_after_a_cancel_commits_is_sent(
     app, client, run_jobs, receiver, database_url, redis_url, concurrency
 ):
     """With parallel sends, what may go out is exactly what had started before the cancel committed."""
-    post(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
+    post_and_plan(client, envelope("booking.created", soon_booking(receiver, seconds=1)))
     wait_until_due(notifications(type="booking_start"))
     cancel = canceller(database_url, redis_url)
     receiver.on_request = lambda count: count == 1 and cancel()
@@ -171,7 +172,7 @@ def test_no_attempt_that_starts_after_a_cancel_commits_is_sent(
 
 def test_transient_error_is_retried_after_retry_after(client, run_jobs, receiver):
     receiver.answer(503, {"Retry-After": "1"})
-    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "pending" and row.last_error == "HTTP 503"
@@ -187,7 +188,7 @@ def test_transient_error_is_retried_after_retry_after(client, run_jobs, receiver
 
 def test_timeout_is_transient(client, run_jobs, receiver):
     receiver.answer(200, delay=1.5)
-    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "pending" and row.last_error == "timed out"
@@ -195,7 +196,7 @@ def test_timeout_is_transient(client, run_jobs, receiver):
 
 def test_permanent_error_fails_at_once(client, run_jobs, receiver):
     receiver.answer(404)
-    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "failed" and row.attempts == 1
@@ -208,7 +209,7 @@ def test_transient_errors_stop_at_the_attempt_limit(app, client, run_jobs, recei
     app.config["RETRY_BASE_SECONDS"] = app.config["RETRY_MAX_SECONDS"] = 0
     for _ in range(3):
         receiver.answer(500)
-    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
     for _ in range(3):
         run_jobs()
         time.sleep(1.0)
@@ -218,7 +219,7 @@ def test_transient_errors_stop_at_the_attempt_limit(app, client, run_jobs, recei
 
 
 def test_redis_flushed_with_reminders_pending_still_sends_them(client, run_jobs, receiver, redis):
-    post(client, envelope("booking.created", soon_booking(receiver, seconds=2)))
+    post_and_plan(client, envelope("booking.created", soon_booking(receiver, seconds=2)))
     run_jobs()
     redis.flushall()
     wait_until_due(notifications(type="booking_start"))
@@ -228,7 +229,7 @@ def test_redis_flushed_with_reminders_pending_still_sends_them(client, run_jobs,
 
 
 def test_expired_lease_returns_a_stuck_row_and_it_is_sent(client, run_jobs, receiver):
-    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
     # A worker claimed the row and died before recording anything.
     db.session.execute(
         update(Notification).values(status="processing", attempts=1, lease_expires_at=now() - timedelta(seconds=1))
@@ -254,8 +255,8 @@ def test_template_error_fails_the_message_not_the_worker(app, client, run_jobs, 
     monkeypatch.setattr(rendering, "TEMPLATE_ROOT", tmp_path)
     rendering.environment.cache_clear()
     try:
-        post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
-        post(client, envelope("payment.failed", {"payment_id": "p", "user_id": "u-1"}))
+        post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+        post_and_plan(client, envelope("payment.failed", {"payment_id": "p", "user_id": "u-1"}))
         run_jobs()
     finally:
         rendering.environment.cache_clear()
@@ -269,7 +270,7 @@ def test_two_dispatchers_never_claim_the_same_row(client, run_jobs, receiver, ap
     from workers.jobs import dispatch_due
 
     for n in range(30):
-        post(client, envelope("user.welcome", {"user_id": f"u-{n}", "webhook_url": receiver.url}))
+        post_and_plan(client, envelope("user.welcome", {"user_id": f"u-{n}", "webhook_url": receiver.url}))
     claimed = []
 
     def dispatch():
@@ -292,7 +293,7 @@ def test_cancel_while_a_send_fails_means_the_retry_is_never_sent(
     app, client, run_jobs, receiver, database_url, redis_url
 ):
     """The cancel commits while the row is processing (so the cancel cannot touch it) and the send fails."""
-    post(client, envelope("booking.created", soon_booking(receiver, seconds=2)))
+    post_and_plan(client, envelope("booking.created", soon_booking(receiver, seconds=2)))
     run_jobs()  # the booking_created message goes out first
     sent_before = len(receiver.received)
     wait_until_due(notifications(type="booking_start"))
@@ -315,7 +316,7 @@ def test_a_slow_batch_keeps_its_leases_so_the_sweep_cannot_take_its_rows(app, cl
 
     app.config["LEASE_SECONDS"] = 2
     for n in range(3):
-        post(client, envelope("user.welcome", {"user_id": f"u-{n}", "webhook_url": receiver.url}))
+        post_and_plan(client, envelope("user.welcome", {"user_id": f"u-{n}", "webhook_url": receiver.url}))
     dispatch_due()
     ids = [row.id for row in notifications()]
     batch = delivery.claim_batch(ids)
@@ -329,7 +330,7 @@ def test_a_slow_batch_keeps_its_leases_so_the_sweep_cannot_take_its_rows(app, cl
 
 def test_unknown_channel_in_configuration_fails_the_message_with_the_reason(app, client, run_jobs):
     app.config["CHANNELS"] = ["carrier-pigeon"]
-    post(client, envelope("user.welcome", {"user_id": "u-1"}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1"}))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "failed"
@@ -339,7 +340,7 @@ def test_unknown_channel_in_configuration_fails_the_message_with_the_reason(app,
 def test_a_batch_keeps_several_posts_in_flight_and_records_each(app, client, run_jobs, receiver):
     app.config["WEBHOOK_CONCURRENCY"] = 4
     for n in range(8):
-        post(client, envelope("user.welcome", {"user_id": f"u-{n}", "webhook_url": receiver.url}))
+        post_and_plan(client, envelope("user.welcome", {"user_id": f"u-{n}", "webhook_url": receiver.url}))
         receiver.answer(200, delay=0.3)
     run_jobs()
     assert receiver.max_in_flight == 4
@@ -351,8 +352,8 @@ def test_worker_warm_up_changes_no_row(app, client, receiver):
     from workers.jobs import dispatch_due
     from workers.warmup import warm_up
 
-    post(client, envelope("booking.created", soon_booking(receiver, seconds=3600)))
-    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    post_and_plan(client, envelope("booking.created", soon_booking(receiver, seconds=3600)))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
     dispatch_due()
     before = [(r.id, r.status, r.attempts, r.updated_at) for r in notifications()]
     warm_up()
@@ -363,7 +364,7 @@ def test_worker_warm_up_changes_no_row(app, client, receiver):
 
 def test_a_reminder_whose_retry_would_land_after_the_start_is_expired_not_retried(client, run_jobs, receiver):
     start = now() + timedelta(hours=1, seconds=1)
-    post(
+    post_and_plan(
         client,
         envelope(
             "booking.created",
@@ -391,7 +392,7 @@ def test_recovery_takes_back_queued_rows_with_a_warning_and_stays_quiet_when_non
     """The scheduler runs recovery on every empty Redis, a first start included: only a real loss warns."""
     recover_lost_jobs(now().isoformat())
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
-    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": "http://127.0.0.1:9/hook"}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": "http://127.0.0.1:9/hook"}))
     transitions.claim_due(now(), 10)
     db.session.commit()
     assert {r.status.value for r in notifications()} == {"queued"}

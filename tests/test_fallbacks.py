@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from tests.support.factories import booking_payload, contact, envelope, notifications, now, post
+from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
 from tests.support.providers import post_callback, settings_for
 from webapp.domain import suppressions
 from webapp.domain.fallbacks import LATE_RECEIPT
@@ -41,15 +41,17 @@ def by_channel(kind: str = "user_welcome") -> dict[str, Notification]:
 
 
 def test_only_the_first_reachable_channel_is_planned(client):
-    post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
     assert list(by_channel()) == ["sms"]
-    post(client, envelope("user.welcome", {**WELCOME, "user_id": "u-2", "phone": None, "email": "u2@example.com"}))
+    post_and_plan(
+        client, envelope("user.welcome", {**WELCOME, "user_id": "u-2", "phone": None, "email": "u2@example.com"})
+    )
     assert [row.channel for row in notifications() if row.recipient.external_id == "u-2"] == ["email"]
 
 
 def test_a_permanent_failure_falls_back_to_email(client, run_jobs, twilio, smtp):
     twilio.error(400, 21211, "The 'To' number is not a valid phone number.")
-    post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
     run_jobs()
     rows = by_channel()
     assert rows["sms"].status.value == "failed"
@@ -59,7 +61,7 @@ def test_a_permanent_failure_falls_back_to_email(client, run_jobs, twilio, smtp)
 
 
 def test_an_undelivered_receipt_falls_back(client, run_jobs, twilio, smtp):
-    post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
     run_jobs()
     sms = by_channel()["sms"]
     post_callback(client, twilio.status_callback(sms.provider_ref, "undelivered", "30003"))
@@ -72,7 +74,7 @@ def test_an_undelivered_receipt_falls_back(client, run_jobs, twilio, smtp):
 def test_a_suppressed_number_falls_back(client, run_jobs, twilio, smtp):
     suppressions.add("sms", NUMBER, "replied STOP elsewhere", "test", utcnow())
     db.session.commit()
-    post(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
     run_jobs()
     rows = by_channel()
     assert rows["sms"].status.value == "suppressed" and rows["email"].replaces_id == rows["sms"].id
@@ -82,7 +84,7 @@ def test_a_suppressed_number_falls_back(client, run_jobs, twilio, smtp):
 
 def test_no_fallback_without_another_reachable_channel(client, run_jobs, twilio):
     twilio.error(400, 21211, "The 'To' number is not a valid phone number.")
-    post(client, envelope("user.welcome", WELCOME))
+    post_and_plan(client, envelope("user.welcome", WELCOME))
     run_jobs()
     assert list(by_channel()) == ["sms"] and by_channel()["sms"].status.value == "failed"
 
@@ -90,7 +92,7 @@ def test_no_fallback_without_another_reachable_channel(client, run_jobs, twilio)
 def one_hour_reminder_sent(client, run_jobs) -> Notification:
     """A booking's 1 h SMS reminder, brought forward to now and sent."""
     person = contact("client-1", phone=NUMBER, email="client@example.com")
-    post(client, envelope("booking.created", booking_payload(client=person, expert=contact("expert-1"))))
+    post_and_plan(client, envelope("booking.created", booking_payload(client=person, expert=contact("expert-1"))))
     [reminder] = [row for row in notifications(type="booking_1h") if row.recipient.external_id == "client-1"]
     db.session.execute(update(Notification).where(Notification.id == reminder.id).values(due_at=utcnow()))
     db.session.commit()

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from tests.support.factories import booking_payload, envelope, notifications, now, post
+from tests.support.factories import booking_payload, envelope, notifications, now, post_and_plan
 from tests.support.signin import csrf_token, sign_in
 from webapp.extensions import db
 from webapp.models import Notification, StatusChange
@@ -22,7 +22,7 @@ def act(client, row, action):
 
 
 def test_staff_cancel_and_retry_are_in_the_history_and_on_the_page(client, accounts):
-    post(client, envelope("booking.created", booking_payload()))
+    post_and_plan(client, envelope("booking.created", booking_payload()))
     [reminder, *_] = notifications(type="booking_24h")
     sign_in(client, "operator@example.com")
     act(client, reminder, "cancel")
@@ -41,19 +41,19 @@ def test_staff_cancel_and_retry_are_in_the_history_and_on_the_page(client, accou
 
 def test_booking_cancel_and_reschedule_are_in_the_history(client):
     start = now() + timedelta(days=3)
-    post(client, envelope("booking.created", booking_payload(start=start)))
+    post_and_plan(client, envelope("booking.created", booking_payload(start=start)))
     later = start + timedelta(hours=2)
-    post(client, envelope("booking.rescheduled", {"booking_id": "b-1", "scheduled_time": later.isoformat()}))
+    post_and_plan(client, envelope("booking.rescheduled", {"booking_id": "b-1", "scheduled_time": later.isoformat()}))
     moved = [row for row in notifications(type="booking_24h") if row.status.value == "cancelled"]
     assert moved and all(history(row) == [("cancelled", "booking rescheduled")] for row in moved)
-    post(client, envelope("booking.cancelled", {"booking_id": "b-1"}))
+    post_and_plan(client, envelope("booking.cancelled", {"booking_id": "b-1"}))
     current = [row for row in notifications(type="booking_1h") if row.booking_starts_at != start]
     assert current and all(history(row) == [("cancelled", "booking cancelled")] for row in current)
 
 
 def test_the_sweep_taking_back_a_lost_row_is_in_the_history(app, client, receiver):
     app.config["CHANNELS"] = []  # the webhook only
-    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
     [row] = notifications()
     db.session.execute(
         update(Notification).values(status="processing", attempts=1, lease_expires_at=now() - timedelta(seconds=1))
@@ -66,8 +66,10 @@ def test_the_sweep_taking_back_a_lost_row_is_in_the_history(app, client, receive
 
 
 def test_an_opt_out_is_in_the_history_of_what_it_suppressed(client):
-    post(client, envelope("booking.created", booking_payload()))
-    post(client, envelope("user.profile_updated", {"user_id": "client-1", "preferences": {"reminders": False}}))
+    post_and_plan(client, envelope("booking.created", booking_payload()))
+    post_and_plan(
+        client, envelope("user.profile_updated", {"user_id": "client-1", "preferences": {"reminders": False}})
+    )
     suppressed = [row for row in notifications(type="booking_24h") if row.status.value == "suppressed"]
     assert len(suppressed) == 1
     [(status, reason)] = history(suppressed[0])
@@ -76,7 +78,7 @@ def test_an_opt_out_is_in_the_history_of_what_it_suppressed(client):
 
 def test_sends_write_no_history_rows(app, client, run_jobs, receiver):
     app.config["CHANNELS"] = []
-    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "sent" and history(row) == []

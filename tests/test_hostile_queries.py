@@ -30,7 +30,7 @@ HOSTILE = [
 ]
 # Query parameters the pages read, and the usual names a probe would try on top.
 PARAMETERS = [
-    "before", "since", "ids", "status", "source", "type", "channel", "outcome", "sort", "q", "actor", "for",
+    "before", "since", "ids", "status", "source", "type", "channel", "outcome", "state", "sort", "q", "actor", "for",
     "test", "next", "page", "page_size", "search", "booking", "recipient", "error", "kind", "locale", "flt0_0",
     "sort_desc", "id", "url", "delivery",
 ]  # fmt: skip

@@ -7,7 +7,15 @@ from datetime import timedelta
 import pytest
 import requests
 
-from tests.support.factories import booking_payload, contact, envelope, notifications, now, post, signed_headers
+from tests.support.factories import (
+    booking_payload,
+    contact,
+    envelope,
+    notifications,
+    now,
+    post,
+    signed_headers,
+)
 from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready, web
 from webapp.extensions import db
 from webapp.models import Recipient
@@ -28,7 +36,7 @@ def run_worker_and_scheduler(database_url, redis_url, client, tmp_path, **settin
         db.session.commit()
         expert = {"id": "expert-1", "timezone": "Europe/Berlin"}  # no name: the stored one stands
         payload = booking_payload(start=now() + timedelta(days=1), expert=expert)
-        assert post(client, envelope("booking.created", payload)).status_code == 202
+        assert post(client, envelope("booking.created", payload)).status_code == 202  # the worker plans it
         sent = lambda: {row.status.value for row in notifications(type="booking_created")} == {"sent"}  # noqa: E731
         assert wait_for(sent, 30), (tmp_path / "worker.log").read_text()[-3000:]
     finally:

@@ -85,7 +85,9 @@ def test_counts_from_web_workers_and_forked_horses_add_up(database_url, redis_ur
         stop(running)
 
     events = {"source": "webhook", "event_type": "booking.created"}
-    assert value(scraped, "bellhop_events_received_total", **events, outcome="applied") == bookings
+    assert value(scraped, "bellhop_events_received_total", **events, outcome="accepted") == bookings
+    assert value(scraped, "bellhop_events_planned_total", event_type="booking.created", outcome="applied") == bookings
+    assert value(scraped, "bellhop_planning_lag_seconds_count") == bookings
     assert value(scraped, "bellhop_events_received_total", **events, outcome="invalid") == 1
     assert (
         value(scraped, "bellhop_events_received_total", source="webhook", event_type="unknown", outcome="bad_signature")

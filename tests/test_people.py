@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from tests.support.factories import booking_payload, contact, envelope, notifications, now, post
+from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
 from tests.support.signin import actions, csrf_token, fresh_get, sign_in
 from webapp.domain import suppressions
 from webapp.extensions import db
@@ -19,7 +19,7 @@ ADA = contact("client-1", name="Ada Lovelace", email="Ada@Example.com", phone="+
 def ada(client):
     """Ada, a client with a booking, a preference, and her email on the suppression list."""
     payload = booking_payload(client={**ADA, "preferences": {"sms:reminders": False}, "quiet_hours": "22:00-07:00"})
-    assert post(client, envelope("booking.created", payload)).status_code == 202
+    assert post_and_plan(client, envelope("booking.created", payload)).status_code == 202
     person = db.session.scalar(select(Recipient).filter_by(external_id="client-1"))
     suppressions.add("email", person.email, "hard bounce: 5.1.1 user unknown", "email report", utcnow(), person.id)
     db.session.commit()

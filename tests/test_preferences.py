@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.support.factories import booking_payload, contact, envelope, notifications, now, post
+from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
 from webapp.domain import preferences
 from webapp.extensions import db
 from webapp.models import NotificationType, Preference, Recipient
@@ -45,8 +45,8 @@ def statuses(kind: str) -> dict[str, str]:
 
 def accepted_booking(client, run_jobs):
     """A booking the client hears about by email: they get its booking_accepted message."""
-    post(client, envelope("booking.created", client_with_email()))
-    post(client, envelope("booking.accepted", {"booking_id": "b-1"}))
+    post_and_plan(client, envelope("booking.created", client_with_email()))
+    post_and_plan(client, envelope("booking.accepted", {"booking_id": "b-1"}))
     run_jobs()
 
 
@@ -77,7 +77,7 @@ def test_unsubscribe_asks_first_then_suppresses_planned_and_future_messages(clie
         "unsubscribe link",
     )
 
-    post(client, envelope("booking.cancelled", {"booking_id": "b-1"}))
+    post_and_plan(client, envelope("booking.cancelled", {"booking_id": "b-1"}))
     cancel = statuses("booking_cancel")
     assert cancel == {"log": "pending", "email": "suppressed"}  # other channels still get it
     [row] = [r for r in notifications(type="booking_cancel", channel="email")]
@@ -85,7 +85,7 @@ def test_unsubscribe_asks_first_then_suppresses_planned_and_future_messages(clie
 
 
 def test_opting_out_of_reminders_suppresses_those_already_planned(client, smtp):
-    post(client, envelope("booking.created", client_with_email()))
+    post_and_plan(client, envelope("booking.created", client_with_email()))
     recipient = db.session.query(Recipient).filter_by(external_id="client-1").one()
     from webapp.domain import unsubscribe
 
@@ -95,7 +95,7 @@ def test_opting_out_of_reminders_suppresses_those_already_planned(client, smtp):
     for kind in ("booking_24h", "booking_1h", "booking_start", "booking_end"):
         assert statuses(kind) == {"log": "pending", "email": "suppressed"}, kind
     assert statuses("booking_accepted") == {}  # not sent yet: the booking is not accepted
-    post(client, envelope("booking.accepted", {"booking_id": "b-1"}))
+    post_and_plan(client, envelope("booking.accepted", {"booking_id": "b-1"}))
     assert statuses("booking_accepted") == {"log": "pending", "email": "pending"}  # another category
 
 
@@ -141,10 +141,10 @@ def test_the_platform_can_opt_a_recipient_out_and_back_in(client):
             "user.profile_updated", {"user_id": "client-1", "email": "ada@example.com", "preferences": wishes}
         )
 
-    post(client, envelope("booking.created", client_with_email("b-1")))
-    post(client, profile({"email:reminders": False}))
+    post_and_plan(client, envelope("booking.created", client_with_email("b-1")))
+    post_and_plan(client, profile({"email:reminders": False}))
     assert statuses("booking_24h") == {"log": "pending", "email": "suppressed"}  # already planned: suppressed
-    post(client, envelope("booking.created", client_with_email("b-2", days=3)))
+    post_and_plan(client, envelope("booking.created", client_with_email("b-2", days=3)))
     later = {
         row.channel: row.status.value
         for row in notifications(type="booking_24h")
@@ -152,8 +152,8 @@ def test_the_platform_can_opt_a_recipient_out_and_back_in(client):
     }
     assert later == {"log": "pending", "email": "suppressed"}
 
-    post(client, profile({"email:reminders": True}))
-    post(client, envelope("booking.created", client_with_email("b-3", days=4)))
+    post_and_plan(client, profile({"email:reminders": True}))
+    post_and_plan(client, envelope("booking.created", client_with_email("b-3", days=4)))
     again = {
         row.channel: row.status.value
         for row in notifications(type="booking_24h")
@@ -176,7 +176,7 @@ def test_unknown_preference_keys_are_refused_and_change_nothing(client, wishes, 
     from tests.support.factories import row_counts
 
     before = row_counts()
-    response = post(client, envelope("user.profile_updated", {"user_id": "u-1", "preferences": wishes}))
+    response = post_and_plan(client, envelope("user.profile_updated", {"user_id": "u-1", "preferences": wishes}))
     assert response.status_code == 400
     assert "preferences" in response.get_json()["error"] and message in response.get_json()["error"]
     assert row_counts() == before

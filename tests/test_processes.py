@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.support.factories import booking_payload, envelope, notifications, now, post, signed_headers
+from tests.support.factories import booking_payload, envelope, notifications, now, post_and_plan, signed_headers
 from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready, web
 
 
@@ -25,7 +25,7 @@ def processes(database_url, redis_url, tmp_path):
 def test_signed_event_reaches_the_receiver_through_scheduler_and_worker(client, receiver, processes):
     start_at = (now() + timedelta(seconds=4)).replace(microsecond=0)
     hook = {"id": "expert-1", "name": "Grace", "webhook_url": receiver.url, "timezone": "America/New_York"}
-    response = post(client, envelope("booking.created", booking_payload(start=start_at, expert=hook)))
+    response = post_and_plan(client, envelope("booking.created", booking_payload(start=start_at, expert=hook)))
     assert response.status_code == 202
 
     def start_reminders_sent():
@@ -59,7 +59,7 @@ def test_same_event_posted_concurrently_is_applied_once(client, web_server):
 
     import requests
 
-    from tests.support.factories import row_counts, signed_headers
+    from tests.support.factories import plan, row_counts, signed_headers
 
     body = json.dumps(envelope("booking.created", booking_payload()))
     headers = signed_headers(body, event_id="evt-concurrent")
@@ -70,6 +70,7 @@ def test_same_event_posted_concurrently_is_applied_once(client, web_server):
     with ThreadPoolExecutor(20) as pool:
         codes = list(pool.map(send, range(40)))
     assert sorted(set(codes)) == [200, 202] and codes.count(202) == 1
+    plan()
     counts = row_counts()
     assert counts["inbound_events"] == 1 and counts["bookings"] == 1
     assert counts["notifications"] == len(notifications()) == 9  # booking_created + 2 x 4 reminders
@@ -81,7 +82,7 @@ def test_concurrent_bookings_sharing_new_recipients_all_apply(client, web_server
 
     import requests
 
-    from tests.support.factories import row_counts, signed_headers
+    from tests.support.factories import plan, row_counts, signed_headers
 
     def send(n):
         body = json.dumps(envelope("booking.created", booking_payload(f"b-{n}")))
@@ -92,6 +93,7 @@ def test_concurrent_bookings_sharing_new_recipients_all_apply(client, web_server
     with ThreadPoolExecutor(20) as pool:
         codes = list(pool.map(send, range(20)))
     assert codes == [202] * 20
+    plan()
     counts = row_counts()
     assert (counts["bookings"], counts["recipients"], counts["inbound_events"]) == (20, 2, 20)
 

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.support.factories import booking_payload, contact, envelope, notifications, now, post, row_counts
+from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan, row_counts
 from webapp.domain import quiet_hours
 from webapp.models import Booking, NotificationType, Recipient
 
@@ -68,7 +68,7 @@ def test_window_ends_follow_dst(window, zone, due, expected):
 @pytest.mark.parametrize("value", ["25:00-07:00", "22:00", "22:00-22:00", "10pm-7am"])
 def test_a_malformed_window_is_refused_and_changes_nothing(client, value):
     before = row_counts()
-    response = post(client, envelope("user.welcome", {"user_id": "u-1", "quiet_hours": value}))
+    response = post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "quiet_hours": value}))
     assert response.status_code == 400 and "quiet_hours" in response.get_json()["error"]
     assert row_counts() == before
 
@@ -76,7 +76,7 @@ def test_a_malformed_window_is_refused_and_changes_nothing(client, value):
 def test_quiet_hours_from_an_event_defer_a_message_planned_now(client):
     start, end = now() - timedelta(hours=1), now() + timedelta(hours=2)
     window = f"{start:%H:%M}-{end:%H:%M}"  # around now, in UTC
-    post(client, envelope("user.welcome", {"user_id": "u-1", "timezone": "UTC", "quiet_hours": window}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "timezone": "UTC", "quiet_hours": window}))
     [row] = notifications()
     assert row.status.value == "pending"
     assert row.due_at == end.replace(second=0, microsecond=0)
@@ -85,8 +85,10 @@ def test_quiet_hours_from_an_event_defer_a_message_planned_now(client):
 
 def test_an_empty_window_clears_quiet_hours(client):
     window = f"{now() - timedelta(hours=1):%H:%M}-{now() + timedelta(hours=2):%H:%M}"
-    post(client, envelope("user.profile_updated", {"user_id": "u-1", "timezone": "UTC", "quiet_hours": window}))
-    post(client, envelope("user.profile_updated", {"user_id": "u-1", "quiet_hours": ""}))
+    post_and_plan(
+        client, envelope("user.profile_updated", {"user_id": "u-1", "timezone": "UTC", "quiet_hours": window})
+    )
+    post_and_plan(client, envelope("user.profile_updated", {"user_id": "u-1", "quiet_hours": ""}))
     rows = notifications()
     assert "quiet_hours" in (rows[0].data or {}) and "quiet_hours" not in (rows[1].data or {})
     assert rows[1].due_at <= now()
@@ -95,7 +97,7 @@ def test_an_empty_window_clears_quiet_hours(client):
 def test_booking_reminders_honour_the_window_per_recipient(client):
     start = (now() + timedelta(days=2)).replace(microsecond=0)
     quiet_all_day = f"{(start - timedelta(hours=1, minutes=5)):%H:%M}-{(start - timedelta(minutes=50)):%H:%M}"
-    post(
+    post_and_plan(
         client,
         envelope(
             "booking.created",

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import services
 from tests.support.apps import config_for
-from tests.support.factories import envelope, notifications, post
+from tests.support.factories import envelope, notifications, post_and_plan
 from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready
 from tests.support.signin import sign_in
 from webapp import create_app
@@ -96,7 +96,7 @@ def test_a_stopped_worker_takes_its_heartbeat_with_it(client, database_url, redi
 
 
 def test_overdue_notifications_are_named_with_their_count(app, client):
-    post(client, envelope("user.welcome", {"user_id": "u-1"}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1"}))
     assert readiness(client)[1]["checks"]["overdue"]["ok"]  # due now, not yet late
     [row] = notifications()
     row.due_at = row.due_at - timedelta(minutes=5)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from tests.support.factories import booking_payload, contact, envelope, notifications, post, row_counts
+from tests.support.factories import booking_payload, contact, envelope, notifications, post_and_plan, row_counts
 from tests.support.providers import Twilio, post_callback, settings_for
 from webapp.extensions import db
 from webapp.models import AuditEntry, DeliveryReport, Preference, Recipient, Suppression
@@ -29,7 +29,7 @@ def config_overrides(request):
 
 def sent_sms(client, run_jobs, twilio, user_id="u-1", phone=NUMBER) -> tuple[str, int]:
     """Send one welcome SMS through the real worker; return its MessageSid and notification id."""
-    post(client, envelope("user.welcome", {**WELCOME, "user_id": user_id, "phone": phone}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "user_id": user_id, "phone": phone}))
     run_jobs()
     [row] = [row for row in notifications() if row.recipient.external_id == user_id]
     assert row.status.value == "sent"
@@ -63,7 +63,7 @@ def test_each_message_carries_a_status_callback_to_the_public_url(twilio, client
 
 def test_receipts_for_several_messages_late_twice_and_out_of_order_only_move_forward(twilio, client, run_jobs):
     for n in range(3):
-        post(client, envelope("user.welcome", {**WELCOME, "user_id": f"u-{n}", "phone": NUMBER}))
+        post_and_plan(client, envelope("user.welcome", {**WELCOME, "user_id": f"u-{n}", "phone": NUMBER}))
     run_jobs()
     sids = {row.provider_ref: row.id for row in notifications()}
     assert len(sids) == 3 and None not in sids
@@ -112,7 +112,7 @@ def test_undelivered_to_a_dead_number_names_the_code_and_suppresses_the_number(t
     assert (suppressed.channel, suppressed.address) == ("sms", NUMBER)
 
     # A later message to that number is stopped in the claim, with the list's reason; Twilio sees nothing.
-    post(client, envelope("user.password_reset", {"user_id": "u-1", "reset_url": "https://x.example/r"}))
+    post_and_plan(client, envelope("user.password_reset", {"user_id": "u-1", "reset_url": "https://x.example/r"}))
     run_when_due(run_jobs)
     [later] = notifications(type="user_password_reset")
     assert later.status.value == "suppressed" and "30005" in later.last_error
@@ -160,7 +160,7 @@ def test_behind_a_proxy_the_public_url_is_the_one_validated(behind_proxy, twilio
 def sms_booking(client):
     """A booking whose client is reached by SMS: reminders planned."""
     person = contact("client-1", phone=NUMBER)
-    post(client, envelope("booking.created", booking_payload(client=person)))
+    post_and_plan(client, envelope("booking.created", booking_payload(client=person)))
 
 
 def test_stop_opts_the_number_out_and_suppresses_what_was_planned(twilio, client):
@@ -217,17 +217,17 @@ def test_a_forged_reply_is_403_and_opts_nobody_out(twilio, client):
 )
 def test_a_dead_telegram_chat_is_suppressed_until_a_new_chat_id_arrives(telegram, client, run_jobs, code, description):
     telegram.error(code, description)
-    post(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": 1001}))
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "telegram_chat_id": 1001}))
     run_jobs()
     [suppressed] = db.session.scalars(select(Suppression))
     assert (suppressed.channel, suppressed.address) == ("telegram", "1001") and description in suppressed.reason
 
-    post(client, envelope("user.password_reset", {"user_id": "u-1", "reset_url": "https://x.example/r"}))
+    post_and_plan(client, envelope("user.password_reset", {"user_id": "u-1", "reset_url": "https://x.example/r"}))
     run_when_due(run_jobs)
     assert notifications(type="user_password_reset")[0].status.value == "suppressed"
     assert len(telegram.requests) == 1
 
-    post(client, envelope("user.profile_updated", {**WELCOME, "telegram_chat_id": 2002}))
+    post_and_plan(client, envelope("user.profile_updated", {**WELCOME, "telegram_chat_id": 2002}))
     run_when_due(run_jobs)
     assert notifications(type="user_profile_updated")[0].status.value == "sent"
     assert telegram.requests[-1]["json"]["chat_id"] == "2002"
@@ -252,7 +252,7 @@ USER_EVENTS = ("user.welcome", "user.profile_updated", "user.password_reset", "u
 def post_to_hook(client, run_jobs, receiver, event_type: str, n: int) -> None:
     """One account message to u-1, whose webhook is the receiver, sent by the real worker."""
     data = {**WELCOME, "webhook_url": receiver.url, "reset_url": "https://x.example/r"}
-    post(client, envelope(event_type, data), event_id=f"evt-hook-{n}")
+    post_and_plan(client, envelope(event_type, data), event_id=f"evt-hook-{n}")
     run_when_due(run_jobs)
 
 

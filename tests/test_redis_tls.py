@@ -6,7 +6,7 @@ import pytest
 
 from tests.support import services
 from tests.support.apps import config_for
-from tests.support.factories import booking_payload, contact, envelope, notifications, now, post
+from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
 from tests.support.processes import process_env, start, stop, wait_for
 from webapp import create_app, queueing
 from webapp.domain import readiness
@@ -48,7 +48,7 @@ def test_reminders_go_out_through_a_tls_redis(database_url, tls_redis, certifica
 
             clear_tables()
             payload = booking_payload(start=now() + timedelta(days=1), client=contact("client-1"))
-            assert post(client, envelope("booking.created", payload)).status_code == 202
+            assert post_and_plan(client, envelope("booking.created", payload)).status_code == 202
             sent = lambda: {row.status.value for row in notifications(type="booking_created")} == {"sent"}  # noqa: E731
             assert wait_for(sent, 30), (tmp_path / "worker.log").read_text()[-3000:]
     finally:

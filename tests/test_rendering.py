@@ -138,9 +138,9 @@ def test_preview_shows_sms_segments_for_sample_data(app):
 
 
 def test_preview_renders_a_real_booking_for_its_expert_in_their_zone(app, client):
-    from tests.support.factories import booking_payload, contact, envelope, post
+    from tests.support.factories import booking_payload, contact, envelope, post_and_plan
 
-    post(
+    post_and_plan(
         client,
         envelope(
             "booking.created",

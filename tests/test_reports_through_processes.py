@@ -82,6 +82,7 @@ def test_a_stop_reply_through_the_web_process_opts_the_number_out(stack, twilio)
     person = {"user_id": "u-1", "name": "Lin", "phone": "+4915112345678"}
     body = json.dumps(envelope("user.welcome", person))
     assert requests.post(f"{stack}/webhooks/events", data=body, headers=signed_headers(body), timeout=10).ok
+    assert wait_for(lambda: len(notifications()) == 1, 10)  # planned by the worker: the number is known
     reply = twilio.reply(f"{stack}/webhooks/twilio/inbound", "+4915112345678", "Stop")
     answer = requests.post(reply["url"], data=reply["form"], headers=reply["headers"], timeout=10)
     assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/xml")

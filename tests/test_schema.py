@@ -14,9 +14,9 @@ def test_models_and_migrations_do_not_drift(app):
 
 
 def test_timestamps_come_back_timezone_aware(client):
-    from tests.support.factories import booking_payload, envelope, notifications, post
+    from tests.support.factories import booking_payload, envelope, notifications, post_and_plan
 
-    post(client, envelope("booking.created", booking_payload()))
+    post_and_plan(client, envelope("booking.created", booking_payload()))
     for row in notifications():
         assert row.scheduled_at.utcoffset().total_seconds() == 0
         assert row.created_at.tzinfo is not None

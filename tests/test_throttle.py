@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.support.factories import envelope, notifications, now, post
+from tests.support.factories import envelope, notifications, now, post_and_plan
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def welcome(n: int, user="u-1", chat="4242") -> dict:
 def test_a_recipient_over_the_hourly_cap_waits_for_the_hour_to_free_up(app, client, run_jobs, telegram):
     app.config["RECIPIENT_HOURLY_LIMIT"] = 2
     for n in range(3):
-        post(client, welcome(n))
+        post_and_plan(client, welcome(n))
     run_jobs()
     assert len(telegram.requests) == 2
     rows = notifications()
@@ -40,9 +40,9 @@ def test_a_recipient_over_the_hourly_cap_waits_for_the_hour_to_free_up(app, clie
 
 def test_other_recipients_are_not_held_back_by_one_recipients_cap(app, client, run_jobs, telegram):
     app.config["RECIPIENT_HOURLY_LIMIT"] = 1
-    post(client, welcome(0, "u-1", "1"))
-    post(client, welcome(1, "u-1", "1"))
-    post(client, welcome(2, "u-2", "2"))
+    post_and_plan(client, welcome(0, "u-1", "1"))
+    post_and_plan(client, welcome(1, "u-1", "1"))
+    post_and_plan(client, welcome(2, "u-2", "2"))
     run_jobs()
     assert sorted(r["json"]["chat_id"] for r in telegram.requests) == ["1", "2"]
 
@@ -50,7 +50,7 @@ def test_other_recipients_are_not_held_back_by_one_recipients_cap(app, client, r
 def test_a_provider_rate_spreads_a_batch_over_seconds_and_sends_every_message(app, client, run_jobs, telegram):
     app.config["PROVIDER_RATES"] = {"telegram": 2}
     for n in range(5):
-        post(client, welcome(n, f"u-{n}", str(n)))
+        post_and_plan(client, welcome(n, f"u-{n}", str(n)))
     started = time.time()
     run_jobs()
     # The limit counts per clock second; a busy machine may carry one run across a second's edge.

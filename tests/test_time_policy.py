@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.support.factories import booking_payload, contact, envelope, notifications, post, row_counts
+from tests.support.factories import booking_payload, contact, envelope, notifications, post_and_plan, row_counts
 from webapp.domain.rendering import render
 
 UTC = timezone.utc
@@ -17,7 +17,7 @@ def test_a_booking_time_without_an_offset_is_refused(client):
     before = row_counts()
     payload = booking_payload()
     payload["scheduled_time"] = "2026-12-24T09:00:00"  # whose 09:00?
-    response = post(client, envelope("booking.created", payload))
+    response = post_and_plan(client, envelope("booking.created", payload))
     assert response.status_code == 400 and "scheduled_time" in response.get_json()["error"]
     assert row_counts() == before
 
@@ -39,7 +39,9 @@ def test_reminders_across_a_dst_change_keep_elapsed_time(client, zone, start, da
     from zoneinfo import ZoneInfo
 
     begins = datetime.fromisoformat(start)
-    post(client, envelope("booking.created", booking_payload(start=begins, client=contact("client-1", timezone=zone))))
+    post_and_plan(
+        client, envelope("booking.created", booking_payload(start=begins, client=contact("client-1", timezone=zone)))
+    )
     [row] = [r for r in notifications(type="booking_24h") if r.recipient.external_id == "client-1"]
     assert row.due_at == begins.astimezone(UTC) - timedelta(hours=24)
     assert row.due_at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z") == day_before_local
@@ -51,7 +53,7 @@ def test_an_offset_that_names_a_skipped_local_time_is_still_one_instant(client):
     """02:30+01:00 on Berlin's spring-forward night never showed on a Berlin clock; the instant is 01:30 UTC."""
     start = datetime.fromisoformat("2027-03-28T02:30:00+01:00")
     berliner = contact("client-1", timezone="Europe/Berlin")
-    post(client, envelope("booking.created", booking_payload(start=start, client=berliner)))
+    post_and_plan(client, envelope("booking.created", booking_payload(start=start, client=berliner)))
     [row] = [r for r in notifications(type="booking_start") if r.recipient.external_id == "client-1"]
     assert row.due_at == datetime(2027, 3, 28, 1, 30, tzinfo=UTC)
     assert "3:30 AM CEST" in render(row).body  # shown as the Berlin clock read at that instant

@@ -7,7 +7,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.support.factories import booking_payload, envelope, now, post, row_counts, signed_headers
+from tests.support.factories import (
+    booking_payload,
+    envelope,
+    now,
+    plan,
+    post,
+    post_and_plan,
+    row_counts,
+    signed_headers,
+)
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Booking, InboundEvent, Recipient
@@ -15,12 +24,17 @@ from webapp.models import Booking, InboundEvent, Recipient
 CREATED = envelope("booking.created", booking_payload())
 
 
-def test_signed_event_is_accepted_and_stored(client):
+def test_signed_event_is_accepted_into_the_inbox_then_planned(client):
     response = post(client, CREATED, event_id="evt-1")
     assert response.status_code == 202
-    assert response.json["status"] == "applied"
+    assert response.json["status"] == "accepted"
     event = db.session.scalar(select(InboundEvent))
     assert (event.event_id, event.event_type, event.source.value) == ("evt-1", "booking.created", "webhook")
+    assert event.outcome is None and event.planned_at is None  # durable, not yet planned
+    assert db.session.scalar(select(Booking)) is None
+    assert plan() == 1
+    db.session.expire_all()
+    assert event.outcome.value == "applied" and event.planned_at >= event.received_at
     booking = db.session.scalar(select(Booking))
     assert booking.external_id == "b-1" and booking.status.value == "requested"
     assert booking.starts_at.tzinfo is not None
@@ -29,9 +43,9 @@ def test_signed_event_is_accepted_and_stored(client):
 
 
 def test_repeated_event_id_returns_200_and_changes_nothing(client):
-    assert post(client, CREATED, event_id="evt-1").status_code == 202
+    assert post_and_plan(client, CREATED, event_id="evt-1").status_code == 202
     before = row_counts()
-    response = post(client, CREATED, event_id="evt-1")
+    response = post_and_plan(client, CREATED, event_id="evt-1")
     assert response.status_code == 200
     assert response.json["status"] == "duplicate"
     assert row_counts() == before
@@ -40,8 +54,8 @@ def test_repeated_event_id_returns_200_and_changes_nothing(client):
 def test_any_of_several_secrets_verifies(app, client):
     old, new = "whsec_" + "b2xkLXNlY3JldC1vbGQtc2VjcmV0LW9sZA==", "whsec_" + "bmV3LXNlY3JldC1uZXctc2VjcmV0LW5ldw=="
     app.config["WEBHOOK_SECRETS"] = [old, new]
-    assert post(client, CREATED, secret=new).status_code == 202
-    assert post(client, envelope("booking.accepted", {"booking_id": "b-1"}), secret=old).status_code == 202
+    assert post_and_plan(client, CREATED, secret=new).status_code == 202
+    assert post_and_plan(client, envelope("booking.accepted", {"booking_id": "b-1"}), secret=old).status_code == 202
 
 
 def test_header_with_several_signatures_verifies_when_one_matches(client):
@@ -96,7 +110,7 @@ def test_bad_signature_is_401_and_changes_nothing(client, case):
 def test_body_over_256_kib_is_413_and_changes_nothing(client):
     padded = envelope("booking.created", booking_payload(service_name="x" * 100, notes="y" * 300_000))
     before = row_counts()
-    response = post(client, padded)
+    response = post_and_plan(client, padded)
     assert response.status_code == 413
     assert row_counts() == before
 
@@ -190,7 +204,7 @@ BAD_BODIES = {
 def test_invalid_event_is_400_naming_the_field_and_changes_nothing(client, case):
     body, field = BAD_BODIES[case]
     before = row_counts()
-    response = post(client, body)
+    response = post_and_plan(client, body)
     assert response.status_code == 400
     assert field in response.json["error"]
     assert row_counts() == before
@@ -199,12 +213,12 @@ def test_invalid_event_is_400_naming_the_field_and_changes_nothing(client, case)
 def test_text_that_spells_a_backslash_u0000_is_not_a_nul_and_is_stored(client):
     literal = "C:\\u0000\\path"  # a backslash, then "u0000": text, not the NUL character
     body = json.dumps(envelope("booking.created", booking_payload(client={"id": "client-1", "name": literal})))
-    assert post(client, body).status_code == 202
+    assert post_and_plan(client, body).status_code == 202
     assert db.session.scalar(select(Recipient.name).filter_by(external_id="client-1")) == literal
 
 
 def test_overlong_event_id_is_400(client):
-    response = post(client, CREATED, event_id="e" * 300)
+    response = post_and_plan(client, CREATED, event_id="e" * 300)
     assert response.status_code == 400
     assert "event id" in response.json["error"]
 
@@ -237,4 +251,4 @@ def test_health_answers(client):
 
 def test_a_lower_case_currency_is_read_as_its_iso_code(client):
     body = envelope("payment.successful", {"payment_id": "p1", "user_id": "u1", "amount": 12.5, "currency": "usd"})
-    assert post(client, body).status_code == 202
+    assert post_and_plan(client, body).status_code == 202

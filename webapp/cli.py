@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from webapp import amqp, demo
 from webapp.config_commands import config_cli
-from webapp.domain import staff, template_check
+from webapp.domain import planner, staff, template_check
 from webapp.domain.events import PAYLOADS
-from webapp.domain.ingest import ingest
+from webapp.domain.ingest import accept
 from webapp.domain.notifications import KNOWN_CHANNELS
 from webapp.domain.rendering import RenderError
 from webapp.extensions import db
@@ -57,6 +57,14 @@ def event_body(
     return json.dumps(demo.event(event_type, payload)), booking_id
 
 
+@events_cli.command("plan")
+def plan_events():
+    """Plan the inbox's waiting events now, in this process (workers do it when woken; this needs no worker)."""
+    waiting, lag = planner.lag()
+    planned = planner.plan_waiting()
+    click.echo(f"planned {planned} events ({waiting} were waiting, the oldest for {lag:.1f} s)")
+
+
 @events_cli.command("send")
 @sample_options
 @click.option("--url", default="http://127.0.0.1:8000/webhooks/events", show_default=True)
@@ -95,13 +103,13 @@ def publish_event(event_type, use_demo, payload_json, booking_id, start_in, mess
 @demo_cli.command("load")
 def load_demo():
     """Create demo bookings whose reminders fall due in the next few minutes."""
-    for sample in demo.demo_bookings(datetime.now(timezone.utc)):
-        result = ingest(json.dumps(sample), f"demo-{uuid.uuid4().hex}", EventSource.CLI)
+    samples = demo.demo_bookings(datetime.now(timezone.utc))
+    for sample in samples:
+        accept(json.dumps(sample), f"demo-{uuid.uuid4().hex}", EventSource.CLI)
+    planner.plan_waiting()  # a planner like any other, so the demo's rows exist when this returns
+    for sample in samples:
         payload = sample["payload"]
-        click.echo(
-            f"booking {payload['booking_id']} ({payload['service_name']}) at "
-            f"{payload['scheduled_time']}: {result.outcome.value}"
-        )
+        click.echo(f"booking {payload['booking_id']} ({payload['service_name']}) at {payload['scheduled_time']}")
     password = os.environ.get("BELLHOP_DEMO_ADMIN_PASSWORD")
     if password:
         ensure_demo_admin(password)

@@ -41,8 +41,18 @@ values.ValueClass = values.MultiProcessValue(process_identity)
 
 EVENTS = Counter(
     "bellhop_events_received_total",
-    "Platform events received, by source, type and what became of them.",
+    "Platform events received, by source, type and outcome (accepted, duplicate, invalid, bad_signature).",
     ["source", "event_type", "outcome"],
+)
+PLANNED = Counter(
+    "bellhop_events_planned_total",
+    "Inbox events the planner applied, by type and outcome (applied, stale, ignored, failed).",
+    ["event_type", "outcome"],
+)
+PLANNING_LAG = Histogram(
+    "bellhop_planning_lag_seconds",
+    "Seconds from an event's arrival to its planning.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
 WEBHOOK_SECONDS = Histogram(
     "bellhop_webhook_request_duration_seconds",

@@ -19,6 +19,10 @@ from rq_scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 DISPATCH_JOB = "workers.jobs.dispatch_due"
+PLAN_JOB = "workers.jobs.plan_inbox"
+# Set while a planning job waits to start: a burst of events enqueues one job, not one each. It expires, so a
+# job lost with Redis cannot hold the planner back for long; the sweep plans in the meantime.
+PLANNER_WAKE_SECONDS = 30
 WAKEUP_PREFIX = "bellhop-wakeup-"
 # A wake-up is only a nudge; once it ran, its record is not worth keeping.
 WAKEUP_RESULT_TTL = 60
@@ -119,3 +123,23 @@ def write_wakeups(clock: Scheduler, seconds: list[int]) -> None:
         job.save(pipeline=pipe)
         pipe.zadd(clock.scheduled_jobs_key, {job.id: second})
     pipe.execute()
+
+
+def planner_wake_key() -> str:
+    """The Redis key that says a planning job is waiting to start on this queue."""
+    return f"bellhop-planner-wake:{current_app.config['RQ_QUEUE']}"
+
+
+def wake_planner() -> None:
+    """Enqueue a planning job, at the front of the queue, unless one is already waiting to start."""
+    try:
+        if redis_connection().set(planner_wake_key(), 1, nx=True, ex=PLANNER_WAKE_SECONDS):
+            queue().enqueue(PLAN_JOB, at_front=True, result_ttl=WAKEUP_RESULT_TTL, failure_ttl=3600, job_timeout=600)
+    except RedisError:
+        # SQL holds the event; the sweep plans it even with no wake-up.
+        log.warning("could not wake the planner; the sweep will plan the event", exc_info=True)
+
+
+def planner_starting() -> None:
+    """A planning job starts: events stored from now on must wake another, as this one may miss them."""
+    redis_connection().delete(planner_wake_key())

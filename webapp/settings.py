@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     RETRY_BASE_SECONDS: PositiveInt = env("BELLHOP_RETRY_BASE_SECONDS", default=30)
     RETRY_MAX_SECONDS: PositiveInt = env("BELLHOP_RETRY_MAX_SECONDS", default=3600)
     DISPATCH_BATCH_SIZE: PositiveInt = env("BELLHOP_DISPATCH_BATCH", default=500)
+    # Inbox events a planner applies per transaction. SQLite has one writer, so a batch holds the webhook's
+    # inserts back for as long as it takes: a few hundred keep that well under a second.
+    PLANNER_BATCH_SIZE: PositiveInt = env("BELLHOP_PLANNER_BATCH", default=200)
     # Large on purpose: each deliver job has a fixed cost, and a 50-row batch spent more on it than on sending.
     DELIVER_BATCH_SIZE: PositiveInt = env("BELLHOP_DELIVER_BATCH", default=500)
     # Rounds of parallel sends whose outcomes share one commit. More is faster (4: about +10 % in a burst) but a
@@ -182,6 +185,8 @@ class Settings(BaseSettings):
     # notification still waiting after this long means reminders are late.
     HEARTBEAT_STALE_SECONDS: PositiveInt = env("BELLHOP_HEARTBEAT_STALE_SECONDS", default=10)
     OVERDUE_SECONDS: PositiveInt = env("BELLHOP_OVERDUE_SECONDS", default=60)
+    # An event still waiting in the inbox after this long means the planner is stopped or falling behind.
+    PLANNING_LAG_SECONDS: PositiveInt = env("BELLHOP_PLANNING_LAG_SECONDS", default=30)
 
     @field_validator("LOG_LEVEL", "LOG_FORMAT", "SMTP_SECURITY", "REDIS_TLS_VERIFY", mode="before")
     @classmethod

@@ -1,6 +1,6 @@
 """The AMQP consumer: the platform's events from RabbitMQ, through the same ingest path as the webhook.
 
-A message is acknowledged only after ingest commits. A message Bellhop can never take goes to the
+A message is acknowledged only once the inbox holds it. A message Bellhop can never take goes to the
 dead-letter queue with the reason in a header. A database outage puts the message back and backs off.
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from webapp import amqp, heartbeats, logs, queueing
 from webapp.domain.events import InvalidEvent
-from webapp.domain.ingest import ingest
+from webapp.domain.ingest import accept
 from webapp.extensions import db
 from webapp.models import EventSource
 
@@ -93,15 +93,15 @@ class Consumer:
                 connection.close()
 
     def handle(self, connection, channel, method, properties, body: bytes) -> None:
-        """Ingest one message; acknowledge, dead-letter, or put it back, by what went wrong."""
+        """Accept one message; acknowledge, dead-letter, or put it back, by what went wrong."""
         event_id = amqp.message_id(properties, body)
         with logs.context(event_id=event_id):
             self.take(connection, channel, method, properties, body, event_id)
 
     def take(self, connection, channel, method, properties, body: bytes, event_id: str) -> None:
-        """Ingest, then acknowledge, dead-letter, or put back."""
+        """Accept into the inbox, then acknowledge, dead-letter, or put back."""
         try:
-            ingest(body, event_id, EventSource.AMQP)
+            accept(body, event_id, EventSource.AMQP)
         except InvalidEvent as error:
             self.dead_letter(channel, method, properties, body, f"invalid event: {error}")
         except DBAPIError as error:
@@ -111,7 +111,7 @@ class Consumer:
             self.pause(connection.sleep)
         except Exception as error:  # a bug: one retry, then out of the way rather than looping forever
             db.session.rollback()
-            log.exception("could not ingest message %s", method.delivery_tag)
+            log.exception("could not accept message %s", method.delivery_tag)
             if method.redelivered:
                 self.dead_letter(channel, method, properties, body, f"failed twice: {error!r}")
             else:

@@ -1,4 +1,4 @@
-"""RQ jobs: dispatch due rows, deliver a channel batch, sweep. Each runs in an app context."""
+"""RQ jobs: plan the inbox, dispatch due rows, deliver a channel batch, sweep. Each runs in an app context."""
 
 import logging
 import uuid
@@ -13,7 +13,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from webapp import logs, queueing
-from webapp.domain import delivery, template_check, throttle, transitions
+from webapp.domain import delivery, planner, template_check, throttle, transitions
 from webapp.domain.delivery import DeliveryError, permanent, transient
 from webapp.extensions import db
 from webapp.models import Booking, Notification, NotificationStatus, NotificationType
@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 DELIVER_JOB = "workers.jobs.deliver"
 # Failed RQ jobs are only debugging aids: SQL keeps the record that matters.
 FAILURE_TTL = 7 * 24 * 3600
+
+
+def plan_inbox() -> int:
+    """Plan the inbox's waiting events (woken when events arrive); return how many were planned."""
+    queueing.planner_starting()
+    return planner.plan_waiting()
 
 
 def dispatch_due() -> int:
@@ -141,13 +147,20 @@ def settle(outcomes: list[delivery.Outcome]) -> None:
 def sweep() -> dict:
     """Safety net: take back expired leases, dispatch anything due, re-arm imminent wake-ups."""
     config = current_app.config
+    planned = planner.plan_waiting()
     returned, exhausted = transitions.release_expired(utcnow(), config["MAX_ATTEMPTS"])
     db.session.commit()
     dispatched = dispatch_due()
     armed = queueing.arm_wakeups(upcoming_due_times(2 * config["SWEEP_INTERVAL_SECONDS"] + 1))
-    if returned or exhausted or dispatched:
-        log.info("sweep: %d leases returned, %d exhausted, %d dispatched", returned, exhausted, dispatched)
-    return {"returned": returned, "exhausted": exhausted, "dispatched": dispatched, "armed": armed}
+    if planned or returned or exhausted or dispatched:
+        log.info(
+            "sweep: %d events planned, %d leases returned, %d exhausted, %d dispatched",
+            planned,
+            returned,
+            exhausted,
+            dispatched,
+        )
+    return {"planned": planned, "returned": returned, "exhausted": exhausted, "dispatched": dispatched, "armed": armed}
 
 
 def recover_lost_jobs(lost_by: str) -> dict:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
 from tests.support.factories import envelope, signed_headers
 from tests.support.processes import log_tail, process_env, start, stop, wait_for
@@ -40,7 +40,8 @@ def test_no_send_starts_after_its_bookings_cancel_commits(
         start("scheduler", env, tmp_path / "scheduler.log"),
         *(start("worker", env, tmp_path / f"worker{n}.log") for n in range(2)),
     ]
-    committed_by = {}  # booking -> when the cancel's 202 was back: its commit happened before that
+    committed_by = {}  # booking -> when the cancel was seen planned: its commit happened before that
+    watcher = create_engine(database_url, pool_size=32)
     lock = threading.Lock()
     rng = random.Random(11)
 
@@ -55,7 +56,13 @@ def test_no_send_starts_after_its_bookings_cancel_commits(
             timeout=30,
             headers={**signed_headers(body, event_id=f"cancel-{n}"), "Content-Type": "application/json"},
         )
-        assert answer.status_code == 202, answer.text
+        assert answer.status_code == 202, answer.text  # accepted: a worker plans it within moments
+        planned = text("SELECT outcome FROM inbound_events WHERE event_id = :event_id")
+        while True:
+            with watcher.connect() as connection:
+                if connection.execute(planned, {"event_id": f"cancel-{n}"}).scalar():
+                    break
+            time.sleep(0.01)
         with lock:
             committed_by[f"b{n}"] = datetime.now(timezone.utc)
 
@@ -65,6 +72,7 @@ def test_no_send_starts_after_its_bookings_cancel_commits(
         assert wait_for(lambda: settled() == 0, 30), log_tail(tmp_path)
     finally:
         stop(processes, 20)
+        watcher.dispose()
     db.session.expire_all()
     attempts = db.session.execute(
         select(Booking.external_id, DeliveryAttempt.started_at, DeliveryAttempt.outcome)

@@ -6,12 +6,22 @@ import time
 
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from tests.support.apps import config_for
-from tests.support.factories import booking_payload, envelope, notifications, post, row_counts, signed_headers
+from tests.support.factories import (
+    booking_payload,
+    envelope,
+    notifications,
+    plan,
+    post_and_plan,
+    row_counts,
+    signed_headers,
+)
 from tests.support.signin import sign_in
 from tests.support.tcp_proxy import Proxy
 from webapp import create_app
+from webapp.domain import planner
 from webapp.extensions import db
 from webapp.models import InboundEvent
 
@@ -66,9 +76,26 @@ def test_webhook_posts_during_an_outage_get_503_store_nothing_and_retries_apply_
         again = [signed_post(sender, f"evt-{n}", f"b-{n}") for n in range(20)]  # an over-eager sender
     assert {answer.status_code for answer in retried} == {202}
     assert all(200 <= answer.status_code < 300 for answer in again)
+    plan()
     db.session.expire_all()
     assert db.session.query(InboundEvent).count() == 21
     assert len(notifications()) == 21 * 9  # each booking planned once
+
+
+def test_a_planner_that_loses_the_database_marks_nothing_failed_and_plans_it_all_later(app, cut_off_app, outage):
+    proxy, _ = outage
+    sender = cut_off_app.test_client()
+    with cut_off_app.app_context():
+        assert all(signed_post(sender, f"evt-{n}", f"b-{n}").status_code == 202 for n in range(20))
+        proxy.cut()
+        with pytest.raises(OperationalError):
+            planner.plan_waiting()
+        db.session.rollback()
+        proxy.restore()
+        assert planner.plan_waiting() == 20
+    db.session.expire_all()
+    assert {event.outcome.value for event in db.session.query(InboundEvent)} == {"applied"}
+    assert len(notifications()) == 20 * 9
 
 
 def test_a_send_whose_database_write_fails_is_retried_later_and_shows_on_the_dashboard(
@@ -78,7 +105,7 @@ def test_a_send_whose_database_write_fails_is_retried_later_and_shows_on_the_das
 
     proxy, _ = outage
     app.config.update(CHANNELS=[], LEASE_SECONDS=2)
-    post(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
     receiver.on_request = lambda count: proxy.cut() if count == 1 else None  # gone while the post is out
     time.sleep(math.ceil(time.time()) - time.time() + 0.3)
     run_jobs_through(cut_off_app)  # the worker cannot record the send: its job fails, the row stays claimed

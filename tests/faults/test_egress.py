@@ -6,7 +6,7 @@ import time
 import pytest
 import urllib3
 
-from tests.support.factories import envelope, notifications, post, row_counts
+from tests.support.factories import envelope, notifications, post_and_plan, row_counts
 from workers.channels import egress
 
 HOOK_ONLY = {"CHANNELS": [], "WEBHOOK_ALLOWLIST": []}
@@ -18,7 +18,7 @@ def config_overrides():
 
 
 def welcome_to(client, url: str, person: str = "u-1"):
-    return post(client, envelope("user.welcome", {"user_id": person, "webhook_url": url}))
+    return post_and_plan(client, envelope("user.welcome", {"user_id": person, "webhook_url": url}))
 
 
 def failure_of_only_message() -> str:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.factories import booking_payload, envelope, now, post, row_counts, signed_headers
+from tests.support.factories import booking_payload, envelope, now, post_and_plan, row_counts, signed_headers
 from webapp.domain.events import PAYLOADS
 
 pytestmark = pytest.mark.slow  # make test-fast leaves it out
@@ -96,5 +96,5 @@ def test_bytes_that_are_not_utf8_json_are_refused_cleanly(client, raw):
 def test_a_2_mb_body_is_refused_and_nothing_is_stored(client):
     huge = envelope("booking.created", booking_payload(notes="z" * 2_000_000))
     before = fingerprint()
-    response = post(client, huge)
+    response = post_and_plan(client, huge)
     assert response.status_code == 413 and fingerprint() == before

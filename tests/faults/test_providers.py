@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.support.factories import envelope, notifications, post
+from tests.support.factories import envelope, notifications, post_and_plan
 from tests.support.receiver import RESET
 from tests.support.signin import sign_in
 
@@ -32,7 +32,7 @@ def test_slow_answers_429_storms_and_resets_end_sent_or_visibly_failed(client, a
     for _ in range(MESSAGES + MESSAGES // 2):  # the storm goes on through every second try and half the third
         receiver.answer(429, {"Retry-After": "1"})
     for n in range(MESSAGES):
-        post(client, envelope("user.welcome", {"user_id": f"u-{n}", "webhook_url": receiver.url}))
+        post_and_plan(client, envelope("user.welcome", {"user_id": f"u-{n}", "webhook_url": receiver.url}))
     longest = 0.0
     for _ in range(MAX_ATTEMPTS + 2):
         started = time.monotonic()

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.support.factories import envelope, notifications, post
+from tests.support.factories import envelope, notifications, post_and_plan
 from webapp.domain import rendering
 
 ATTACKS = {
@@ -42,8 +42,8 @@ def write(root, kind: str, subject: str, body: str) -> None:
 def test_each_attack_fails_its_message_and_the_next_message_still_goes(client, run_jobs, templates, attack):
     write(templates, "user_welcome", "Welcome", ATTACKS[attack])
     write(templates, "user_password_reset", "Reset", "Reset your password, {{ recipient.name }}.")
-    post(client, envelope("user.welcome", {"user_id": "u-1", "name": "Lin"}))
-    post(client, envelope("user.password_reset", {"user_id": "u-1", "reset_url": "https://example.com/r"}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "name": "Lin"}))
+    post_and_plan(client, envelope("user.password_reset", {"user_id": "u-1", "reset_url": "https://example.com/r"}))
     started = time.monotonic()
     run_jobs()
     assert time.monotonic() - started < 10  # the worker was not held
@@ -57,7 +57,7 @@ def test_each_attack_fails_its_message_and_the_next_message_still_goes(client, r
 def test_template_syntax_in_data_staff_can_edit_is_shown_not_run(client, run_jobs, templates):
     write(templates, "user_welcome", "Welcome {{ recipient.name }}", "Hello {{ recipient.name }}.")
     name = "{{ ''.__class__.__mro__ }}{% for i in range(10**9) %}x{% endfor %}"
-    post(client, envelope("user.welcome", {"user_id": "u-1", "name": name}))
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "name": name}))
     run_jobs()
     [row] = notifications()
     assert row.status.value == "sent" and row.body == f"Hello {name}."  # the name is text, never a template

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from tests.support.factories import booking_payload, envelope, notifications, signed_headers
-from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready, web
+from tests.support.processes import planner, process_env, start, stop, wait_for, wait_until_ready, web
 
 pytestmark = pytest.mark.slow  # make test-fast leaves it out
 
@@ -47,6 +47,7 @@ def test_due_times_are_right_whatever_the_processes_zone(client, database_url, r
             )
             answer = requests.post(f"{url}/webhooks/events", data=body, headers=signed_headers(body), timeout=10)
             assert answer.status_code == 202, answer.text
+        assert planner(env, tmp_path / "planner.log").wait(60) == 0  # planned in the zone too
         for n, start_at in enumerate(STARTS.values()):
             start_utc = datetime.fromisoformat(start_at.replace("Z", "+00:00")).astimezone(timezone.utc)
             rows = [

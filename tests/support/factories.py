@@ -49,9 +49,35 @@ def signed_headers(body: str, event_id: str | None = None, secret: str = SECRET,
 
 
 def post(client, event: dict | str, event_id: str | None = None, **sign_options):
-    """Sign and post one event to the webhook; return the response."""
+    """Sign and post one event to the webhook, which only stores it in the inbox; return the response."""
     body = event if isinstance(event, str) else json.dumps(event)
     return client.post("/webhooks/events", data=body, headers=signed_headers(body, event_id, **sign_options))
+
+
+def plan() -> int:
+    """Run the planner over the inbox, as a worker woken by the webhook would; return how many it planned."""
+    from webapp.domain import planner
+
+    return planner.plan_waiting()
+
+
+def post_and_plan(client, event: dict | str, event_id: str | None = None, **sign_options):
+    """Post one event, then plan it; return the webhook's response."""
+    response = post(client, event, event_id, **sign_options)
+    plan()
+    return response
+
+
+def last_outcome() -> str | None:
+    """What the planner made of the newest stored event (None while it waits)."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import InboundEvent
+
+    db.session.expire_all()
+    stored = db.session.scalar(select(InboundEvent).order_by(InboundEvent.id.desc()).limit(1))
+    return stored.outcome.value if stored and stored.outcome else None
 
 
 def row_counts() -> dict[str, int]:

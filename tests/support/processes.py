@@ -88,6 +88,17 @@ def web(env: dict, log_path: Path, workers: int = 2, port: int | None = None):
         stop([process])
 
 
+def planner(env: dict, log_path: Path) -> subprocess.Popen:
+    """`flask events plan` in a process of its own, as an operator or a second machine would run it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "events", "plan"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=open(log_path, "w"),
+        stderr=subprocess.STDOUT,
+    )
+
+
 def wait_for(predicate, seconds: float) -> bool:
     """Poll predicate until it holds or the time is up; return whether it held."""
     deadline = time.monotonic() + seconds

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp import heartbeats, queueing
+from webapp.domain import planner
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus
 from webapp.models.types import utcnow
@@ -55,7 +56,7 @@ class PresentState:
         yield from self.from_redis()
 
     def from_database(self):
-        """What is due and not yet sent, and how long the oldest has waited."""
+        """What is due and not yet sent, what waits to be planned, and how long the oldest of each has waited."""
         now = utcnow()
         try:
             count, oldest = db.session.execute(
@@ -71,6 +72,11 @@ class PresentState:
         yield gauge("bellhop_due_unsent", "Notifications due now or earlier and not yet sent.", count)
         age = (now - oldest).total_seconds() if oldest else 0.0
         yield gauge("bellhop_oldest_due_age_seconds", "How long the oldest due, unsent notification has waited.", age)
+        waiting, lag = planner.lag(now)
+        yield gauge("bellhop_events_waiting", "Events in the inbox waiting to be planned.", waiting)
+        yield gauge(
+            "bellhop_planning_lag_seconds_now", "How long the oldest event waiting to be planned has waited.", lag
+        )
 
     def from_redis(self):
         """The RQ queue's depth, and each kind of process's freshest heartbeat."""

@@ -6,7 +6,7 @@ import time
 from flask import Blueprint, abort, current_app, g, jsonify, request
 
 from webapp import metrics
-from webapp.domain.ingest import ingest
+from webapp.domain.ingest import accept
 from webapp.models import EventSource
 from webapp.signatures import verify
 
@@ -27,15 +27,15 @@ def observe_latency(response):
 
 @bp.post("/events")
 def receive_event():
-    """Verify, then ingest one event; 202 when applied, 200 when seen before."""
+    """Verify, then accept one event into the inbox; 202 when stored, 200 when its id was seen before."""
     body = request.get_data(cache=False)  # raises 413 when Content-Length is past MAX_CONTENT_LENGTH
     if request.content_length is None and len(body) >= current_app.config["MAX_CONTENT_LENGTH"]:
         # A chunked body has no length to check first, and werkzeug stops reading at the limit without a word:
         # the truncated body would fail its signature with a misleading 401.
         abort(413, f"the body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes")
     verify(body, request.headers, current_app.config["WEBHOOK_SECRETS"])
-    result = ingest(body, request.headers["webhook-id"], EventSource.WEBHOOK)
-    log.debug("event %s: %s", request.headers["webhook-id"], "duplicate" if result.duplicate else result.outcome.value)
+    result = accept(body, request.headers["webhook-id"], EventSource.WEBHOOK)
+    log.debug("event %s: %s", request.headers["webhook-id"], "duplicate" if result.duplicate else "accepted")
     if result.duplicate:
         return jsonify(status="duplicate", detail="event already received; nothing changed"), 200
-    return jsonify(status=result.outcome.value, detail=result.detail), 202
+    return jsonify(status="accepted", detail="stored; it is planned within moments"), 202

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp import heartbeats, queueing
+from webapp.domain import planner
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus
 from webapp.models.types import utcnow
@@ -35,6 +36,7 @@ def checks() -> dict[str, Check]:
             found["consumer"] = freshest("consumer", "consumer")
     if found["database"].ok:
         found["overdue"] = overdue()
+        found["planning"] = planning()
     return found
 
 
@@ -94,6 +96,15 @@ def overdue() -> Check:
     return Check(True, f"none waiting over {limit} s", max(late, 0.0))
 
 
+def planning() -> Check:
+    """Whether any event has waited in the inbox longer than the allowed planning lag."""
+    limit = current_app.config["PLANNING_LAG_SECONDS"]
+    waiting, lag = planner.lag()
+    if lag > limit:
+        return Check(False, f"{waiting} events waiting to be planned, the oldest {lag:.0f} s (limit {limit} s)", lag)
+    return Check(True, f"{waiting} waiting, the oldest {lag:.1f} s", lag)
+
+
 # What the dashboard's banner says for each part that puts reminders at risk.
 AT_RISK = {
     "database": "The database does not answer: nothing can be planned or sent.",
@@ -101,6 +112,7 @@ AT_RISK = {
     "scheduler": "No scheduler is running the clock{since}: no reminder is being sent.",
     "workers": "No worker is running{since}: due reminders are not being sent.",
     "overdue": "Reminders are late: {detail}{since}.",
+    "planning": "Events are not being planned: {detail}{since}.",
 }
 
 

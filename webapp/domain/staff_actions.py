@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from webapp import queueing
 from webapp.domain import staff, transitions
 from webapp.domain.channel_names import CONTACT_FOR_CHANNEL
-from webapp.domain.ingest import ingest
+from webapp.domain.ingest import accept
 from webapp.extensions import db
 from webapp.models import Booking, InboundEvent, Notification
 from webapp.models.types import utcnow
@@ -69,17 +69,15 @@ def booking_messages(booking: Booking, condition) -> list[int]:
 
 
 def replay(original: InboundEvent) -> str:
-    """Run a stored event through ingest again under a new id, audited; return a summary of what it did."""
-    replay_id, result = ingest_as_next_replay(original)
-    outcome = result.outcome.value
-    detail = f"{outcome}: {result.detail or ''}"
-    staff.audit("replay", target=f"event {original.event_id} as {replay_id}", rows=1, detail=detail)
+    """Put a stored event in the inbox again under a new id, audited; return a summary of what follows."""
+    replay_id = accept_as_next_replay(original)
+    staff.audit("replay", target=f"event {original.event_id} as {replay_id}", rows=1, detail="waiting to be planned")
     db.session.commit()
-    return f"replayed as {replay_id}: {outcome}"
+    return f"replayed as {replay_id}: waiting to be planned"
 
 
-def ingest_as_next_replay(original: InboundEvent):
-    """Ingest the event as `<event id>:replay:<n>`, the first n not yet taken.
+def accept_as_next_replay(original: InboundEvent) -> str:
+    """Accept the event as `<event id>:replay:<n>`, the first n not yet taken; return that id.
 
     The unique event id decides between two admins replaying at once: the one that loses finds its id
     taken and tries the next number, so each replay gets an id of its own.
@@ -90,9 +88,9 @@ def ingest_as_next_replay(original: InboundEvent):
     )
     first = db.session.scalar(taken) + 1
     for number in range(first, first + MAX_REPLAY_TRIES):
-        result = ingest(original.payload, f"{prefix}{number}", original.source, replay_of=replay_root(original))
+        result = accept(original.payload, f"{prefix}{number}", original.source, replay_of=replay_root(original))
         if not result.duplicate:
-            return f"{prefix}{number}", result
+            return f"{prefix}{number}"
     raise RuntimeError(f"no free replay id for {original.event_id} after {MAX_REPLAY_TRIES} tries")
 
 

@@ -9,7 +9,7 @@ from webapp.models.enums import (
     NotificationStatus,
     NotificationType,
 )
-from webapp.models.event import InboundEvent
+from webapp.models.event import InboundEvent, PlannerLock
 from webapp.models.notification import DeliveryAttempt, DeliveryReport, Notification, StatusChange
 from webapp.models.preference import Preference
 from webapp.models.recipient import Recipient
@@ -27,6 +27,7 @@ __all__ = [
     "EventSource",
     "InboundEvent",
     "Notification",
+    "PlannerLock",
     "NotificationStatus",
     "NotificationType",
     "Preference",

@@ -54,6 +54,8 @@ class EventOutcome(str, Enum):
     APPLIED = "applied"
     STALE = "stale"
     IGNORED = "ignored"
+    # The planner could not apply it (a bug or bad data): recorded, and skipped so its batch goes on.
+    FAILED = "failed"
 
 
 def string_enum(enum_class: type[Enum]) -> SAEnum:

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -22,5 +22,27 @@ class InboundEvent(db.Model):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     payload: Mapped[str] = mapped_column(Text)
-    outcome: Mapped[EventOutcome] = mapped_column(string_enum(EventOutcome))
+    # None while the event waits in the inbox for the planner.
+    outcome: Mapped[EventOutcome | None] = mapped_column(string_enum(EventOutcome))
     detail: Mapped[str | None] = mapped_column(String(500))
+    planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A replay keys its messages by the event first received, so it adds only what that one did not.
+    replay_of: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        Index(
+            "ix_inbound_events_waiting",
+            "id",
+            postgresql_where=text("outcome IS NULL"),
+            sqlite_where=text("outcome IS NULL"),
+        ),
+    )
+
+
+class PlannerLock(db.Model):
+    """One row that a planner updates first in each batch, so only one planner applies events at a time."""
+
+    __tablename__ = "planner_lock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64))
