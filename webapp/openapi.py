@@ -46,8 +46,8 @@ def document() -> dict:
         "type": "object",
         "required": ["status"],
         "properties": {
-            "status": {"type": "string", "enum": ["applied", "stale", "ignored"]},
-            "detail": {"type": ["string", "null"]},
+            "status": {"const": "accepted"},
+            "detail": {"type": "string"},
         },
     }
     duplicate = {
@@ -67,7 +67,7 @@ def document() -> dict:
             "content": {"application/json": {"schema": {"oneOf": list(envelopes.values())}}},
         },
         "responses": {
-            "202": response("applied, stale (older than what was applied) or ignored", status),
+            "202": response("stored durably in the inbox; planned within moments", status),
             "200": response("seen before; nothing changed", duplicate),
             "400": response("not a valid event; the reason names the field"),
             "401": response("bad or missing signature"),

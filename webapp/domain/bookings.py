@@ -3,9 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
-from webapp.domain import recipients
+from webapp.domain import batch, recipients
 from webapp.domain.events import BookingPayload
 from webapp.extensions import db
 from webapp.models import Booking, BookingStatus, EventOutcome
@@ -28,21 +26,22 @@ class Applied:
     created: bool = False
 
 
-def find_or_create(external_id: str) -> Booking:
-    """Return the booking with this platform id, creating a bare one if new."""
-    booking = db.session.scalar(select(Booking).filter_by(external_id=external_id))
-    if booking is None:
-        booking = Booking(external_id=external_id, status=BookingStatus.REQUESTED)
-        db.session.add(booking)
-    return booking
+def find_or_create(external_id: str) -> tuple[Booking, bool]:
+    """Return the booking with this platform id, creating a bare one if new; and whether it was created."""
+    booking = batch.loaded(Booking, [external_id]).get(external_id)
+    if booking is not None:
+        return booking, False
+    booking = Booking(external_id=external_id, status=BookingStatus.REQUESTED)
+    db.session.add(booking)
+    batch.remember(Booking, external_id, booking)
+    return booking, True
 
 
 def apply(event_type: str, at: datetime, payload: BookingPayload, default_minutes: int) -> Applied:
     """Apply one booking event; an older event or a cancelled booking changes nothing."""
     parties = party_ids(payload)
     people = recipients.upsert_many({external_id: getattr(payload, role) for role, external_id in parties.items()}, at)
-    booking = find_or_create(payload.booking_id)  # parties first: the booking row is written with them
-    created = booking.id is None
+    booking, created = find_or_create(payload.booking_id)  # parties first: the booking row is written with them
     for role, external_id in parties.items():
         setattr(booking, role, people[external_id])
     if booking.last_event_at and at < booking.last_event_at:

@@ -7,7 +7,7 @@ from flask import current_app
 from sqlalchemy import insert, select
 
 from webapp import metrics
-from webapp.domain import preferences, quiet_hours
+from webapp.domain import batch, preferences, quiet_hours
 from webapp.domain.channel_names import CONTACT_FOR_CHANNEL, KNOWN_CHANNELS  # noqa: F401  (re-exported)
 from webapp.extensions import db
 from webapp.models import (
@@ -151,11 +151,17 @@ def event_key(event_id: str, kind: NotificationType, recipient: Recipient, chann
     return f"event:{event_id}:{kind.value}:{recipient.external_id}:{channel}"
 
 
+# Keys per look-up: well under any database's limit on bound parameters.
+KEYS_PER_QUERY = 500
+
+
 def existing_keys(keys: list[str]) -> set[str]:
     """Return which of these dedupe keys already have a row."""
-    if not keys:
-        return set()
-    return set(db.session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(keys))))
+    taken = set()
+    for start in range(0, len(keys), KEYS_PER_QUERY):
+        chunk = keys[start : start + KEYS_PER_QUERY]
+        taken.update(db.session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(chunk))))
+    return taken
 
 
 def add(
@@ -178,26 +184,56 @@ def add(
         plan.rows.append(Planned(recipient, booking, kind, channel, decision.due, key, data, problem))
 
 
-def persist(plan: Plan) -> int:
-    """Insert the planned rows whose keys are new: one look-up and one insert for the whole event."""
-    candidates = {planned.key: planned for planned in plan.rows}
+def persist(plan: Plan) -> None:
+    """Write what the event planned: with its batch's other plans when the planner has a batch open, else now."""
+    current = batch.current()
+    if current is None:
+        persist_all([plan])
+    else:
+        current.unwritten.append(plan)
+
+
+def write_pending() -> None:
+    """Write the batch's planned messages now: SQL about to read a booking's or person's messages must see them."""
+    current = batch.current()
+    if current is None:
+        return
+    plans, current.unwritten = current.unwritten, []
+    persist_all(plans)
+    db.session.flush()  # and the batch's new bookings and people get the ids such SQL names them by
+
+
+def persist_all(plans: list[Plan]) -> int:
+    """Insert the planned rows whose keys are new: one look-up and one insert for all these plans.
+
+    Plans are in the order their events were applied: when two plan the same key, the first one's row stands,
+    as it would had each been written at once.
+    """
+    candidates: dict[str, tuple[Plan, Planned]] = {}
+    for plan in plans:
+        for planned in plan.rows:
+            candidates.setdefault(planned.key, (plan, planned))
     if not candidates:
         return 0
     # Only rows of a booking already stored can clash: an event's own keys carry its (unique) event id, and
     # a booking created by this event has no rows yet. The unique key still guards a concurrent duplicate.
     maybe_taken = [
         key
-        for key, planned in candidates.items()
+        for key, (plan, planned) in candidates.items()
         if plan.replay or (planned.booking is not None and planned.booking is not plan.new_booking)
     ]
     db.session.flush()  # new recipients and bookings get their ids
     taken = existing_keys(maybe_taken)
-    new = [planned for key, planned in candidates.items() if key not in taken]
-    apply_preferences(new)
-    rows = [planned.row() | {"created_at": plan.now, "updated_at": plan.now} for planned in new]
+    new = [(plan, planned) for key, (plan, planned) in candidates.items() if key not in taken]
+    apply_preferences([planned for _, planned in new])
+    rows = []
+    for plan, planned in new:
+        row = planned.row() | {"created_at": plan.now, "updated_at": plan.now}
+        rows.append(row)
+        if row["status"] == NotificationStatus.PENDING:
+            plan.due_times.append(row["due_at"])
     if rows:
         db.session.execute(insert(Notification.__table__), rows)
-    plan.due_times.extend(row["due_at"] for row in rows if row["status"] == NotificationStatus.PENDING)
     return len(rows)
 
 

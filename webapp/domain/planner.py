@@ -10,11 +10,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from webapp import logs, metrics, queueing
-from webapp.domain.events import InvalidEvent, parse_event
-from webapp.domain.notifications import Plan, persist
+from webapp.domain import batch, bookings, notifications
+from webapp.domain.events import Event, InvalidEvent, parse_event
+from webapp.domain.notifications import Plan
 from webapp.domain.planning import handle_event
 from webapp.extensions import db, insert_or_skip
-from webapp.models import EventOutcome, InboundEvent, PlannerLock
+from webapp.models import Booking, EventOutcome, InboundEvent, PlannerLock, Recipient
 from webapp.models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,9 @@ def plan_batch(size: int) -> int:
         return 0
     ids = [event.id for event in events]
     try:
-        due = [moment for event in in_time_order(events) for moment in apply(event, now)]
+        due, planned = apply_all(events, now)
         db.session.commit()
+        count(planned)
     except UNREACHABLE:
         db.session.rollback()
         raise
@@ -83,26 +85,68 @@ def in_time_order(events: list[InboundEvent]) -> list[InboundEvent]:
     return sorted(events, key=lambda event: (event.occurred_at, event.id))
 
 
-def apply(stored: InboundEvent, now: datetime) -> list[datetime]:
-    """Apply one stored event and record its outcome; return the due times it planned."""
+def apply_all(events: list[InboundEvent], now: datetime) -> tuple[list[datetime], list[tuple[str, str, float]]]:
+    """Apply stored events in event-time order, sharing look-ups and one insert; ready them for one commit.
+
+    Returns the due times planned, and each event's type, outcome and seconds waited, to count once committed.
+    """
+    with batch.opened():
+        parsed = [(stored, parsed_or_failed(stored, now)) for stored in in_time_order(events)]
+        preload([event for _, event in parsed if event is not None])
+        plans = [apply(stored, event, now) for stored, event in parsed if event is not None]
+        notifications.write_pending()
+    finished = utcnow()  # the lag an event saw runs to its batch's commit, not to the batch's start
+    for stored in events:
+        stored.planned_at = finished
+    planned = [
+        (stored.event_type, stored.outcome.value, (finished - stored.received_at).total_seconds()) for stored in events
+    ]
+    return [moment for plan in plans for moment in plan.due_times], planned
+
+
+def count(planned: list[tuple[str, str, float]]) -> None:
+    """Count committed outcomes, and how long each event waited to be planned."""
+    for event_type, outcome, waited in planned:
+        metrics.PLANNED.labels(event_type, outcome).inc()
+        metrics.PLANNING_LAG.observe(max(waited, 0.0))
+
+
+def parsed_or_failed(stored: InboundEvent, now: datetime) -> Event | None:
+    """The stored event, validated again; None, with the event recorded as failed, if today's rules refuse it."""
+    try:
+        return parse_event(stored.payload)
+    except InvalidEvent as error:  # stored under older rules than these
+        record(stored, EventOutcome.FAILED, f"no longer valid: {error}", now)
+        return None
+
+
+def preload(events: list[Event]) -> None:
+    """Load the batch's bookings and people in one query each, so its events find them without asking SQL."""
+    booking_ids, people_ids = set(), set()
+    for event in events:
+        payload = event.payload
+        if event.event_type.startswith("booking."):
+            booking_ids.add(payload.booking_id)
+            people_ids.update(bookings.party_ids(payload).values())
+        else:
+            people_ids.add(payload.user_id)
+    batch.loaded(Booking, sorted(booking_ids))
+    batch.loaded(Recipient, sorted(people_ids))
+
+
+def apply(stored: InboundEvent, event: Event, now: datetime) -> Plan:
+    """Apply one stored event and record its outcome; return what it planned (written with its batch)."""
+    plan = Plan(now=now, event_id=stored.replay_of or stored.event_id, replay=stored.replay_of is not None)
     with logs.context(event_id=stored.event_id):
-        try:
-            event = parse_event(stored.payload)
-        except InvalidEvent as error:  # stored under older rules than these
-            record(stored, EventOutcome.FAILED, f"no longer valid: {error}", now)
-            return []
-        plan = Plan(now=now, event_id=stored.replay_of or stored.event_id, replay=stored.replay_of is not None)
         outcome, detail = handle_event(event, plan)
-        persist(plan)
+        notifications.persist(plan)
     record(stored, outcome, detail, now)
-    return plan.due_times
+    return plan
 
 
 def record(stored: InboundEvent, outcome: EventOutcome, detail: str | None, now: datetime) -> None:
-    """Set the event's outcome, and count it with how long it waited."""
+    """Set the event's outcome and when it was planned."""
     stored.outcome, stored.detail, stored.planned_at = outcome, detail[:500] if detail else None, now
-    metrics.PLANNED.labels(stored.event_type, outcome.value).inc()
-    metrics.PLANNING_LAG.observe(max((now - stored.received_at).total_seconds(), 0.0))
 
 
 def one_at_a_time(ids: list[int], now: datetime) -> list[datetime]:
@@ -115,8 +159,10 @@ def one_at_a_time(ids: list[int], now: datetime) -> list[datetime]:
             db.session.commit()
             continue
         try:
-            due += apply(stored, now)
+            found, planned = apply_all([stored], now)
             db.session.commit()
+            due += found
+            count(planned)
         except UNREACHABLE:
             db.session.rollback()
             raise
@@ -131,9 +177,13 @@ def mark_failed(event_id: int, reason: str, now: datetime) -> None:
     """Record a poison event as failed, so it is visible and never blocks a batch again."""
     take_lock()
     stored = db.session.scalar(select(InboundEvent).where(InboundEvent.id == event_id, WAITING))
-    if stored is not None:
-        record(stored, EventOutcome.FAILED, reason, now)
+    if stored is None:
+        db.session.commit()
+        return
+    record(stored, EventOutcome.FAILED, reason, now)
+    planned = [(stored.event_type, EventOutcome.FAILED.value, (now - stored.received_at).total_seconds())]
     db.session.commit()
+    count(planned)
 
 
 def lag(now: datetime | None = None) -> tuple[int, float]:

@@ -61,7 +61,6 @@ def handle_booking(event: Event, plan: Plan) -> tuple[EventOutcome, str | None]:
     applied = bookings.apply(event.event_type, event.timestamp, event.payload, minutes)
     if applied.outcome != EventOutcome.APPLIED:
         return applied.outcome, applied.detail
-    db.session.flush()
     if applied.created:
         plan.new_booking = applied.booking
     BOOKING_PLANS[event.event_type](applied, plan)
@@ -91,6 +90,7 @@ def on_accepted(applied: Applied, plan: Plan) -> None:
 def on_cancelled(applied: Applied, plan: Plan) -> None:
     """Cancel everything still to send, and tell both parties now."""
     booking = applied.booking
+    notifications.write_pending()  # the batch's earlier events may have planned some of them
     transitions.cancel_open_for_booking(booking.id, "booking cancelled", plan.now)
     for person in booking.parties:
         notifications.add(plan, person, T.BOOKING_CANCEL, plan.now, booking)
@@ -112,6 +112,7 @@ def on_reminder_24h(applied: Applied, plan: Plan) -> None:
 
 def send_reminder_now(booking: Booking, person, plan: Plan) -> None:
     """Bring a planned 24 h reminder forward to now, or plan one due now."""
+    notifications.write_pending()
     rows = db.session.scalars(
         select(Notification).filter_by(
             booking_id=booking.id, recipient_id=person.id, type=T.BOOKING_24H, booking_starts_at=booking.starts_at
@@ -126,6 +127,7 @@ def send_reminder_now(booking: Booking, person, plan: Plan) -> None:
 
 def replan(booking: Booking, plan: Plan) -> None:
     """Cancel reminders planned for another start, then plan the current start's."""
+    notifications.write_pending()
     reminders = select(Notification.id).where(Notification.booking_id == booking.id, Notification.type.in_(REMINDERS))
     stale = db.session.scalars(reminders.where(Notification.booking_starts_at != booking.starts_at))
     cancelled = transitions.change(

@@ -3,9 +3,8 @@
 from datetime import datetime
 
 from pydantic import ValidationError
-from sqlalchemy import select
 
-from webapp.domain import preferences
+from webapp.domain import batch, notifications, preferences
 from webapp.domain.events import Contact
 from webapp.extensions import db
 from webapp.models import Recipient
@@ -17,16 +16,14 @@ def upsert_many(contacts: dict[str, Contact | None], at: datetime) -> dict[str, 
     """Find or create each recipient by platform id in one query, applying the contacts given."""
     if not contacts:
         return {}
-    found = {
-        person.external_id: person
-        for person in db.session.scalars(select(Recipient).where(Recipient.external_id.in_(list(contacts))))
-    }
+    found = batch.loaded(Recipient, list(contacts))
     wishes = []
     for external_id, contact in contacts.items():
         person = found.get(external_id)
         if person is None:
             person = found[external_id] = Recipient(external_id=external_id, timezone="UTC", locale="en")
             db.session.add(person)
+            batch.remember(Recipient, external_id, person)
         if apply_contact(person, contact, at) and contact.preferences:
             wishes.append((person, contact.preferences))
     if wishes:
@@ -36,6 +33,7 @@ def upsert_many(contacts: dict[str, Contact | None], at: datetime) -> dict[str, 
 
 def apply_preferences(wishes: list[tuple[Recipient, dict[str, bool]]], at: datetime) -> None:
     """Record the opt-ins and opt-outs an event carries; an opt-out also suppresses what was planned."""
+    notifications.write_pending()  # an opt-out suppresses what earlier events of the batch planned
     db.session.flush()  # new recipients get their ids
     for person, wanted in wishes:
         for key, opted_in in wanted.items():
