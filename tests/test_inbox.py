@@ -32,7 +32,7 @@ def planning_jobs(app) -> list[str]:
     return [job.id for job in queueing.queue().jobs if job.func_name == queueing.PLAN_JOB]
 
 
-def test_an_accepted_event_wakes_one_planning_job_at_the_front_of_the_queue(app, client, run_jobs):
+def test_an_accepted_event_wakes_one_planning_job_at_the_front_of_the_queue(app, client, redis, run_jobs):
     for n in range(5):
         assert post(client, envelope("booking.created", booking_payload(f"b-{n}"))).status_code == 202
     assert len(planning_jobs(app)) == 1  # one wake-up for the burst, not one per event
@@ -40,17 +40,28 @@ def test_an_accepted_event_wakes_one_planning_job_at_the_front_of_the_queue(app,
     assert set(outcomes().values()) == {None} and row_counts()["bookings"] == 0
     run_jobs()
     assert set(outcomes().values()) == {"applied"} and row_counts()["bookings"] == 5
+    assert not redis.exists(queueing.planner_wake_key())  # the job that ran lets the next event wake another
     post(client, envelope("booking.cancelled", {"booking_id": "b-0"}))
-    assert len(planning_jobs(app)) == 1  # the job that ran let the next event wake another
+    assert len(planning_jobs(app)) == 1
 
 
-def test_the_sweep_plans_what_no_wake_up_reached(app, client, redis, run_jobs):
+def test_the_sweep_wakes_the_planner_for_what_no_wake_up_reached(app, client, redis, run_jobs):
     post(client, envelope("booking.created", booking_payload()))
     redis.flushdb()  # the wake-up is lost with Redis; the event is safe in SQL
     from workers.jobs import sweep
 
-    assert sweep()["planned"] == 1
+    assert sweep()["waiting"] and len(planning_jobs(app)) == 1
+    run_jobs()
     assert outcomes() and set(outcomes().values()) == {"applied"}
+
+
+def test_a_planning_job_lost_with_redis_is_replaced_by_the_next_event(app, client, redis, run_jobs):
+    post(client, envelope("booking.created", booking_payload("b-1")))
+    redis.flushdb()  # the job is lost, as if its worker died; its mark is gone with it
+    post(client, envelope("booking.created", booking_payload("b-2")))
+    assert len(planning_jobs(app)) == 1
+    run_jobs()
+    assert set(outcomes().values()) == {"applied"} and not redis.exists(queueing.planner_wake_key())
 
 
 def test_events_that_arrive_out_of_order_are_applied_in_event_time_within_a_batch(client):

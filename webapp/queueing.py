@@ -20,8 +20,8 @@ from rq_scheduler import Scheduler
 log = logging.getLogger(__name__)
 DISPATCH_JOB = "workers.jobs.dispatch_due"
 PLAN_JOB = "workers.jobs.plan_inbox"
-# Set while a planning job waits to start: a burst of events enqueues one job, not one each. It expires, so a
-# job lost with Redis cannot hold the planner back for long; the sweep plans in the meantime.
+# Set while a planning job is queued or running: a burst of events enqueues one job, not one each. The job
+# renews it between batches; it expires, so a job lost with a worker holds the planner back for 30 s at most.
 PLANNER_WAKE_SECONDS = 30
 WAKEUP_PREFIX = "bellhop-wakeup-"
 # A wake-up is only a nudge; once it ran, its record is not worth keeping.
@@ -126,20 +126,37 @@ def write_wakeups(clock: Scheduler, seconds: list[int]) -> None:
 
 
 def planner_wake_key() -> str:
-    """The Redis key that says a planning job is waiting to start on this queue."""
+    """The Redis key held while a planning job is queued or running on this queue."""
     return f"bellhop-planner-wake:{current_app.config['RQ_QUEUE']}"
 
 
 def wake_planner() -> None:
-    """Enqueue a planning job, at the front of the queue, unless one is already waiting to start."""
+    """Enqueue a planning job, at the front of the queue, unless one is queued or running already.
+
+    One planning job at a time: a second would only wait on the planner lock, holding a worker that
+    could be sending.
+    """
     try:
-        if redis_connection().set(planner_wake_key(), 1, nx=True, ex=PLANNER_WAKE_SECONDS):
-            queue().enqueue(PLAN_JOB, at_front=True, result_ttl=WAKEUP_RESULT_TTL, failure_ttl=3600, job_timeout=600)
+        if take_planner_role():
+            queue().enqueue(PLAN_JOB, at_front=True, result_ttl=WAKEUP_RESULT_TTL, failure_ttl=3600, job_timeout=3600)
     except RedisError:
-        # SQL holds the event; the sweep plans it even with no wake-up.
-        log.warning("could not wake the planner; the sweep will plan the event", exc_info=True)
+        # SQL holds the event; the sweep wakes the planner again.
+        log.warning("could not wake the planner; the sweep will", exc_info=True)
 
 
-def planner_starting() -> None:
-    """A planning job starts: events stored from now on must wake another, as this one may miss them."""
+def take_planner_role() -> bool:
+    """Mark a planning job as queued or running; False when one already is."""
+    return bool(redis_connection().set(planner_wake_key(), 1, nx=True, ex=PLANNER_WAKE_SECONDS))
+
+
+def planner_still_running() -> None:
+    """A planning job between batches: keep its mark from expiring while it works through a long inbox."""
+    try:
+        redis_connection().expire(planner_wake_key(), PLANNER_WAKE_SECONDS)
+    except RedisError:
+        log.warning("could not renew the planner's mark; it expires on its own", exc_info=True)
+
+
+def planner_finished() -> None:
+    """A planning job found the inbox empty: the next event wakes a new one."""
     redis_connection().delete(planner_wake_key())

@@ -27,9 +27,21 @@ FAILURE_TTL = 7 * 24 * 3600
 
 
 def plan_inbox() -> int:
-    """Plan the inbox's waiting events (woken when events arrive); return how many were planned."""
-    queueing.planner_starting()
-    return planner.plan_waiting()
+    """Plan the inbox until it is empty (woken when events arrive); return how many were planned.
+
+    Before it stops, the job lets the next event wake another, then looks once more: an event stored
+    between its last batch and that moment is planned here, since its wake-up found this job's mark.
+    """
+    planned = 0
+    try:
+        while True:
+            planned += planner.plan_waiting()
+            queueing.planner_finished()
+            if not planner.waiting() or not queueing.take_planner_role():
+                return planned
+    except BaseException:
+        queueing.planner_finished()  # a failed job must not keep the next event from waking a planner
+        raise
 
 
 def dispatch_due() -> int:
@@ -147,20 +159,16 @@ def settle(outcomes: list[delivery.Outcome]) -> None:
 def sweep() -> dict:
     """Safety net: take back expired leases, dispatch anything due, re-arm imminent wake-ups."""
     config = current_app.config
-    planned = planner.plan_waiting()
+    waiting = planner.waiting()
+    if waiting:
+        queueing.wake_planner()  # a wake-up may have been lost with Redis; a planning job may have died
     returned, exhausted = transitions.release_expired(utcnow(), config["MAX_ATTEMPTS"])
     db.session.commit()
     dispatched = dispatch_due()
     armed = queueing.arm_wakeups(upcoming_due_times(2 * config["SWEEP_INTERVAL_SECONDS"] + 1))
-    if planned or returned or exhausted or dispatched:
-        log.info(
-            "sweep: %d events planned, %d leases returned, %d exhausted, %d dispatched",
-            planned,
-            returned,
-            exhausted,
-            dispatched,
-        )
-    return {"planned": planned, "returned": returned, "exhausted": exhausted, "dispatched": dispatched, "armed": armed}
+    if returned or exhausted or dispatched:
+        log.info("sweep: %d leases returned, %d exhausted, %d dispatched", returned, exhausted, dispatched)
+    return {"waiting": waiting, "returned": returned, "exhausted": exhausted, "dispatched": dispatched, "armed": armed}
 
 
 def recover_lost_jobs(lost_by: str) -> dict:

@@ -233,7 +233,9 @@ def persist_all(plans: list[Plan]) -> int:
         if row["status"] == NotificationStatus.PENDING:
             plan.due_times.append(row["due_at"])
     if rows:
-        db.session.execute(insert(Notification.__table__), rows)
+        # RETURNING makes SQLAlchemy send multi-row VALUES statements ("insertmanyvalues") rather than a
+        # statement per row, which PostgreSQL would plan and run one by one.
+        db.session.execute(insert(Notification.__table__).returning(Notification.id), rows)
     return len(rows)
 
 

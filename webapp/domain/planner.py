@@ -32,6 +32,7 @@ def plan_waiting() -> int:
         total += planned
         if planned < size:
             return total
+        queueing.planner_still_running()
 
 
 def plan_batch(size: int) -> int:
@@ -40,8 +41,7 @@ def plan_batch(size: int) -> int:
     If the batch fails, it is planned again an event at a time, so one poison event is recorded as
     failed and the rest go through.
     """
-    if db.session.scalar(select(InboundEvent.id).where(WAITING).limit(1)) is None:
-        db.session.rollback()  # the common case in a sweep: no write, no lock
+    if not waiting():
         return 0
     now = utcnow()
     take_lock()
@@ -184,6 +184,13 @@ def mark_failed(event_id: int, reason: str, now: datetime) -> None:
     planned = [(stored.event_type, EventOutcome.FAILED.value, (now - stored.received_at).total_seconds())]
     db.session.commit()
     count(planned)
+
+
+def waiting() -> bool:
+    """Whether any event waits to be planned (without a lock or a write)."""
+    found = db.session.scalar(select(InboundEvent.id).where(WAITING).limit(1)) is not None
+    db.session.rollback()
+    return found
 
 
 def lag(now: datetime | None = None) -> tuple[int, float]:
