@@ -166,7 +166,7 @@ def sustained_rows(stack: Stack, sizes: dict) -> list[tuple]:
     return [
         (
             f"sustained {rate:,}/s for {seconds} s: accepted (events/s)",
-            f"{ours['throughput']:.0f}",
+            f"{ours['throughput']:.0f} ({ours['failed']:,} not 202)",
             f"bare at that rate {bare['throughput']:.0f}",
             f"{ours['throughput'] / bare['throughput']:.2f}",
             f">= {rate:,}",
