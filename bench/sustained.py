@@ -9,6 +9,7 @@ sent: this measures accepting and planning; the soak measures them beside sendin
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from multiprocessing import Pool
 
 import urllib3
@@ -16,15 +17,20 @@ from sqlalchemy import select
 
 from bench import ingest
 from bench.stats import percentile
-from tests.support.stack import Stack
+from tests.support.stack import SECRET, Stack
 from webapp.extensions import db
 from webapp.models import InboundEvent
+from webapp.signatures import sign
 
 CLIENT_PROCESSES, THREADS_PER_PROCESS = 2, 16
 
 
 def paced_share(args) -> tuple[int, int, float]:
-    """One client process: post its share, each request at its own moment; return (ok, failed, behind)."""
+    """One client process: post its share, each request at its own moment; return (ok, failed, behind).
+
+    Each event is signed as it is sent: signed up front, a slow run's last events would be refused as
+    older than the signature's 5-minute tolerance.
+    """
     url, share, rate, started_at = args
     pool = urllib3.PoolManager(maxsize=THREADS_PER_PROCESS, retries=False, timeout=60)
     behind = []
@@ -37,6 +43,7 @@ def paced_share(args) -> tuple[int, int, float]:
             time.sleep(wait)
         else:
             behind.append(-wait)
+        headers = {**headers, **sign(SECRET, headers["webhook-id"], datetime.now(timezone.utc), body)}
         return pool.request("POST", url, body=body.encode(), headers=headers).status
 
     with ThreadPoolExecutor(THREADS_PER_PROCESS) as executor:
