@@ -27,7 +27,7 @@ def outcomes() -> dict[str, str | None]:
     return {row.event_id: row.outcome and row.outcome.value for row in db.session.scalars(select(InboundEvent))}
 
 
-def planning_jobs(app) -> list[str]:
+def planning_jobs() -> list[str]:
     """The ids of planning jobs waiting in Bellhop's queue."""
     return [job.id for job in queueing.queue().jobs if job.func_name == queueing.PLAN_JOB]
 
@@ -35,14 +35,14 @@ def planning_jobs(app) -> list[str]:
 def test_an_accepted_event_wakes_one_planning_job_at_the_front_of_the_queue(app, client, redis, run_jobs):
     for n in range(5):
         assert post(client, envelope("booking.created", booking_payload(f"b-{n}"))).status_code == 202
-    assert len(planning_jobs(app)) == 1  # one wake-up for the burst, not one per event
+    assert len(planning_jobs()) == 1  # one wake-up for the burst, not one per event
     assert queueing.queue().jobs[0].func_name == queueing.PLAN_JOB
     assert set(outcomes().values()) == {None} and row_counts()["bookings"] == 0
     run_jobs()
     assert set(outcomes().values()) == {"applied"} and row_counts()["bookings"] == 5
     assert not redis.exists(queueing.planner_wake_key())  # the job that ran lets the next event wake another
     post(client, envelope("booking.cancelled", {"booking_id": "b-0"}))
-    assert len(planning_jobs(app)) == 1
+    assert len(planning_jobs()) == 1
 
 
 def test_the_sweep_wakes_the_planner_for_what_no_wake_up_reached(app, client, redis, run_jobs):
@@ -50,7 +50,7 @@ def test_the_sweep_wakes_the_planner_for_what_no_wake_up_reached(app, client, re
     redis.flushdb()  # the wake-up is lost with Redis; the event is safe in SQL
     from workers.jobs import sweep
 
-    assert sweep()["waiting"] and len(planning_jobs(app)) == 1
+    assert sweep()["waiting"] and len(planning_jobs()) == 1
     run_jobs()
     assert outcomes() and set(outcomes().values()) == {"applied"}
 
@@ -59,7 +59,7 @@ def test_a_planning_job_lost_with_redis_is_replaced_by_the_next_event(app, clien
     post(client, envelope("booking.created", booking_payload("b-1")))
     redis.flushdb()  # the job is lost, as if its worker died; its mark is gone with it
     post(client, envelope("booking.created", booking_payload("b-2")))
-    assert len(planning_jobs(app)) == 1
+    assert len(planning_jobs()) == 1
     run_jobs()
     assert set(outcomes().values()) == {"applied"} and not redis.exists(queueing.planner_wake_key())
 

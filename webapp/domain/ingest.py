@@ -31,11 +31,11 @@ def accept(raw: bytes | str, event_id: str, source: EventSource, replay_of: str 
     and names the original, whose id keys its messages.
     """
     try:
-        event, text = validated(raw, event_id)
+        event, payload = validated(raw, event_id)
     except InvalidEvent:
         metrics.EVENTS.labels(source.value, known_type(raw), "invalid").inc()
         raise
-    stored = store(event, text, event_id, source, replay_of)
+    stored = store(event, payload, event_id, source, replay_of)
     if stored:
         queueing.wake_planner()
     metrics.EVENTS.labels(source.value, event.event_type, "accepted" if stored else "duplicate").inc()
@@ -47,26 +47,10 @@ def validated(raw: bytes | str, event_id: str) -> tuple[Event, str]:
     if not event_id or len(event_id) > MAX_EVENT_ID:
         raise InvalidEvent(f"event id: must be 1 to {MAX_EVENT_ID} characters")
     try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        body = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
         raise InvalidEvent("body: must be UTF-8 JSON") from None
-    return parse_event(text), text
-
-
-def store(event: Event, text: str, event_id: str, source: EventSource, replay_of: str | None) -> bool:
-    """Insert the event unless its id is stored already (the unique key decides, no look-up); commit."""
-    row = {
-        "event_id": event_id,
-        "event_type": event.event_type,
-        "source": source,
-        "occurred_at": event.timestamp,
-        "received_at": utcnow(),
-        "payload": text,
-        "replay_of": replay_of,
-    }
-    stored = db.session.execute(insert_statement(), row).scalar() is not None
-    db.session.commit()
-    return stored
+    return parse_event(body), body
 
 
 # The same SQL on SQLite (3.35+) and PostgreSQL. Written as text because SQLAlchemy compiles a dialect
@@ -82,9 +66,20 @@ INSERT_EVENT = text(
 )
 
 
-def insert_statement():
-    """INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING id, its values bound at execution."""
-    return INSERT_EVENT
+def store(event: Event, payload: str, event_id: str, source: EventSource, replay_of: str | None) -> bool:
+    """Insert the event unless its id is stored already (the unique key decides, no look-up); commit."""
+    row = {
+        "event_id": event_id,
+        "event_type": event.event_type,
+        "source": source,
+        "occurred_at": event.timestamp,
+        "received_at": utcnow(),
+        "payload": payload,
+        "replay_of": replay_of,
+    }
+    stored = db.session.execute(INSERT_EVENT, row).scalar() is not None
+    db.session.commit()
+    return stored
 
 
 def known_type(raw: bytes | str) -> str:

@@ -187,7 +187,7 @@ def mark_failed(event_id: int, reason: str, now: datetime) -> None:
 
 
 def waiting() -> bool:
-    """Whether any event waits to be planned (without a lock or a write)."""
+    """Whether any event waits to be planned; takes no lock, and ends the read so SQLite keeps no snapshot open."""
     found = db.session.scalar(select(InboundEvent.id).where(WAITING).limit(1)) is not None
     db.session.rollback()
     return found
