@@ -12,6 +12,8 @@ BAD_VALUES = [
     ("SMTP_SECURITY", "tls", "'none', 'starttls' or 'ssl'"),
     ("BELLHOP_CHANNELS", "log,emial", "unknown channel emial; known: log, webhook, email, sms, telegram"),
     ("BELLHOP_PROVIDER_RATES", "telegram=fast", "channel=messages-per-second"),
+    ("BELLHOP_SEND_EARLY_SECONDS", "booking_2h=600", "message_type=seconds with a known message type"),
+    ("BELLHOP_SEND_EARLY_SECONDS", "booking_1h=-5", "message_type=seconds"),
     ("BELLHOP_WEBHOOK_ALLOWLIST", "10.0.0.0/33", "neither an address, a CIDR network nor a host name"),
     ("REDIS_URL", "http://127.0.0.1:6379", "redis:// or rediss:// or unix://"),
     ("BELLHOP_PUBLIC_URL", "bellhop.example.com", "http:// or https://"),

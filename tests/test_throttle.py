@@ -74,6 +74,10 @@ def test_provider_rates_parse_and_refuse_nonsense(monkeypatch):
 
     monkeypatch.setenv("BELLHOP_PROVIDER_RATES", "telegram=30, sms=5")
     assert load_settings(BELLHOP_ENV="test").PROVIDER_RATES == {"telegram": 30, "sms": 5}
+    monkeypatch.setenv("BELLHOP_SEND_EARLY_SECONDS", "booking_1h=600 booking_start=0")
+    assert load_settings(BELLHOP_ENV="test").SEND_EARLY_SECONDS == {"booking_1h": 600, "booking_start": 0}
+    monkeypatch.setenv("BELLHOP_SEND_EARLY_SECONDS", "off")
+    assert load_settings(BELLHOP_ENV="test").SEND_EARLY_SECONDS == {}
     for nonsense in ("telegram=fast", "telegarm=30", "telegram=0"):
         monkeypatch.setenv("BELLHOP_PROVIDER_RATES", nonsense)
         with pytest.raises(ConfigurationError, match="BELLHOP_PROVIDER_RATES"):

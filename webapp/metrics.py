@@ -71,6 +71,12 @@ LATENESS = Histogram(
     ["channel"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
 )
+SENT_EARLY = Histogram(
+    "bellhop_sent_early_seconds",
+    "Seconds before its scheduled time a message left, by channel: a rate-limited cluster sent early.",
+    ["channel"],
+    buckets=(1, 5, 30, 60, 300, 600, 1800, 3600),
+)
 PROVIDER_ERRORS = Counter(
     "bellhop_provider_errors_total",
     "Failed delivery attempts, by channel and class (transient: retried; permanent: not).",

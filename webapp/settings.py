@@ -11,7 +11,15 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import phonenumbers
-from pydantic import AliasChoices, Field, NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -137,6 +145,11 @@ class Settings(BaseSettings):
     PROVIDER_RATES: Annotated[dict[str, PositiveInt], NoDecode] = env(
         "BELLHOP_PROVIDER_RATES", default={"telegram": 30}
     )
+    # Per message type, how many seconds early a message may leave when its channel's rate cannot send a
+    # cluster on time (webapp/domain/early.py); "off" for none. A start or end reminder never goes early.
+    SEND_EARLY_SECONDS: Annotated[dict[str, NonNegativeInt], NoDecode] = env(
+        "BELLHOP_SEND_EARLY_SECONDS", default={"booking_24h": 1800, "booking_1h": 600}
+    )
 
     # Per message type, channels tried in order: the first reachable one is planned, and the next only when
     # it fails for good, is undelivered or suppressed. "booking_1h: sms, email; booking_24h: sms, email"
@@ -226,6 +239,22 @@ class Settings(BaseSettings):
                 raise ValueError(f"wants channel=messages-per-second with a known channel, got {item!r}")
             rates[channel] = int(rate)
         return rates
+
+    @field_validator("SEND_EARLY_SECONDS", mode="before")
+    @classmethod
+    def early_tolerances(cls, value):
+        """'booking_1h=600,booking_24h=1800': per message type, the seconds it may leave early; 'off': none."""
+        if not isinstance(value, str):
+            return value
+        if value.strip().lower() == "off":  # an empty value means the default, so off needs a word
+            return {}
+        tolerances = {}
+        for item in split_words(value):
+            kind, _, seconds = item.partition("=")
+            if kind not in {member.value for member in NotificationType} or not seconds.isdigit():
+                raise ValueError(f"wants message_type=seconds with a known message type, got {item!r}")
+            tolerances[kind] = int(seconds)
+        return tolerances
 
     @field_validator("FALLBACKS", mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from webapp import logs, queueing
-from webapp.domain import delivery, planner, template_check, throttle, transitions
+from webapp.domain import delivery, early, planner, template_check, throttle, transitions
 from webapp.domain.delivery import DeliveryError, permanent, transient
 from webapp.extensions import db
 from webapp.models import Booking, Notification, NotificationStatus, NotificationType
@@ -157,18 +157,29 @@ def settle(outcomes: list[delivery.Outcome]) -> None:
 
 
 def sweep() -> dict:
-    """Safety net: take back expired leases, dispatch anything due, re-arm imminent wake-ups."""
+    """Safety net: take back expired leases, send rate-limited clusters early, dispatch what is due, re-arm wake-ups."""
     config = current_app.config
     waiting = planner.waiting()
     if waiting:
         queueing.wake_planner()  # a wake-up may have been lost with Redis; a planning job may have died
     returned, exhausted = transitions.release_expired(utcnow(), config["MAX_ATTEMPTS"])
     db.session.commit()
+    moved_early = early.pack_all(utcnow())
     dispatched = dispatch_due()
     armed = queueing.arm_wakeups(upcoming_due_times(2 * config["SWEEP_INTERVAL_SECONDS"] + 1))
-    if returned or exhausted or dispatched:
-        log.info("sweep: %d leases returned, %d exhausted, %d dispatched", returned, exhausted, dispatched)
-    return {"waiting": waiting, "returned": returned, "exhausted": exhausted, "dispatched": dispatched, "armed": armed}
+    if returned or exhausted or dispatched or moved_early:
+        log.info(
+            "sweep: %d leases returned, %d exhausted, %d moved early or back, %d dispatched",
+            *(returned, exhausted, moved_early, dispatched),
+        )
+    return {
+        "waiting": waiting,
+        "returned": returned,
+        "exhausted": exhausted,
+        "moved_early": moved_early,
+        "dispatched": dispatched,
+        "armed": armed,
+    }
 
 
 def recover_lost_jobs(lost_by: str) -> dict:

@@ -81,6 +81,7 @@ class Prepared:
     type: str = ""
     channel: str = ""
     due_at: datetime | None = None
+    scheduled_at: datetime | None = None
     rendered: Rendered | None = None
     message: Outgoing | None = None
     error: DeliveryError | None = None
@@ -126,6 +127,7 @@ def prepare(notification: Notification) -> Prepared:
         notification.type.value,
         notification.channel,
         notification.due_at,
+        notification.scheduled_at,
     )
     try:
         item.rendered = render(notification)
@@ -227,6 +229,8 @@ def count(sent: list[Outcome], failed: list[Outcome], settled_as: list[str]) -> 
         metrics.NOTIFICATIONS.labels(item.type, item.channel, "sent").inc()
         if item.due_at is not None:
             metrics.LATENESS.labels(item.channel).observe((outcome.finished_at - item.due_at).total_seconds())
+        if item.scheduled_at is not None and outcome.finished_at < item.scheduled_at:
+            metrics.SENT_EARLY.labels(item.channel).observe((item.scheduled_at - outcome.finished_at).total_seconds())
     for outcome, status in zip(failed, settled_as, strict=True):
         item = outcome.item
         metrics.PROVIDER_ERRORS.labels(item.channel, "transient" if outcome.error.transient else "permanent").inc()
