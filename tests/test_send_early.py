@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan, this_second
-from webapp.domain.early import Window, assign
+from webapp.domain.early import Window, assign, due_time
 from webapp.extensions import db
 from webapp.models import StatusChange
 from workers.jobs import sweep
@@ -118,7 +118,8 @@ def test_messages_already_due_keep_the_first_seconds(app, client):
     swept_at = this_second()
     sweep()
     early = [row.due_at for row in one_hour_reminders() if row.due_at < due]
-    assert early and min(early) >= swept_at + timedelta(seconds=1 + len(backlog))
+    # This second sends one of them (the rate packs one a second); the rest take one second each after it.
+    assert early and min(early) >= swept_at + timedelta(seconds=1 + len(backlog) - 1)
     assert sum(row.due_at == due for row in one_hour_reminders()) > 1  # the rest wait for the rate
 
 
@@ -144,3 +145,10 @@ def test_assign_never_plans_into_the_past_nor_over_the_rate():
     seconds = assign(windows, per_second=3, first_second=90)
     assert len(seconds) == 33  # 90..100 is eleven seconds of three
     assert max(Counter(seconds.values()).values()) == 3 and min(seconds.values()) == 90
+
+
+def test_a_message_that_lost_its_second_stays_early_rather_than_go_back_to_its_time():
+    scheduled = datetime(2026, 12, 2, 9, 0, tzinfo=timezone.utc)
+    moved = Window(1, 0, int(scheduled.timestamp()), scheduled - timedelta(seconds=30), scheduled)
+    assert due_time(moved, None) == scheduled - timedelta(seconds=30)  # the rate sends it from there
+    assert due_time(moved, int(scheduled.timestamp())) == scheduled

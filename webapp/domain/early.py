@@ -5,7 +5,7 @@ last would leave five minutes late. The sweep looks ahead and, per rate-limited 
 pending message a second to leave in, latest first, never more a second than the rate allows and
 never earlier than its type's tolerance (BELLHOP_SEND_EARLY_SECONDS). A message that fits has its
 due time moved there and keeps its scheduled time, so its story shows how early it went. One that
-does not fit keeps its time; the throttle sends it as soon as the rate allows, late, and says why.
+does not fit stays where it is; the throttle sends it as soon as the rate allows, late, and says why.
 Packing again each sweep moves messages back towards their time when a cluster shrinks.
 """
 
@@ -46,8 +46,8 @@ def pack_all(now: datetime) -> int:
     moved = 0
     for channel, rate in current_app.config["PROVIDER_RATES"].items():
         windows = pending_windows(channel, now, now + timedelta(seconds=lookahead), tolerances)
-        # Messages already due go first, at the rate: the seconds they take are not free.
-        first_free = epoch_second(now) + 1 + backlog(channel, now) // per_second(rate)
+        # Messages already due go first, at the rate: the seconds their excess over this one takes are not free.
+        first_free = epoch_second(now) + 1 + seconds_taken(backlog(channel, now), per_second(rate))
         seconds = assign(windows, per_second(rate), first_free)
         moved += move(windows, seconds, f"{channel} is limited to {rate} messages a second", now)
     return moved
@@ -56,6 +56,11 @@ def pack_all(now: datetime) -> int:
 def per_second(rate: int) -> int:
     """How many messages to plan into one second of a channel allowed rate a second."""
     return max(1, int(rate * HEADROOM))
+
+
+def seconds_taken(due_now: int, per_second: int) -> int:
+    """Whole seconds after this one that messages already due will take, this second sending its share."""
+    return -(-max(0, due_now - per_second) // per_second)
 
 
 def backlog(channel: str, now: datetime) -> int:
@@ -149,10 +154,10 @@ def move(windows: list[Window], seconds: dict[int, int], reason: str, now: datet
 
 
 def due_time(item: Window, second: int | None) -> datetime:
-    """Where a message should be due: its second when that is before its time, else its own time."""
-    if item.due_at > item.scheduled_at:
-        return item.due_at
-    if second is None or second >= epoch_second(item.scheduled_at):
+    """Where a message should be due: its second, or its own time when its second is that; else where it is."""
+    if second is None or item.due_at > item.scheduled_at:
+        return item.due_at  # no second fits it: it goes when the rate allows, from where it is
+    if second >= epoch_second(item.scheduled_at):
         return item.scheduled_at
     return datetime.fromtimestamp(second, timezone.utc)
 
