@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import burst, dashboard, ingest, memory, precision, reminder_script, sustained
+from bench import burst, capacity, dashboard, early, ingest, memory, precision, reminder_script, sustained
 from tests.support.stack import Stack
 
 FULL = {
@@ -25,6 +25,8 @@ FULL = {
     "suppressed": (10_000, 100_000, 2),
     "sustained": (1_000, 60),
     "reminder_script": 10_000,
+    "early": (3_000, 10, 600),
+    "capacity": (4_000, 5_000, (1, 2, 4), 20),
 }
 SMOKE = {
     "burst": 60,
@@ -40,6 +42,8 @@ SMOKE = {
     "suppressed": (60, 2_000, 1),
     "sustained": (50, 3),
     "reminder_script": 30,
+    "early": (40, 10, 600),
+    "capacity": (60, 60, (1, 2), 3),
 }
 
 
@@ -97,6 +101,10 @@ def run_backend(backend: str, sizes: dict, only: set[str]) -> list[tuple]:
             rows += sustained_rows(stack, sizes)
         if "reminders" in only:
             rows += reminder_script_rows(stack, sizes)
+        if "early" in only:
+            rows += early_rows(stack, sizes)
+        if "capacity" in only:
+            rows += capacity_rows(stack, sizes)
         if "memory" in only:
             ours = memory.bellhop_memory(stack, sizes["memory"])
             naive = memory.naive_memory(stack, sizes["naive_memory"])
@@ -197,6 +205,93 @@ def reminder_script_rows(stack: Stack, sizes: dict) -> list[tuple]:
                 "-",
                 "each sent once",
                 result,
+            )
+        )
+    return rows
+
+
+def early_rows(stack: Stack, sizes: dict) -> list[tuple]:
+    """A rate-limited cluster of 1 h reminders, sent early within their tolerance and without."""
+    result = early.early(stack, *sizes["early"])
+    ours, baseline = result["bellhop"], result["baseline"]
+    check_complete(ours, baseline)
+    name = f"early sending: {result['count']:,} 1 h reminders in one second at {result['rate']}/s"
+    return [
+        (
+            f"{name}: late (> 1 s) / lateness p99 (s)",
+            f"{ours['late']} / {ours['lateness_p99']:.1f}",
+            f"not early {baseline['late']} / {baseline['lateness_p99']:.1f}",
+            "-",
+            "none late",
+            result,
+        ),
+        (
+            f"{name}: earliest (s before), outside the {result['tolerance']} s tolerance",
+            f"{-ours['earliest']:.0f}, {ours['too_early']}",
+            f"not early {-baseline['earliest']:.0f}, {baseline['too_early']}",
+            "-",
+            "none outside",
+            result,
+        ),
+    ]
+
+
+def split_ms(figures: dict, *roles: str) -> str:
+    """CPU ms per unit for each role, as 'a / b / c'."""
+    return " / ".join(f"{figures[role]:.2f}" for role in roles)
+
+
+def capacity_rows(stack: Stack, sizes: dict) -> list[tuple]:
+    """CPU per unit of work per role, the commit rate, and the model's burst throughput against 1, 2, 4 workers."""
+    result = capacity.capacity(stack, *sizes["capacity"])
+    plan, dashboards = result["plan"], result["dashboard"]
+    if not result["complete"]:
+        raise SystemExit(f"capacity benchmark did not finish: {result}")
+    rows = [
+        (
+            "capacity: CPU ms per accepted event (web / database / redis)",
+            split_ms(plan["accept_ms"], "web", "database", "redis"),
+            f"accepted {plan['accept_rate']:.0f}/s",
+            "-",
+            "-",
+            result,
+        ),
+        (
+            "capacity: CPU ms per planned event (worker / database / redis)",
+            split_ms(plan["plan_ms"], "workers", "database", "redis"),
+            f"planned {plan['plan_rate']:.0f}/s",
+            "-",
+            "-",
+            result,
+        ),
+        (
+            "capacity: CPU ms per dashboard poll (web / database / redis)",
+            split_ms(dashboards["poll_ms"], "web", "database", "redis"),
+            f"{dashboards['polls']} polls",
+            "-",
+            "-",
+            result,
+        ),
+        (
+            "capacity: commits/s, single-row, 4 connections",
+            f"{result['commits']['commits_per_second']:.0f}",
+            "-",
+            "-",
+            "-",
+            result,
+        ),
+    ]
+    for sent in result["sends"]:
+        check_complete(sent)
+        rows.append(
+            (
+                f"capacity: burst of {sent['count']:,} by {sent['workers']} worker(s), msg/s "
+                "(CPU ms/msg worker / database / redis)",
+                f"{sent['throughput']:.0f} ({split_ms(sent['send_ms'], 'workers', 'database', 'redis')})",
+                f"model {sent['predicted']:.0f}",
+                f"{sent['throughput'] / sent['predicted']:.2f}",
+                "model within 20 %",
+                sent,
             )
         )
     return rows
@@ -313,7 +408,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves every benchmark still runs")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
     parser.add_argument(
-        "--only", default="burst,precision,ingest,sustained,reminders,memory,scale,dashboard,suppressed"
+        "--only",
+        default="burst,precision,ingest,sustained,reminders,early,capacity,memory,scale,dashboard,suppressed",
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args(argv)
