@@ -171,7 +171,7 @@ def sustained_rows(stack: Stack, sizes: dict) -> list[tuple]:
     if not result["complete"] or result["planned"] != result["bellhop"]["accepted"]:
         raise SystemExit(f"sustained: events left unplanned: {result}")
     ours, bare = result["bellhop"], result["bare"]
-    return [
+    rows = [
         (
             f"sustained {rate:,}/s for {seconds} s: accepted (events/s)",
             f"{ours['throughput']:.0f} ({ours['failed']:,} not 202)",
@@ -189,6 +189,22 @@ def sustained_rows(stack: Stack, sizes: dict) -> list[tuple]:
             {},
         ),
     ]
+    if stack.backend == "sqlite":
+        rows.append(sqlite_pause_row(stack, rate, seconds, result))
+    return rows
+
+
+def sqlite_pause_row(stack: Stack, rate: int, seconds: int, paused: dict) -> tuple:
+    """The same offer with the planner taking the write lock straight back after each batch."""
+    greedy = sustained.sustained(stack, rate, seconds, BELLHOP_PLANNER_SQLITE_PAUSE="0")
+    return (
+        f"sustained {rate:,}/s for {seconds} s: accepted with the planner's pause / without (events/s, lag p99 s)",
+        f"{paused['bellhop']['throughput']:.0f}, {paused['lag_p99']:.2f}",
+        f"without {greedy['bellhop']['throughput']:.0f}, {greedy['lag_p99']:.2f}",
+        f"{paused['bellhop']['throughput'] / greedy['bellhop']['throughput']:.2f}",
+        "-",
+        greedy,
+    )
 
 
 def reminder_script_rows(stack: Stack, sizes: dict) -> list[tuple]:

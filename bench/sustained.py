@@ -91,7 +91,7 @@ def planning_lags(stack: Stack) -> list[float]:
         return [(planned - received).total_seconds() for received, planned in rows if planned]
 
 
-def sustained(stack: Stack, rate: float, seconds: float, workers: int = 2) -> dict:
+def sustained(stack: Stack, rate: float, seconds: float, workers: int = 2, **env) -> dict:
     """Offer rate events/s for seconds to gunicorn with workers planning; the bare endpoint at that rate beside."""
     count = int(rate * seconds)
     stack.reset()
@@ -105,7 +105,7 @@ def sustained(stack: Stack, rate: float, seconds: float, workers: int = 2) -> di
     batch = ingest.signed_requests(count, stack.receiver_url)
     web, url = ingest.serve(stack, "wsgi:app")
     try:
-        with stack.running(workers, BELLHOP_WEBHOOK_CHANNEL="false"):
+        with stack.running(workers, BELLHOP_WEBHOOK_CHANNEL="false", **env):
             time.sleep(2)  # the workers and scheduler start
             ours = offer(url, batch, rate)
             complete = wait_planned(stack, ours["accepted"], 120)

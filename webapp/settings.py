@@ -14,6 +14,7 @@ import phonenumbers
 from pydantic import (
     AliasChoices,
     Field,
+    NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
@@ -184,6 +185,8 @@ class Settings(BaseSettings):
     # Inbox events a planner applies per transaction. SQLite has one writer, so a batch holds the webhook's
     # inserts back for as long as it takes: a few hundred keep that well under a second.
     PLANNER_BATCH_SIZE: PositiveInt = env("BELLHOP_PLANNER_BATCH", default=200)
+    # On SQLite, the planner's pause after each batch, in which the webhook's inserts take the write lock.
+    PLANNER_SQLITE_PAUSE_SECONDS: NonNegativeFloat = env("BELLHOP_PLANNER_SQLITE_PAUSE", default=0.1)
     # Large on purpose: each deliver job has a fixed cost, and a 50-row batch spent more on it than on sending.
     DELIVER_BATCH_SIZE: PositiveInt = env("BELLHOP_DELIVER_BATCH", default=500)
     # Rounds of parallel sends whose outcomes share one commit. More is faster (4: about +10 % in a burst) but a

@@ -3,6 +3,7 @@
 import logging
 import os
 import socket
+import time
 from datetime import datetime
 
 from flask import current_app
@@ -30,9 +31,22 @@ def plan_waiting() -> int:
     while True:
         planned = plan_batch(size)
         total += planned
+        if planned:
+            give_way()
         if planned < size:
             return total
         queueing.planner_still_running()
+
+
+def give_way() -> None:
+    """On SQLite, pause after a batch, so the webhook's inserts get the one write lock.
+
+    A waiting writer sleeps in SQLite's busy handler in steps of up to 100 ms; a planner that takes
+    the lock straight back after its commit would hold it nearly all the time.
+    """
+    pause = current_app.config["PLANNER_SQLITE_PAUSE_SECONDS"]
+    if pause and db.engine.dialect.name == "sqlite":
+        time.sleep(pause)
 
 
 def plan_batch(size: int) -> int:
