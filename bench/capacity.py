@@ -130,14 +130,14 @@ def commit_rate(stack: Stack, connections: int = 4, seconds: float = 5) -> dict:
     with stack.app.app_context():
         with db.engine.begin() as connection:
             connection.execute(text("DROP TABLE IF EXISTS bench_commits"))
-            connection.execute(text("CREATE TABLE bench_commits (id INTEGER PRIMARY KEY, at TEXT)"))
+            connection.execute(text("CREATE TABLE bench_commits (at TEXT)"))
         engine, counts = db.engine, [0] * connections
         stop = time.monotonic() + seconds
 
         def commit_loop(slot: int) -> None:
             with engine.connect() as connection:
                 while time.monotonic() < stop:
-                    connection.execute(text("INSERT INTO bench_commits (at) VALUES ('x')"))
+                    connection.execute(text("INSERT INTO bench_commits (at) VALUES (:at)"), {"at": "x"})
                     connection.commit()
                     counts[slot] += 1
 
