@@ -25,6 +25,7 @@ from webapp.extensions import db
 from webapp.models import Role
 
 SETTLE_SECONDS = 4  # for processes to import and warm up before their CPU is counted
+SEED_SECONDS = 5  # ahead of the burst's due second: longer than seeding its rows takes
 
 
 class Meter:
@@ -83,23 +84,23 @@ def send(stack: Stack, count: int, workers: int) -> dict:
     stack.reset()
     with stack.running(workers) as started:
         time.sleep(SETTLE_SECONDS)
+        # Seeded before the meter starts: inserting the rows is the benchmark's cost, not Bellhop's.
+        due = (datetime.now(timezone.utc) + timedelta(seconds=SEED_SECONDS)).replace(microsecond=0)
+        seed_reminders(stack.app, stack.receiver_url, [due] * count)
+        with stack.app.app_context():
+            queueing.arm_wakeups([due])
         meter = Meter(stack, {"workers": [process.pid for process in started]})
         with meter.counting():
-            due = (datetime.now(timezone.utc) + timedelta(seconds=3)).replace(microsecond=0)
-            seed_reminders(stack.app, stack.receiver_url, [due] * count)
-            with stack.app.app_context():
-                queueing.arm_wakeups([due])
             complete = stack.wait_for_arrivals(count, 600)
-            finished = time.time()
     arrivals = stack.arrivals()
-    first = min(arrived for _, arrived in arrivals)
+    first, last = min(arrived for _, arrived in arrivals), max(arrived for _, arrived in arrivals)
     return {
         "workers": workers,
         "count": count,
         "received": len(arrivals),
         "distinct": len({notification_id for notification_id, _ in arrivals}),
         "complete": complete,
-        "throughput": count / (finished - first) if complete else 0.0,
+        "throughput": count / (last - first) if complete else 0.0,
         "send_ms": meter.per_unit_ms(count),
     }
 
