@@ -10,6 +10,7 @@ Packing again each sweep moves messages back towards their time when a cluster s
 """
 
 import heapq
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import groupby
@@ -60,7 +61,7 @@ def per_second(rate: int) -> int:
 
 def seconds_taken(due_now: int, per_second: int) -> int:
     """Whole seconds after this one that messages already due will take, this second sending its share."""
-    return -(-max(0, due_now - per_second) // per_second)
+    return math.ceil(max(0, due_now - per_second) / per_second)
 
 
 def backlog(channel: str, now: datetime) -> int:
