@@ -39,6 +39,7 @@ def plan_inbox() -> int:
             queueing.planner_finished()
             if not planner.waiting() or not queueing.take_planner_role():
                 return planned
+            planner.give_way()
     except BaseException:
         queueing.planner_finished()  # a failed job must not keep the next event from waking a planner
         raise
@@ -170,7 +171,10 @@ def sweep() -> dict:
     if returned or exhausted or dispatched or moved_early:
         log.info(
             "sweep: %d leases returned, %d exhausted, %d moved early or back, %d dispatched",
-            *(returned, exhausted, moved_early, dispatched),
+            returned,
+            exhausted,
+            moved_early,
+            dispatched,
         )
     return {
         "waiting": waiting,

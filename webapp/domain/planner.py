@@ -31,15 +31,14 @@ def plan_waiting() -> int:
     while True:
         planned = plan_batch(size)
         total += planned
-        if planned:
-            give_way()
         if planned < size:
             return total
         queueing.planner_still_running()
+        give_way()
 
 
 def give_way() -> None:
-    """On SQLite, pause after a batch, so the webhook's inserts get the one write lock.
+    """On SQLite, pause before the next batch, so the webhook's inserts get the one write lock.
 
     A waiting writer sleeps in SQLite's busy handler in steps of up to 100 ms; a planner that takes
     the lock straight back after its commit would hold it nearly all the time.
