@@ -36,6 +36,13 @@ def test_a_bad_value_is_refused_with_its_name_and_what_is_allowed(monkeypatch, v
     assert variable in str(refused.value) and explanation in str(refused.value)
 
 
+def test_channels_none_turns_off_all_but_the_webhook_while_empty_means_the_default(monkeypatch):
+    monkeypatch.setenv("BELLHOP_CHANNELS", "none")
+    assert load_settings(BELLHOP_ENV="test").CHANNELS == []
+    monkeypatch.setenv("BELLHOP_CHANNELS", "")
+    assert load_settings(BELLHOP_ENV="test").CHANNELS == ["log"]
+
+
 def test_renamed_timeouts_keep_their_old_names(monkeypatch):
     old_names = {"SMTP_TIMEOUT": "3", "SMS_TIMEOUT": "4", "TELEGRAM_TIMEOUT": "5", "BELLHOP_WEBHOOK_TIMEOUT": "6"}
     for name, value in old_names.items():

@@ -223,7 +223,9 @@ class Settings(BaseSettings):
     @field_validator("CHANNELS")
     @classmethod
     def known_channels(cls, channels: list[str]) -> list[str]:
-        """Every channel named is one Bellhop has."""
+        """Every channel named is one Bellhop has; 'none' is none (an empty value means the default, log)."""
+        if channels == ["none"]:
+            return []
         unknown = [name for name in channels if name not in KNOWN_CHANNELS]
         if unknown:
             raise ValueError(f"unknown channel {', '.join(unknown)}; known: {', '.join(KNOWN_CHANNELS)}")

@@ -71,7 +71,7 @@ class Stack:
             "REDIS_URL": self.redis_url,
             "BELLHOP_WEBHOOK_SECRETS": SECRET,
             "BELLHOP_OUTBOUND_WEBHOOK_SECRET": OUTBOUND,
-            "BELLHOP_CHANNELS": "",
+            "BELLHOP_CHANNELS": "none",  # an empty value would mean the default, the log channel
             "BELLHOP_WEBHOOK_ALLOWLIST": "127.0.0.1",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
