@@ -10,7 +10,14 @@ from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 
 from bench.stats import percentile
-from tests.support.stack import Stack, insert_in_chunks, refresh_statistics, seed_bookings, seed_people
+from tests.support.stack import (
+    Stack,
+    insert_in_chunks,
+    refresh_statistics,
+    reminder_row,
+    seed_bookings,
+    seed_people,
+)
 from webapp import queueing
 from webapp.domain.early import per_second
 from webapp.extensions import db
@@ -61,19 +68,8 @@ def seed_cluster(stack: Stack, count: int, lead: float) -> datetime:
 
 
 def reminder(n: int, due: datetime, booking: dict) -> dict:
-    """The n-th 1 h reminder: to the client when n is even, to the expert when odd."""
-    return {
-        "booking_id": booking["id"],
-        "recipient_id": booking["client_id"] if n % 2 == 0 else booking["expert_id"],
-        "type": "booking_1h",
-        "channel": "webhook",
-        "status": "pending",
-        "scheduled_at": due,
-        "due_at": due,
-        "booking_starts_at": booking["starts_at"],
-        "attempts": 0,
-        "dedupe_key": f"bench-early:{n}",
-    }
+    """The n-th 1 h reminder: the stack's reminder row, as the 1 h type."""
+    return {**reminder_row(n, due, booking, "pending"), "type": "booking_1h", "dedupe_key": f"bench-early:{n}"}
 
 
 def wait_for_all(stacks, count: int, timeout: float) -> bool:
