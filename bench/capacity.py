@@ -61,7 +61,8 @@ def accept_and_plan(stack: Stack, count: int) -> dict:
         web.wait(30)
     with stack.app.app_context():
         queueing.redis_connection().flushall()  # the events wait in SQL; the planner is woken below
-    with stack.running(1, scheduler=False, BELLHOP_WEBHOOK_CHANNEL="false") as started:
+    # Pending webhook rows, as in production; with no scheduler none is dispatched while planning is metered.
+    with stack.running(1, scheduler=False) as started:
         time.sleep(SETTLE_SECONDS)
         planning = Meter(stack, {"workers": [process.pid for process in started]})
         with planning.counting():
