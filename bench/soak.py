@@ -17,6 +17,7 @@ import urllib3
 from sqlalchemy import func, select
 
 from bench import dashboard
+from bench.stats import lateness_summary
 from tests.support.stack import SECRET, Stack
 from webapp.demo import booking_payload, event
 from webapp.domain import staff
@@ -101,7 +102,16 @@ def reconcile(stack: Stack) -> dict:
         "by_status": {status.value: count for status, count in by_status.items()},
         "received": len(arrivals),
         "received_distinct": len({notification for notification, _ in arrivals}),
+        "lateness": lateness(stack, arrivals),
     }
+
+
+def lateness(stack: Stack, arrivals: list[tuple[int, float]]) -> dict:
+    """Each arrival against its message's scheduled time (a message planned for now is due when planned)."""
+    with stack.app.app_context():
+        scheduled = dict(db.session.execute(select(Notification.id, Notification.scheduled_at)).all())
+    late = [arrived - scheduled[notification].timestamp() for notification, arrived in arrivals if notification]
+    return {**lateness_summary(late or [0.0]), "over_5_s": sum(1 for seconds in late if seconds > 5)}
 
 
 def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
@@ -172,12 +182,16 @@ def main() -> None:
     args = parser.parse_args()
     result = soak(args.backend, args.minutes, args.rate, args.dashboards)
     print(json.dumps(result, indent=2))
+    late = result["lateness"]
+    # The receiver keeps every arrival: its growth is the harness's, not Bellhop's.
+    bellhop_growth = {name: growth for name, growth in result["memory_growth_percent"].items() if name != "receiver"}
     lost = result["due"] - result["by_status"].get("sent", 0) - result["by_status"].get("failed", 0)
     print(
         f"\n{result['accepted']} events accepted of {result['posted']} posted, {result['events']} stored; "
         f"{result['due']} notifications due, {lost} not finished; receiver got {result['received']} "
-        f"({result['received_distinct']} distinct); largest memory growth "
-        f"{max(result['memory_growth_percent'].values(), default=0)} %"
+        f"({result['received_distinct']} distinct); lateness p50 {late['p50']:.2f} s, p99 {late['p99']:.2f} s, "
+        f"max {late['max']:.2f} s, {late['over_5_s']} over 5 s; largest memory growth of Bellhop's processes "
+        f"{max(bellhop_growth.values(), default=0)} %"
     )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
