@@ -105,8 +105,6 @@ def sustained(stack: Stack, rate: float, seconds: float, workers: int = 2, **env
     batch = ingest.signed_requests(count, stack.receiver_url)
     web, url = ingest.serve(stack, "wsgi:app")
     try:
-        # No scheduler: the 9 messages each event plans are pending webhook rows, as in production, and
-        # none is dispatched, so only accepting and planning are measured.
         with stack.running(workers, scheduler=False, **env):
             time.sleep(2)  # the workers start
             ours = offer(url, batch, rate)
