@@ -18,6 +18,7 @@ from sqlalchemy import text
 from bench import dashboard, ingest
 from bench.cpu import postmaster_pid, tree_seconds
 from bench.sustained import wait_planned
+from tests.support.processes import stop
 from tests.support.stack import Stack, seed_reminders
 from webapp import queueing
 from webapp.domain import staff
@@ -57,8 +58,7 @@ def accept_and_plan(stack: Stack, count: int) -> dict:
         with meter.counting():
             accepted = ingest.load(url, ingest.signed_requests(count, stack.receiver_url))
     finally:
-        web.terminate()
-        web.wait(30)
+        stop([web])
     with stack.app.app_context():
         queueing.redis_connection().flushall()  # the events wait in SQL; the planner is woken below
     # Pending webhook rows, as in production; with no scheduler none is dispatched while planning is metered.
@@ -122,8 +122,7 @@ def dashboard_polls(stack: Stack, dashboards: int, seconds: float) -> dict:
                 time.sleep(seconds)
             polls = pollers.requests - before
     finally:
-        process.terminate()
-        process.wait(30)
+        stop([process])
     return {"polls": polls, "poll_ms": meter.per_unit_ms(polls)}
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, insert, select
 from bench import ingest
 from bench.stats import percentile
 from tests.support import services
+from tests.support.processes import stop
 from tests.support.signin import signed_in_session
 from tests.support.stack import Stack, refresh_statistics
 from webapp.domain import staff
@@ -180,8 +181,7 @@ def dashboard(stack: Stack, count: int, repeat: int) -> dict:
         session = signed_in(base)
         figures = {name: page_times(session, base + path, repeat) for name, path in cases(sample).items()}
     finally:
-        process.terminate()
-        process.wait(30)
+        stop([process])
     return {"rows": count, "seed_seconds": sample["seconds"], "cases": figures}
 
 
@@ -227,8 +227,7 @@ def ingest_beside_dashboards(stack: Stack, events: int, dashboards: int) -> dict
             time.sleep(1.5)
             watched = ingest.load(f"{base}/webhooks/events", ingest.signed_requests(events, stack.receiver_url))
     finally:
-        process.terminate()
-        process.wait(30)
+        stop([process])
     return {
         "alone": alone,
         "with_dashboards": watched,

@@ -12,6 +12,7 @@ from multiprocessing import Pool
 import urllib3
 
 from tests.support import services
+from tests.support.processes import stop
 from tests.support.stack import SECRET, Stack
 from webapp.demo import booking_payload, event
 from webapp.signatures import sign
@@ -122,5 +123,4 @@ def measure(stack: Stack, app_path: str, tier: str, count: int) -> dict:
     try:
         return load(url, signed_requests(count, stack.receiver_url))
     finally:
-        process.terminate()
-        process.wait(30)
+        stop([process])

@@ -69,8 +69,7 @@ def through_webhook(stack: Stack, bodies: list[str]) -> dict:
         result = ingest.load(url, signed)
         return {**result, "first_publish": started}
     finally:
-        web.terminate()
-        web.wait(30)
+        stop([web])
 
 
 def through_rabbitmq(rabbit: RabbitNode, stack: Stack, bodies: list[str]) -> dict:

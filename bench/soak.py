@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from bench import dashboard
 from bench.stats import lateness_summary
+from tests.support.processes import stop
 from tests.support.stack import SECRET, Stack
 from webapp.demo import booking_payload, event
 from webapp.domain import staff
@@ -143,8 +144,7 @@ def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
                 memory_end = memory(watched)
             time.sleep(SETTLE_SECONDS)
             figures = reconcile(stack)
-        web.terminate()
-        web.wait(30)
+        stop([web])
     finally:
         stack.close()
     growth = {name: round(100 * (memory_end.get(name, 0) - kib) / kib, 1) for name, kib in memory_start.items() if kib}

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from bench import ingest
 from bench.stats import percentile
+from tests.support.processes import stop
 from tests.support.stack import SECRET, Stack
 from webapp.extensions import db
 from webapp.models import InboundEvent
@@ -99,8 +100,7 @@ def sustained(stack: Stack, rate: float, seconds: float, workers: int = 2, **env
     try:
         bare = offer(bare_url, ingest.signed_requests(count, stack.receiver_url), rate)
     finally:
-        bare_process.terminate()
-        bare_process.wait(30)
+        stop([bare_process])
     stack.reset()
     batch = ingest.signed_requests(count, stack.receiver_url)
     web, url = ingest.serve(stack, "wsgi:app")
@@ -110,8 +110,7 @@ def sustained(stack: Stack, rate: float, seconds: float, workers: int = 2, **env
             ours = offer(url, batch, rate)
             complete = wait_planned(stack, ours["accepted"], 120)
     finally:
-        web.terminate()
-        web.wait(30)
+        stop([web])
     lags = planning_lags(stack)
     return {
         "bellhop": ours,

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.support import services
 from tests.support.factories import booking_payload, envelope, notifications, now, post_and_plan, signed_headers
 from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready, web
 
@@ -114,3 +115,15 @@ def test_a_chunked_body_is_taken_below_the_limit_and_refused_with_413_above_it(d
         padded = envelope("booking.created", booking_payload("b-2", service_name="x" * 200))
         padded["payload"]["notes"] = "a" * 300_000  # past the 256 KiB limit, with no length to check first
         assert chunked_post(url, json.dumps(padded).encode()) == 413
+
+
+def test_web_stops_promptly_when_told_to_while_its_workers_boot(database_url, redis_url, tmp_path):
+    env = {**process_env(database_url, redis_url), "PORT": str(services.free_port()), "WEB_CONCURRENCY": "2"}
+    for attempt in range(3):  # the port opens before the workers boot: a stop sent then lands mid-boot
+        process = start("web", env, tmp_path / f"web{attempt}.log")
+        try:
+            services.wait_for_port(int(env["PORT"]))
+            process.terminate()
+            process.wait(10)  # gunicorn's graceful timeout is 30 s; a worker that missed the stop waits it out
+        finally:
+            stop([process])
