@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.support.factories import (
     booking_payload,
@@ -11,6 +11,8 @@ from tests.support.factories import (
     last_outcome,
     notifications,
     now,
+    plan,
+    post,
     post_and_plan,
     row_counts,
 )
@@ -38,6 +40,37 @@ def test_reminders_already_past_are_skipped(client):
     post_and_plan(client, envelope("booking.created", booking_payload(start=now() + timedelta(minutes=30))))
     planned = {r.type.value for r in notifications()}
     assert planned == {"booking_created", "booking_start", "booking_end"}
+
+
+def received_then_planned(client, events: list[dict], waited: timedelta) -> None:
+    """Post events, as if they had waited this long in the inbox before the planner took them."""
+    for event in events:
+        post(client, event)
+    db.session.execute(update(InboundEvent).values(received_at=now() - waited))
+    db.session.commit()
+    plan()
+
+
+def test_a_reminder_falling_due_while_its_event_waits_is_sent_late_not_skipped(client):
+    start = now() - timedelta(minutes=1)  # arrived ten minutes ago, before the start; planned after it
+    received_then_planned(client, [envelope("booking.created", booking_payload(start=start))], timedelta(minutes=10))
+    starts = notifications(type="booking_start")
+    assert kinds(starts) == [("booking_start", "client-1", "pending"), ("booking_start", "expert-1", "pending")]
+    assert all(row.due_at <= now() for row in starts)  # due already: it goes out at once, its lateness recorded
+    assert {r.type.value for r in notifications()} == {"booking_created", "booking_start", "booking_end"}
+
+
+def test_a_reminder_that_fell_due_while_its_event_waited_is_dropped_once_it_means_nothing(client):
+    begun = booking_payload("b-begun", start=now() - timedelta(minutes=30))  # its 1 h reminder is no use now
+    over = booking_payload("b-over", start=now() - timedelta(minutes=70))  # 60 minutes: ended ten minutes ago
+    events = [envelope("booking.created", payload) for payload in (begun, over)]
+    received_then_planned(client, events, timedelta(minutes=100))
+    assert {(r.booking.external_id, r.type.value) for r in notifications()} == {
+        ("b-begun", "booking_created"),
+        ("b-begun", "booking_start"),
+        ("b-begun", "booking_end"),
+        ("b-over", "booking_created"),
+    }
 
 
 def test_end_time_and_default_duration(client, app):

@@ -65,12 +65,17 @@ class Plan:
 
     now: datetime
     event_id: str
+    # When the event was received: what was still to come then is planned, even if the planner ran behind.
+    received_at: datetime | None = None
     rows: list[Planned] = field(default_factory=list)
     due_times: list[datetime] = field(default_factory=list)
     # The booking this event created, if any: it can have no notification rows yet.
     new_booking: Booking | None = None
     # A replay keys its messages by the original event's id, so those keys may exist already.
     replay: bool = False
+
+    def __post_init__(self):
+        self.received_at = min(self.received_at or self.now, self.now)
 
 
 def channels_for(recipient: Recipient) -> list[str]:

@@ -149,7 +149,8 @@ def preload(events: list[Event]) -> None:
 
 def apply(stored: InboundEvent, event: Event, now: datetime) -> Plan:
     """Apply one stored event and record its outcome; return what it planned (written with its batch)."""
-    plan = Plan(now=now, event_id=stored.replay_of or stored.event_id, replay=stored.replay_of is not None)
+    event_id, replay = stored.replay_of or stored.event_id, stored.replay_of is not None
+    plan = Plan(now=now, event_id=event_id, received_at=stored.received_at, replay=replay)
     with logs.context(event_id=stored.event_id):
         outcome, detail = handle_event(event, plan)
         notifications.persist(plan)

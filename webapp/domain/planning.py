@@ -39,13 +39,21 @@ def reminder_times(booking: Booking) -> dict[NotificationType, datetime]:
 
 
 def plan_reminders(booking: Booking, plan: Plan) -> None:
-    """Plan the booking's future reminders; those already past are skipped, not sent late."""
+    """Plan the reminders still to come when the event arrived; those past then are skipped, not sent late."""
     if booking.starts_at is None:
         return
     for kind, due in reminder_times(booking).items():
-        if due > plan.now:
+        # The inbox may plan an event a while after it arrived: a reminder that fell due meanwhile still goes,
+        # late and recorded as late, unless the session has moved past where it means anything.
+        if due > plan.received_at and still_of_use(kind, booking, plan.now):
             for person in booking.parties:
                 notifications.add(plan, person, kind, due, booking)
+
+
+def still_of_use(kind: NotificationType, booking: Booking, now: datetime) -> bool:
+    """Whether a reminder is worth sending now: those before the session until it starts, the rest until it ends."""
+    until = booking.starts_at if kind in notifications.BEFORE_START else booking.ends_at or booking.starts_at
+    return now < until
 
 
 def handle_event(event: Event, plan: Plan) -> tuple[EventOutcome, str | None]:
@@ -139,7 +147,7 @@ def replan(booking: Booking, plan: Plan) -> None:
         reminders.where(
             Notification.booking_starts_at == booking.starts_at,
             Notification.last_error == RESCHEDULED,
-            Notification.scheduled_at > plan.now,
+            Notification.scheduled_at > plan.received_at,
         )
     )
     restored = transitions.change(
