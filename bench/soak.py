@@ -23,10 +23,13 @@ from tests.support.stack import SECRET, Stack
 from webapp.demo import booking_payload, event
 from webapp.domain import staff
 from webapp.extensions import db
-from webapp.models import InboundEvent, Notification, Role
+from webapp.models import Booking, InboundEvent, Notification, Role
 from webapp.signatures import sign
 
-SETTLE_SECONDS = 90  # after the last event: the last reminders fall due and are sent
+SETTLE_SECONDS = 180  # after the last event: its start reminders (up to 150 s on) fall due and are sent
+# Sessions start on the hour and the half hour; squeezed into minutes, each booking starts on a :00 or :30
+# second 30 to 150 s after it is sent, so the start reminders of 30 s of events fall due in one second.
+LEAD_SECONDS, STARTS_SPREAD = 30, 4
 
 
 def signed_event(n: int, start: datetime, hook_url: str) -> tuple[bytes, dict]:
@@ -57,12 +60,12 @@ class Load:
         with ThreadPoolExecutor(32) as executor:
             for n in range(int(self.rate * self.seconds)):
                 time.sleep(max(0.0, began + n / self.rate - time.monotonic()))
-                start = datetime.now(timezone.utc) + timedelta(seconds=30 + (n % 120))
-                executor.submit(self.post, n, start)
+                executor.submit(self.post, n)
 
-    def post(self, n: int, start: datetime) -> None:
-        # Signed as it is sent: queued behind a slow server, an event signed up front ages past the 5 minutes.
-        body, headers = signed_event(n, start, self.hook_url)
+    def post(self, n: int) -> None:
+        # Signed and timed as it is sent: queued behind a slow server, an event made up front ages past the
+        # signature's 5 minutes, and past its own session's start.
+        body, headers = signed_event(n, session_start(n), self.hook_url)
         try:
             status = str(self.pool.request("POST", self.url, body=body, headers=headers).status)
         except urllib3.exceptions.HTTPError as error:
@@ -73,6 +76,13 @@ class Load:
             else:
                 self.refused += 1
                 self.refusals[status] = self.refusals.get(status, 0) + 1
+
+
+def session_start(n: int) -> datetime:
+    """One of the four :00 or :30 seconds from LEAD_SECONDS on, spread by n."""
+    earliest = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=LEAD_SECONDS + 1)
+    first = earliest + timedelta(seconds=-earliest.second % 30)
+    return first + timedelta(seconds=30 * (n % STARTS_SPREAD))
 
 
 def rss_kib(pid: int) -> int:
@@ -90,6 +100,9 @@ def reconcile(stack: Stack) -> dict:
     """Count events, notifications due and sent, and what the receiver got."""
     with stack.app.app_context():
         events = db.session.scalar(select(func.count()).select_from(InboundEvent))
+        started = db.session.scalar(
+            select(func.count()).select_from(Booking).where(Booking.starts_at <= datetime.now(timezone.utc))
+        )
         due = db.session.scalar(
             select(func.count()).select_from(Notification).where(Notification.due_at <= datetime.now(timezone.utc))
         )
@@ -99,6 +112,8 @@ def reconcile(stack: Stack) -> dict:
     arrivals = stack.arrivals()
     return {
         "events": events,
+        # Each event tells its expert, and each session begun has a start reminder for both parties.
+        "expected_due": events + 2 * started,
         "due": due,
         "by_status": {status.value: count for status, count in by_status.items()},
         "received": len(arrivals),
@@ -130,14 +145,14 @@ def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
                 "redis": stack.redis_process.pid,
                 **{f"process{n}": process.pid for n, process in enumerate(processes)},
             }
-            for child in ingest_children(web.pid):
-                watched[f"web-worker-{child}"] = child
             load = Load(f"{base}/webhooks/events", stack.receiver_url, rate, minutes * 60)
             with dashboard.Pollers(base, dashboards) as pollers:
                 loader = threading.Thread(target=load.run)
                 began = time.monotonic()
                 loader.start()
                 time.sleep(min(30, minutes * 60 / 4))
+                # Listed now, not at start-up: gunicorn's port opens before its workers are forked.
+                watched.update({f"web-worker-{child}": child for child in ingest_children(web.pid)})
                 memory_start = memory(watched)
                 loader.join()
                 load_seconds = time.monotonic() - began  # longer than asked when the server fell behind
@@ -188,7 +203,8 @@ def main() -> None:
     lost = result["due"] - result["by_status"].get("sent", 0) - result["by_status"].get("failed", 0)
     print(
         f"\n{result['accepted']} events accepted of {result['posted']} posted, {result['events']} stored; "
-        f"{result['due']} notifications due, {lost} not finished; receiver got {result['received']} "
+        f"{result['due']} notifications due of {result['expected_due']} expected, {lost} not finished; "
+        f"receiver got {result['received']} "
         f"({result['received_distinct']} distinct); lateness p50 {late['p50']:.2f} s, p99 {late['p99']:.2f} s, "
         f"max {late['max']:.2f} s, {late['over_5_s']} over 5 s; largest memory growth of Bellhop's processes "
         f"{max(bellhop_growth.values(), default=0)} %"
