@@ -26,6 +26,7 @@ from webapp.extensions import db
 from webapp.models import Booking, InboundEvent, Notification, Role
 from webapp.signatures import sign
 
+MEMORY_SAMPLE_SECONDS = 60
 SETTLE_SECONDS = 180  # after the last event: its start reminders (up to 150 s on) fall due and are sent
 # Sessions start on the hour and the half hour; squeezed into minutes, each booking starts on a :00 or :30
 # second 30 to 150 s after it is sent, so the start reminders of 30 s of events fall due in one second.
@@ -154,7 +155,10 @@ def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
                 # Listed now, not at start-up: gunicorn's port opens before its workers are forked.
                 watched.update({f"web-worker-{child}": child for child in ingest_children(web.pid)})
                 memory_start = memory(watched)
-                loader.join()
+                series = [memory_start]
+                while loader.is_alive():  # a high-water mark levels off; a leak keeps climbing
+                    loader.join(MEMORY_SAMPLE_SECONDS)
+                    series.append(memory(watched))
                 load_seconds = time.monotonic() - began  # longer than asked when the server fell behind
                 memory_end = memory(watched)
             time.sleep(SETTLE_SECONDS)
@@ -178,6 +182,7 @@ def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
         **figures,
         "memory_start_kib": memory_start,
         "memory_end_kib": memory_end,
+        "memory_series_kib": {name: [sample.get(name, 0) for sample in series] for name in memory_start},
         "memory_growth_percent": growth,
     }
 
