@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import burst, capacity, dashboard, early, ingest, memory, precision, reminder_script, sustained
+from bench import burst, capacity, dashboard, early, ingest, memory, overview, precision, reminder_script, sustained
 from tests.support.stack import Stack
 
 FULL = {
@@ -21,6 +21,7 @@ FULL = {
     "scale_counts": (1_000, 10_000, 100_000),
     "scale_workers": (1, 2, 4),
     "dashboard": (1_000_000, 40),
+    "overview": (300_000, 7),
     "starve": (3_000, 20),
     "suppressed": (10_000, 100_000, 2),
     "sustained": (1_000, 60),
@@ -38,6 +39,7 @@ SMOKE = {
     "scale_counts": (30, 60),
     "scale_workers": (1, 2),
     "dashboard": (2_000, 3),
+    "overview": (2_000, 3),
     "starve": (60, 2),
     "suppressed": (60, 2_000, 1),
     "sustained": (50, 3),
@@ -125,6 +127,8 @@ def run_backend(backend: str, sizes: dict, only: set[str]) -> list[tuple]:
             rows += suppression_rows(stack, sizes)
         if "dashboard" in only:
             rows += dashboard_rows(stack, sizes)
+        if "overview" in only:
+            rows += overview_rows(stack, sizes)
     finally:
         stack.close()
     return rows
@@ -404,6 +408,22 @@ def dashboard_rows(stack: Stack, sizes: dict) -> list[tuple]:
     return rows
 
 
+def overview_rows(stack: Stack, sizes: dict) -> list[tuple]:
+    """The overview's hourly chart counted by the database beside counting each row in Python."""
+    result = overview.hourly_chart(stack, *sizes["overview"])
+    ours, theirs = result["database"], result["python"]
+    return [
+        (
+            f"overview chart, {result['count']:,} sent in 48 h: ms, peak KiB",
+            f"{ours['median_ms']:.1f}, {ours['peak_kib']:.0f}",
+            f"in Python {theirs['median_ms']:.1f}, {theirs['peak_kib']:.0f}",
+            f"{ours['median_ms'] / theirs['median_ms']:.2f}",
+            "-",
+            result,
+        )
+    ]
+
+
 def check_complete(*results: dict) -> None:
     """A benchmark that lost or duplicated a message is a failure, whatever its speed."""
     for result in results:
@@ -425,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
     parser.add_argument(
         "--only",
-        default="burst,precision,ingest,sustained,reminders,early,capacity,memory,scale,dashboard,suppressed",
+        default="burst,precision,ingest,sustained,reminders,early,capacity,memory,scale,dashboard,overview,suppressed",
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args(argv)

@@ -1,7 +1,6 @@
 """The figures on the dashboard's overview page: each one query, bounded to its time window."""
 
-from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from rq import Worker
 from sqlalchemy import func, select
@@ -94,27 +93,31 @@ def youngest(connection, kind: str) -> float | None:
 
 
 def hourly(now: datetime, hours: int = 48) -> list[dict]:
-    """Sent and failed per hour for the last hours, oldest first (failed counted at their last update).
-
-    Grouped in Python, which reads one timestamp per row of the window; at hundreds of thousands
-    of messages a day this should move into SQL (date_trunc / strftime per dialect).
-    """
+    """Sent and failed per hour for the last hours, oldest first (failed counted at their last update)."""
     start = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
-    sent = Counter(
-        hour_of(moment)
-        for (moment,) in db.session.execute(
-            select(Notification.sent_at).where(Notification.status == S.SENT, Notification.sent_at >= start)
-        )
-    )
-    failed = Counter(
-        hour_of(moment)
-        for (moment,) in db.session.execute(
-            select(Notification.updated_at).where(Notification.status == S.FAILED, Notification.updated_at >= start)
-        )
-    )
+    sent = per_hour(Notification.sent_at, S.SENT, start)
+    failed = per_hour(Notification.updated_at, S.FAILED, start)
     slots = [start + timedelta(hours=n) for n in range(hours)]
     return [{"hour": slot, "sent": sent.get(slot, 0), "failed": failed.get(slot, 0)} for slot in slots]
 
 
-def hour_of(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
+def per_hour(column, status: NotificationStatus, start: datetime) -> dict[datetime, int]:
+    """How many rows in this status fall in each UTC hour from start, counted by the database."""
+    hour = utc_hour(column)
+    rows = db.session.execute(
+        select(hour, func.count()).where(Notification.status == status, column >= start).group_by(hour)
+    )
+    return {as_utc(value): count for value, count in rows}
+
+
+def utc_hour(column):
+    """The UTC hour a timestamp falls in, as the database computes it."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc("hour", func.timezone("UTC", column))  # UTC whatever the session's time zone
+    return func.strftime("%Y-%m-%d %H:00:00", column)  # SQLite keeps UTC as text
+
+
+def as_utc(value: datetime | str) -> datetime:
+    """A naive UTC hour from either database, as an aware datetime."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=timezone.utc)
