@@ -35,7 +35,7 @@ def test_no_send_starts_after_its_bookings_cancel_commits(
     due = [first + timedelta(seconds=SPREAD_SECONDS * n / TRIALS) for n in range(TRIALS) for _ in (0, 1)]
     seed_reminders(app, receiver.url, due)
     queueing.arm_wakeups(due)
-    env = {**process_env(database_url, redis_url), "BELLHOP_CHANNELS": ""}
+    env = {**process_env(database_url, redis_url), "BELLHOP_CHANNELS": "none"}
     processes = [
         start("scheduler", env, tmp_path / "scheduler.log"),
         *(start("worker", env, tmp_path / f"worker{n}.log") for n in range(2)),

@@ -50,7 +50,7 @@ def test_a_flushed_redis_mid_burst_loses_nothing_and_resends_nothing_already_sen
         "BELLHOP_LEASE_SECONDS": "3",
         "BELLHOP_WEBHOOK_CONCURRENCY": "8",
         "BELLHOP_DELIVER_BATCH": "50",
-        "BELLHOP_CHANNELS": "",
+        "BELLHOP_CHANNELS": "none",
     }
     with app.app_context():
         from tests.support.apps import clear_tables

@@ -64,7 +64,7 @@ def test_two_schedulers_four_workers_and_a_killed_lock_holder_send_everything_on
     queueing.arm_wakeups(due[:1])
     env = {
         **process_env(database_url, redis_url),
-        "BELLHOP_CHANNELS": "",
+        "BELLHOP_CHANNELS": "none",
         "BELLHOP_RETRY_BASE_SECONDS": "1",
         "BELLHOP_RETRY_MAX_SECONDS": "2",
     }

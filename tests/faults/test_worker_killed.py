@@ -41,7 +41,7 @@ def test_killing_workers_mid_batch_loses_nothing(app, database_url, redis_url, r
         "BELLHOP_LEASE_SECONDS": str(LEASE_SECONDS),
         "BELLHOP_DELIVER_BATCH": "20",
         "BELLHOP_WEBHOOK_CONCURRENCY": "4",
-        "BELLHOP_CHANNELS": "",
+        "BELLHOP_CHANNELS": "none",
     }
     due = [this_second()] * MESSAGES
     seed_reminders(app, receiver.url, due)
