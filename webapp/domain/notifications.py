@@ -113,9 +113,12 @@ BEFORE_START = (NotificationType.BOOKING_24H, NotificationType.BOOKING_1H)
 def useful_until(notification: Notification) -> datetime | None:
     """The last moment sending this message still makes sense; None when it never goes stale."""
     booking = notification.booking
-    if booking is None:
-        return None
-    return booking.starts_at if notification.type in BEFORE_START else booking.ends_at
+    return None if booking is None else reminder_useful_until(notification.type, booking)
+
+
+def reminder_useful_until(kind: NotificationType, booking: Booking) -> datetime | None:
+    """The last moment a message of this kind about this booking still makes sense."""
+    return booking.starts_at if kind in BEFORE_START else booking.ends_at
 
 
 def fallback_chain(kind: NotificationType) -> list[str]:

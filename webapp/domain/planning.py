@@ -52,8 +52,8 @@ def plan_reminders(booking: Booking, plan: Plan) -> None:
 
 def still_of_use(kind: NotificationType, booking: Booking, now: datetime) -> bool:
     """Whether a reminder is worth sending now: those before the session until it starts, the rest until it ends."""
-    until = booking.starts_at if kind in notifications.BEFORE_START else booking.ends_at or booking.starts_at
-    return now < until
+    until = notifications.reminder_useful_until(kind, booking)
+    return until is None or now < until
 
 
 def handle_event(event: Event, plan: Plan) -> tuple[EventOutcome, str | None]:
