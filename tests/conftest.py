@@ -205,6 +205,45 @@ def browser(app, chromium):
     assert not violations, f"the Content-Security-Policy refused something: {violations}"
 
 
+@pytest.fixture(scope="session")
+def rabbit():
+    """A private RabbitMQ node for the whole run."""
+    from tests.support.rabbitmq import RabbitNode
+
+    node = RabbitNode(Path(tempfile.mkdtemp(prefix="bellhop-rabbit-")))
+    yield node
+    node.close()
+
+
+@pytest.fixture
+def consumers(app, database_url, redis_url, tmp_path):
+    """Start consumer processes on demand, with this test's broker settings; stop them all after the test."""
+    from tests.support.rabbitmq import TOPOLOGY_SETTINGS
+
+    started = []
+
+    def start(database=database_url, amqp_url=None, **extra) -> subprocess.Popen:
+        env = {
+            **processes.process_env(database, redis_url),
+            **{name: app.config[name] for name in TOPOLOGY_SETTINGS},
+            "AMQP_RETRY_MAX_SECONDS": "1",
+            "LOG_LEVEL": "INFO",
+            **extra,
+        }
+        env["AMQP_URL"] = amqp_url or env["AMQP_URL"]
+        log = tmp_path / f"consumer{len(started)}.log"
+        process = processes.start("consumer", env, log)
+        process.log = log
+        started.append(process)
+        assert processes.wait_for(lambda: "consuming" in log.read_text() or process.poll() is not None, 30), (
+            log.read_text()
+        )
+        return process
+
+    yield start
+    processes.stop(started)
+
+
 @pytest.fixture
 def web_server(database_url, redis_url, tmp_path):
     """The Procfile's web process (gunicorn, four workers) on a free loopback port; yields its base URL."""

@@ -4,19 +4,14 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
-import pika
 import pytest
 from sqlalchemy import select
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, plan
-from tests.support.processes import process_env, procfile_command, stop, wait_for
-from tests.support.processes import start as start_process
-from tests.support.rabbitmq import RabbitNode
+from tests.support.processes import process_env, procfile_command, wait_for
+from tests.support.rabbitmq import own_topology, publish_many
 from tests.support.signin import sign_in
 from tests.support.tcp_proxy import Proxy
 from webapp import amqp
@@ -46,76 +41,16 @@ PLANS = {
 }
 
 
-@pytest.fixture(scope="session")
-def rabbit():
-    """A private RabbitMQ node for the whole run."""
-    node = RabbitNode(Path(tempfile.mkdtemp(prefix="bellhop-rabbit-")))
-    yield node
-    node.close()
-
-
 @pytest.fixture
 def config_overrides(rabbit):
     """The real broker, and names of this test's own exchange, queue and dead letters."""
-    tag = uuid.uuid4().hex[:8]
-    return {
-        "AMQP_URL": rabbit.url,
-        "AMQP_EXCHANGE": f"events-{tag}",
-        "AMQP_QUEUE": f"notifications-{tag}",
-        "AMQP_DEAD_LETTER_EXCHANGE": f"dead-{tag}",
-        "AMQP_DEAD_LETTER_QUEUE": f"dead-letters-{tag}",
-    }
-
-
-@pytest.fixture
-def consumers(app, database_url, redis_url, tmp_path):
-    """Start consumer processes on demand; stop them all after the test."""
-    started = []
-
-    def start(database=database_url, amqp_url=None) -> subprocess.Popen:
-        env = {
-            **process_env(database, redis_url),
-            "AMQP_URL": amqp_url or app.config["AMQP_URL"],
-            "AMQP_RETRY_MAX_SECONDS": "1",
-            "LOG_LEVEL": "INFO",
-        }
-        env.update(
-            {
-                name: app.config[name]
-                for name in ("AMQP_EXCHANGE", "AMQP_QUEUE", "AMQP_DEAD_LETTER_EXCHANGE", "AMQP_DEAD_LETTER_QUEUE")
-            }
-        )
-        log = tmp_path / f"consumer{len(started)}.log"
-        process = start_process("consumer", env, log)
-        process.log = log
-        started.append(process)
-        assert wait_for(lambda: "consuming" in log.read_text() or process.poll() is not None, 30), log.read_text()
-        return process
-
-    yield start
-    stop(started)
+    return own_topology(rabbit)
 
 
 def publish(app, body: bytes | str, routing_key: str = "booking.created", message_id: str | None = None):
     """Publish a raw message to the platform's exchange, as another service would."""
     body = body.encode() if isinstance(body, str) else body
     amqp.publish(app.config["AMQP_URL"], amqp.Topology.from_config(app.config), routing_key, body, message_id)
-
-
-def publish_many(app, messages: list[tuple[str, str, str]]) -> None:
-    """Publish (routing key, body, message id) triples over one connection."""
-    connection = amqp.connect(app.config["AMQP_URL"])
-    channel = connection.channel()
-    amqp.declare(channel, amqp.Topology.from_config(app.config))
-    channel.confirm_delivery()
-    for routing_key, body, message_id in messages:
-        channel.basic_publish(
-            app.config["AMQP_EXCHANGE"],
-            routing_key,
-            body.encode(),
-            properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, message_id=message_id),
-        )
-    connection.close()
 
 
 def stored_events() -> list[InboundEvent]:
@@ -192,10 +127,10 @@ def test_poison_messages_are_dead_lettered_with_the_reason_and_change_nothing(ap
 def test_a_broker_restart_mid_stream_loses_nothing(app, consumers, rabbit):
     consumer = consumers()
     events = booking_events(120)
-    publish_many(app, events[:60])
+    publish_many(app.config, events[:60])
     rabbit.stop()
     rabbit.start()
-    publish_many(app, events[60:])
+    publish_many(app.config, events[60:])
     assert wait_for(lambda: len(stored_events()) == 120, 60), consumer.log.read_text()[-2000:]
     plan()
     assert "reconnecting" in consumer.log.read_text()
@@ -207,7 +142,7 @@ def test_a_broker_restart_mid_stream_loses_nothing(app, consumers, rabbit):
 def test_two_consumers_make_no_duplicates(app, consumers):
     first, second = consumers(), consumers()
     events = booking_events(150)
-    publish_many(app, events + events[::3])  # a third of them published twice, as at-least-once publishers do
+    publish_many(app.config, events + events[::3])  # a third of them published twice, as at-least-once publishers do
     assert wait_for(lambda: queue_depth(app) == 0 and len(stored_events()) == 150, 60)
     plan()
     time.sleep(1)
@@ -243,7 +178,7 @@ def test_a_consumer_killed_between_commit_and_ack_changes_nothing_on_redelivery(
 @pytest.mark.slow
 def test_sigterm_finishes_the_message_in_hand_and_exits(app, consumers):
     consumer = consumers()
-    publish_many(app, booking_events(200))
+    publish_many(app.config, booking_events(200))
     assert wait_for(lambda: len(stored_events()) >= 5, 20)
     consumer.send_signal(signal.SIGTERM)
     assert consumer.wait(15) == 0

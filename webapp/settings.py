@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     PLANNER_BATCH_SIZE: PositiveInt = env("BELLHOP_PLANNER_BATCH", default=200)
     # On SQLite, the planner's pause after each batch, in which the webhook's inserts take the write lock.
     PLANNER_SQLITE_PAUSE_SECONDS: NonNegativeFloat = env("BELLHOP_PLANNER_SQLITE_PAUSE", default=0.1)
+    # A drill: the planner leaves each event until it is this old, as a planner minutes behind would, so the
+    # promises that hold from the 202 can be rehearsed (0, the default, plans at once).
+    PLANNER_DELAY_SECONDS: NonNegativeFloat = env("BELLHOP_PLANNER_DELAY", default=0)
     # Large on purpose: each deliver job has a fixed cost, and a 50-row batch spent more on it than on sending.
     DELIVER_BATCH_SIZE: PositiveInt = env("BELLHOP_DELIVER_BATCH", default=500)
     # Rounds of parallel sends whose outcomes share one commit. More is faster (4: about +10 % in a burst) but a

@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 from tests.support.services import free_port, missing
@@ -93,3 +94,38 @@ class RabbitNode:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def own_topology(node: RabbitNode) -> dict:
+    """Settings naming the node and an exchange, queue and dead letters of this test's own."""
+    tag = uuid.uuid4().hex[:8]
+    return {
+        "AMQP_URL": node.url,
+        "AMQP_EXCHANGE": f"events-{tag}",
+        "AMQP_QUEUE": f"notifications-{tag}",
+        "AMQP_DEAD_LETTER_EXCHANGE": f"dead-{tag}",
+        "AMQP_DEAD_LETTER_QUEUE": f"dead-letters-{tag}",
+    }
+
+
+TOPOLOGY_SETTINGS = ("AMQP_URL", "AMQP_EXCHANGE", "AMQP_QUEUE", "AMQP_DEAD_LETTER_EXCHANGE", "AMQP_DEAD_LETTER_QUEUE")
+
+
+def publish_many(config, messages: list[tuple[str, str, str]]) -> None:
+    """Publish (routing key, body, message id) triples over one connection, each confirmed by the broker."""
+    import pika
+
+    from webapp import amqp
+
+    connection = amqp.connect(config["AMQP_URL"])
+    channel = connection.channel()
+    amqp.declare(channel, amqp.Topology.from_config(config))
+    channel.confirm_delivery()
+    for routing_key, body, message_id in messages:
+        channel.basic_publish(
+            config["AMQP_EXCHANGE"],
+            routing_key,
+            body.encode(),
+            properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, message_id=message_id),
+        )
+    connection.close()

@@ -4,10 +4,10 @@ import logging
 import os
 import socket
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from webapp import logs, metrics, queueing
@@ -58,7 +58,7 @@ def plan_batch(size: int) -> int:
         return 0
     now = utcnow()
     take_lock()
-    events = list(db.session.scalars(select(InboundEvent).where(WAITING).order_by(InboundEvent.id).limit(size)))
+    events = list(db.session.scalars(select(InboundEvent).where(ready()).order_by(InboundEvent.id).limit(size)))
     if not events:
         db.session.commit()
         return 0
@@ -200,9 +200,17 @@ def mark_failed(event_id: int, reason: str, now: datetime) -> None:
     count(planned)
 
 
+def ready():
+    """SQL condition: the event waits, and is old enough to plan when a drill holds the planner back."""
+    delay = current_app.config["PLANNER_DELAY_SECONDS"]
+    if not delay:
+        return WAITING
+    return and_(WAITING, InboundEvent.received_at <= utcnow() - timedelta(seconds=delay))
+
+
 def waiting() -> bool:
-    """Whether any event waits to be planned; takes no lock, and ends the read so SQLite keeps no snapshot open."""
-    found = db.session.scalar(select(InboundEvent.id).where(WAITING).limit(1)) is not None
+    """Whether any event is ready to plan; takes no lock, and ends the read so SQLite keeps no snapshot open."""
+    found = db.session.scalar(select(InboundEvent.id).where(ready()).limit(1)) is not None
     db.session.rollback()
     return found
 
