@@ -15,8 +15,10 @@ def warm_up() -> None:
     now = utcnow()
     try:
         delivery.claim_batch([])
-        transitions.wanted_among([0])
+        transitions.verdicts([0])
+        transitions.hold_queued([0], now)
         transitions.abandon([0], now)
+        transitions.hold([0], now)
         transitions.mark_sent([{"notification_id": 0, "now": now, "subject": "", "body": "", "provider_ref": None}])
         transitions.mark_failed(0, now, "")
         transitions.mark_retry(0, now, "", now)

@@ -93,6 +93,7 @@ def claim_batch(ids: list[int]) -> list[Prepared]:
     claimed = transitions.claim_for_delivery(ids, now)
     left = sorted(set(ids) - set(claimed))
     transitions.drop_unwanted(left, now)
+    transitions.hold_queued(left, now)  # before the suppression check: the waiting event may change the address
     fallback_due = fallbacks.plan_after(suppressions.suppress_listed(left, now), now)
     rows = db.session.scalars(
         select(Notification)
@@ -138,13 +139,15 @@ def prepare(notification: Notification) -> Prepared:
 
 
 def keep_wanted(window: list[Prepared]) -> list[Prepared]:
-    """Re-read the bookings just before sending; cancel and drop the rows a cancel or move has made unwanted."""
-    booked = [item.notification_id for item in window if item.booking_id is not None]
-    wanted = transitions.wanted_among(booked)
-    transitions.abandon([notification_id for notification_id in booked if notification_id not in wanted], utcnow())
+    """Re-read bookings and the inbox just before sending: cancel the rows a cancel or move has made unwanted,
+    and hold back those a waiting event may change."""
+    now = utcnow()
+    unwanted, held = transitions.verdicts([item.notification_id for item in window])
+    transitions.abandon(sorted(unwanted), now)
+    transitions.hold(sorted(held), now)
     # Also ends the read: no snapshot or lock is held while the sends wait on the network.
     db.session.commit()
-    return [item for item in window if item.booking_id is None or item.notification_id in wanted]
+    return [item for item in window if item.notification_id not in unwanted | held]
 
 
 def keep_leases(remaining: list[Prepared], claimed_at: datetime) -> datetime:

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, text
 
 from webapp import metrics, queueing
-from webapp.domain.events import PAYLOADS, Event, InvalidEvent, parse_event
+from webapp.domain.events import (
+    PAYLOADS,
+    Contact,
+    Event,
+    InvalidEvent,
+    PaymentPayload,
+    UserPayload,
+    parse_event,
+)
 from webapp.extensions import db
 from webapp.models import EventSource, InboundEvent
 from webapp.models.types import UTCDateTime, utcnow
@@ -56,8 +64,10 @@ def validated(raw: bytes | str, event_id: str) -> tuple[Event, str]:
 # The same SQL on SQLite (3.35+) and PostgreSQL. Written as text because SQLAlchemy compiles a dialect
 # insert with ON CONFLICT afresh for every call (measured: a quarter of an accept's time); text is cached.
 INSERT_EVENT = text(
-    "INSERT INTO inbound_events (event_id, event_type, source, occurred_at, received_at, payload, replay_of) "
-    "VALUES (:event_id, :event_type, :source, :occurred_at, :received_at, :payload, :replay_of) "
+    "INSERT INTO inbound_events (event_id, event_type, source, occurred_at, received_at, payload, replay_of, "
+    "booking_ref, person_ref, other_person_ref) "
+    "VALUES (:event_id, :event_type, :source, :occurred_at, :received_at, :payload, :replay_of, "
+    ":booking_ref, :person_ref, :other_person_ref) "
     "ON CONFLICT (event_id) DO NOTHING RETURNING id"
 ).bindparams(
     bindparam("source", type_=InboundEvent.__table__.c.source.type),
@@ -76,10 +86,34 @@ def store(event: Event, payload: str, event_id: str, source: EventSource, replay
         "received_at": utcnow(),
         "payload": payload,
         "replay_of": replay_of,
+        **what_it_may_change(event),
     }
     stored = db.session.execute(INSERT_EVENT, row).scalar() is not None
     db.session.commit()
     return stored
+
+
+def what_it_may_change(event: Event) -> dict:
+    """The booking and people a waiting event may change, which the send path holds messages back for.
+
+    A booking event may cancel or move its booking. Any event that carries a person's details (a user event,
+    or contacts inline) may change their address or withdraw their consent.
+    """
+    payload = event.payload
+    booking = payload.booking_id if event.event_type.startswith("booking.") else None
+    if isinstance(payload, UserPayload):
+        contacts = [payload.contact()]
+    elif isinstance(payload, PaymentPayload):
+        contacts = [payload.user]
+    else:
+        contacts = [payload.client, payload.expert]
+    people = [contact.id for contact in contacts if carries_details(contact)] + [None, None]
+    return {"booking_ref": booking, "person_ref": people[0], "other_person_ref": people[1]}
+
+
+def carries_details(contact: Contact | None) -> bool:
+    """Whether a contact gives anything beyond the person's id."""
+    return contact is not None and bool(contact.model_dump(exclude={"id"}, exclude_none=True))
 
 
 def known_type(raw: bytes | str) -> str:

@@ -74,7 +74,8 @@ def plan_batch(size: int) -> int:
         db.session.rollback()
         log.warning("a batch of %d events failed; planning them one at a time", len(ids), exc_info=True)
         due = one_at_a_time(ids, now)
-    queueing.arm_wakeups(due)
+    # This very second, too: messages held back for these events go as soon as the planner has decided.
+    queueing.arm_wakeups([*due, utcnow().replace(microsecond=0)])
     return len(ids)
 
 

@@ -17,9 +17,11 @@ from webapp.models import (
     Booking,
     BookingStatus,
     DeliveryAttempt,
+    InboundEvent,
     Notification,
     NotificationStatus,
     NotificationType,
+    Recipient,
 )
 from webapp.models.types import UTCDateTime
 
@@ -27,6 +29,7 @@ S = NotificationStatus
 OPEN = (S.PENDING, S.QUEUED)
 LOST = "worker lost mid-send: lease expired"
 UNWANTED = "booking cancelled or rescheduled before sending"
+HELD = "held: an event for its booking or person waits to be planned; it goes once that is decided"
 OUT_OF_ATTEMPTS = "lease expired with no attempts left"
 
 # Ids per UPDATE: well under every database's bound-parameter limit, and one statement for a delivery batch.
@@ -72,7 +75,7 @@ def claim_due(now: datetime, limit: int) -> list[tuple[int, str]]:
     """Move up to limit due pending rows to queued; return (id, channel) of those claimed."""
     due = (
         select(Notification.id)
-        .where(Notification.status == S.PENDING, Notification.due_at <= now)
+        .where(Notification.status == S.PENDING, Notification.due_at <= now, ~awaits_planning())
         .order_by(Notification.due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)  # PostgreSQL: two dispatchers take disjoint rows
@@ -96,25 +99,56 @@ def still_wanted():
     return or_(Notification.booking_id.is_(None), booking_ok)
 
 
+def awaits_planning():
+    """SQL condition: an accepted event the planner has not applied yet may change this message.
+
+    One of its booking's events (a cancel or a move), or one carrying its recipient's details or consent. The
+    promise holds from the 202: such a message waits for the planner's decision, it is not sent on the old one.
+    """
+    waiting = InboundEvent.outcome.is_(None)
+    booking_event = exists().where(
+        waiting, InboundEvent.booking_ref == Booking.external_id, Booking.id == Notification.booking_id
+    )
+    person_events = [
+        exists().where(waiting, column == Recipient.external_id, Recipient.id == Notification.recipient_id)
+        for column in (InboundEvent.person_ref, InboundEvent.other_person_ref)
+    ]
+    return or_(booking_event, *person_events)
+
+
 def claim_for_delivery(ids: list[int], now: datetime) -> list[int]:
-    """Take queued rows for sending: those whose booking still wants them, to an address not suppressed."""
+    """Take queued rows for sending: those whose booking still wants them, to an address not suppressed,
+    and that no waiting event may change."""
     statement = (
         update(Notification)
-        .where(Notification.id.in_(ids), Notification.status == S.QUEUED, still_wanted(), ~is_suppressed())
+        .where(
+            Notification.id.in_(ids),
+            Notification.status == S.QUEUED,
+            still_wanted(),
+            ~awaits_planning(),
+            ~is_suppressed(),
+        )
         .values(status=S.PROCESSING, attempts=Notification.attempts + 1, lease_expires_at=now + lease(), updated_at=now)
         .returning(Notification.id)
     )
     return list(db.session.scalars(statement))
 
 
-STILL_WANTED = select(Notification.id).where(Notification.id.in_(bindparam("ids", expanding=True)), still_wanted())
+VERDICTS = select(Notification.id, still_wanted(), awaits_planning()).where(
+    Notification.id.in_(bindparam("ids", expanding=True))
+)
 
 
-def wanted_among(ids: list[int]) -> set[int]:
-    """Re-check, just before a send, the claim's own condition: the booking was not cancelled or moved."""
+def verdicts(ids: list[int]) -> tuple[set[int], set[int]]:
+    """Re-check, just before a send, the claim's own conditions; return the rows unwanted and those to hold.
+
+    Unwanted: the booking was cancelled or moved. Held: an event that may do so waits to be planned.
+    """
     if not ids:
-        return set()
-    return set(db.session.connection().execute(STILL_WANTED, {"ids": ids}).scalars())
+        return set(), set()
+    rows = db.session.connection().execute(VERDICTS, {"ids": ids}).all()
+    unwanted = {notification_id for notification_id, wanted, _ in rows if not wanted}
+    return unwanted, {notification_id for notification_id, wanted, held in rows if wanted and held}
 
 
 RETRYABLE = (S.FAILED, S.CANCELLED, S.EXPIRED)
@@ -149,6 +183,32 @@ def abandon(ids: list[int], now: datetime) -> list[int]:
     """Cancel claimed rows whose booking was cancelled or moved before they could be sent."""
     moved = change(ids, [S.PROCESSING], status=S.CANCELLED, lease_expires_at=None, last_error=UNWANTED, updated_at=now)
     return recorded(moved, S.CANCELLED, UNWANTED, now)
+
+
+def hold(ids: list[int], now: datetime) -> list[int]:
+    """Put claimed rows back to pending, due as they were and the attempt uncounted, until the planner decides."""
+    return change(
+        ids,
+        [S.PROCESSING],
+        status=S.PENDING,
+        last_error=HELD,
+        attempts=Notification.attempts - 1,
+        lease_expires_at=None,
+        updated_at=now,
+    )
+
+
+def hold_queued(ids: list[int], now: datetime) -> list[int]:
+    """Put queued rows that a waiting event may change back to pending, due as they were."""
+    if not ids:
+        return []
+    statement = (
+        update(Notification)
+        .where(Notification.id.in_(ids), Notification.status == S.QUEUED, awaits_planning())
+        .values(status=S.PENDING, last_error=HELD, lease_expires_at=None, updated_at=now)
+        .returning(Notification.id)
+    )
+    return list(db.session.scalars(statement))
 
 
 def extend_lease(ids: list[int], now: datetime) -> None:

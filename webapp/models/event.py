@@ -9,6 +9,8 @@ from webapp.extensions import db
 from webapp.models.enums import EventOutcome, EventSource, string_enum
 from webapp.models.types import UTCDateTime, utcnow
 
+WAITING = text("outcome IS NULL")
+
 
 class InboundEvent(db.Model):
     """A platform event as it arrived, with what Bellhop did with it."""
@@ -28,13 +30,18 @@ class InboundEvent(db.Model):
     planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A replay keys its messages by the event first received, so it adds only what that one did not.
     replay_of: Mapped[str | None] = mapped_column(String(255))
+    # What the event may change before it is planned: its booking, and the people whose contact details or
+    # consent it carries. The send path holds a message back while such an event waits (domain/transitions.py).
+    booking_ref: Mapped[str | None] = mapped_column(String(64))
+    person_ref: Mapped[str | None] = mapped_column(String(64))
+    other_person_ref: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
-        Index(
-            "ix_inbound_events_waiting",
-            "id",
-            postgresql_where=text("outcome IS NULL"),
-            sqlite_where=text("outcome IS NULL"),
+        Index("ix_inbound_events_waiting", "id", postgresql_where=WAITING, sqlite_where=WAITING),
+        # Partial: an event leaves them once planned, so they hold only the inbox's few waiting rows.
+        *(
+            Index(f"ix_inbound_events_waiting_{column}", column, postgresql_where=WAITING, sqlite_where=WAITING)
+            for column in ("booking_ref", "person_ref", "other_person_ref")
         ),
     )
 
