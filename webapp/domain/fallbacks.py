@@ -9,11 +9,11 @@ replaces, as long as it is still useful (a reminder before its booking starts).
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from webapp.domain import notifications, transitions
-from webapp.extensions import db
+from webapp.extensions import db, insert_or_skip
 from webapp.models import Notification, NotificationStatus
 
 LATE_RECEIPT = "the message it stands in for was delivered after all"
@@ -44,11 +44,12 @@ def plan_after(ids: list[int], now: datetime) -> list[datetime]:
         .execution_options(populate_existing=True)  # a report may have just changed these rows
     )
     planned = [fallback_row(row, channel, now) for row in rows if (channel := fallback_for(row, now))]
-    taken = notifications.existing_keys([row["dedupe_key"] for row in planned])
-    planned = [row for row in planned if row["dedupe_key"] not in taken]
-    if planned:
-        db.session.execute(insert(Notification.__table__), planned)
-    return [now] if planned else []
+    if not planned:
+        return []
+    # The unique key decides, in the insert: a look-up first would let two reports of one failure both insert.
+    skip_taken = insert_or_skip(Notification.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    db.session.execute(skip_taken, planned)
+    return [now]
 
 
 def fallback_for(row: Notification, now: datetime) -> str | None:
