@@ -2,14 +2,15 @@
 
 import json
 import signal
+import sqlite3
 import subprocess
 import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 
-from tests.support.factories import booking_payload, envelope, notifications, now, plan, post, row_counts
+from tests.support.factories import booking_payload, contact, envelope, notifications, now, plan, post, row_counts
 from tests.support.processes import planner, process_env, wait_for
 from tests.support.signin import sign_in
 from webapp import queueing
@@ -115,6 +116,58 @@ def test_a_poison_event_is_recorded_as_failed_and_never_blocks_its_batch(client,
     sign_in(client, "viewer@example.com")
     page = client.get("/dashboard/events?state=failed").get_data(as_text=True)
     assert "evt-b-poison" in page and "poisoned booking" in page and "evt-b-1" not in page
+
+
+@pytest.fixture
+def statement_too_big(database_url):
+    """A deterministic database error on booking b-poison: one that fails the same way on every try.
+
+    PostgreSQL: a trigger raising program_limit_exceeded (class 54, an OperationalError to the driver).
+    SQLite: a connection limit of 100 bound variables, fewer than a booking.created's nine messages take,
+    so its insert fails with SQLite's own "too many SQL variables".
+    """
+    if database_url.startswith("postgresql"):
+        db.session.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION bellhop_too_big() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'statement is too complex' USING ERRCODE = 'program_limit_exceeded'; "
+                "END $$ LANGUAGE plpgsql"
+            )
+        )
+        db.session.execute(
+            text(
+                "CREATE TRIGGER bellhop_too_big BEFORE INSERT ON bookings FOR EACH ROW "
+                "WHEN (NEW.external_id = 'b-poison') EXECUTE FUNCTION bellhop_too_big()"
+            )
+        )
+        db.session.commit()
+        yield "statement is too complex"
+        db.session.execute(text("DROP TRIGGER bellhop_too_big ON bookings"))
+        db.session.execute(text("DROP FUNCTION bellhop_too_big()"))
+        db.session.commit()
+        return
+
+    def few_variables(connection, _record, _proxy):
+        connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)
+
+    db.session.remove()
+    db.engine.dispose()
+    event.listen(db.engine, "checkout", few_variables)
+    yield "too many SQL variables"
+    event.remove(db.engine, "checkout", few_variables)
+    db.session.remove()
+    db.engine.dispose()
+
+
+def test_a_deterministic_database_error_isolates_its_event_as_poison(client, statement_too_big):
+    payment = {"payment_id": "p-1", "user_id": "u-1", "amount": 10.0, "currency": "EUR", "user": contact("u-1")}
+    post(client, envelope("payment.successful", payment), event_id="evt-payment")
+    post(client, envelope("booking.created", booking_payload("b-poison")), event_id="evt-b-poison")
+    assert plan() == 2  # not taken for an outage: the planner does not stop, and the payment goes through
+    assert outcomes() == {"evt-payment": "applied", "evt-b-poison": "failed"}
+    failed = db.session.scalar(select(InboundEvent).filter_by(event_id="evt-b-poison"))
+    assert statement_too_big in failed.detail
+    assert plan() == 0
 
 
 def test_the_planning_lag_shows_on_readiness_metrics_and_the_events_page(app, client, accounts):

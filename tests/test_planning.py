@@ -230,4 +230,8 @@ def test_ingest_arms_one_wakeup_per_distinct_due_second(client, redis):
     armed = {member.decode() for member in redis.zrange("rq:scheduler:scheduled_jobs", 0, -1)}
     due_seconds = {int(r.due_at.timestamp() + 0.999999) for r in notifications(status="pending")}
     assert len(due_seconds) == 5  # now (booking_created), 24 h, 1 h, start, end - 5 min
-    assert armed == {f"bellhop-wakeup-{second}" for second in due_seconds}
+    expected = {f"bellhop-wakeup-{second}" for second in due_seconds}
+    # Besides those, at most the second the planner committed in, to send at once what it held back.
+    extra = armed - expected
+    assert expected <= armed and len(extra) <= 1
+    assert all(int(name.removeprefix("bellhop-wakeup-")) <= now().timestamp() for name in extra)

@@ -13,7 +13,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from webapp import logs, queueing
-from webapp.domain import delivery, early, planner, template_check, throttle, transitions
+from webapp.domain import database_errors, delivery, early, planner, template_check, throttle, transitions
 from webapp.domain.delivery import DeliveryError, permanent, transient
 from webapp.extensions import db
 from webapp.models import Booking, Notification, NotificationStatus, NotificationType
@@ -83,7 +83,7 @@ def enqueue_deliveries(claimed: list[tuple[int, str]]) -> None:
 
 def deliver(notification_ids: list[int], channel_name: str) -> int:
     """Send a batch of one channel's messages over reused connections; return how many were sent."""
-    batch = delivery.claim_batch(notification_ids)
+    batch = database_errors.retrying(delivery.claim_batch, notification_ids)
     try:
         channel = get_channel(channel_name, current_app.config)
     except KeyError as error:
@@ -114,13 +114,13 @@ def deliver_window(window: list[delivery.Prepared], sender, send_all, width: int
     """Re-check and throttle a window, send it a round at a time, record every outcome in one commit."""
     # Taken before the re-check, so an attempt that starts after a cancel commits always sees it.
     started_at = utcnow()
-    ready = throttle.hold_back(delivery.keep_wanted(window), sender.name, started_at)
+    ready = throttle.hold_back(database_errors.retrying(delivery.keep_wanted, window), sender.name, started_at)
     outcomes = []
     for start in range(0, len(ready), width):
         batch = ready[start : start + width]
         if start:  # a cancel may have committed while the earlier rounds were out: check again
             started_at = utcnow()
-            batch = delivery.keep_wanted(batch)
+            batch = database_errors.retrying(delivery.keep_wanted, batch)
         outcomes += send_all(partial(attempt, sender=sender, started_at=started_at), batch)
     settle(outcomes)
     return sum(1 for outcome in outcomes if outcome.error is None)
@@ -154,7 +154,8 @@ def settle(outcomes: list[delivery.Outcome]) -> None:
                     outcome.item.attempts,
                     outcome.error,
                 )
-    queueing.arm_wakeups(delivery.record(outcomes))
+    # Retried after a conflict: the messages went out, and their record must not wait for the lease to expire.
+    queueing.arm_wakeups(database_errors.retrying(delivery.record, outcomes))
 
 
 def sweep() -> dict:

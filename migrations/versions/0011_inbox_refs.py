@@ -13,7 +13,6 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-WAITING = sa.text("outcome IS NULL")
 COLUMNS = ("booking_ref", "person_ref", "other_person_ref")
 
 
@@ -26,8 +25,8 @@ def upgrade():
             f"ix_inbound_events_waiting_{column}",
             "inbound_events",
             [column],
-            postgresql_where=WAITING,
-            sqlite_where=WAITING,
+            postgresql_where=sa.text(f"outcome IS NULL AND {column} IS NOT NULL"),
+            sqlite_where=sa.text(f"outcome IS NULL AND {column} IS NOT NULL"),
         )
 
 

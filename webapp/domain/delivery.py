@@ -90,6 +90,7 @@ class Prepared:
 def claim_batch(ids: list[int]) -> list[Prepared]:
     """Claim a batch of queued rows and render them, in one transaction; skip rows taken or unwanted."""
     now = utcnow()
+    transitions.lock_in_order(ids)  # every statement below then finds its rows already held: none waits
     claimed = transitions.claim_for_delivery(ids, now)
     left = sorted(set(ids) - set(claimed))
     transitions.drop_unwanted(left, now)

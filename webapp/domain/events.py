@@ -208,6 +208,17 @@ class UserPayload(Contact):
         return Contact(id=self.user_id, **fields)
 
 
+def contacts_carried(payload: BaseModel) -> list[Contact]:
+    """The contact details a payload carries, for whichever people it names."""
+    if isinstance(payload, UserPayload):
+        found = [payload.contact()]
+    elif isinstance(payload, PaymentPayload):
+        found = [payload.user]
+    else:
+        found = [payload.client, payload.expert]
+    return [contact for contact in found if contact is not None]
+
+
 PAYLOADS: dict[str, type[BaseModel]] = {
     "booking.created": NewBookingPayload,
     "booking.accepted": BookingPayload,

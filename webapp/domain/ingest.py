@@ -7,15 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, text
 
 from webapp import metrics, queueing
-from webapp.domain.events import (
-    PAYLOADS,
-    Contact,
-    Event,
-    InvalidEvent,
-    PaymentPayload,
-    UserPayload,
-    parse_event,
-)
+from webapp.domain.events import PAYLOADS, Contact, Event, InvalidEvent, contacts_carried, parse_event
 from webapp.extensions import db
 from webapp.models import EventSource, InboundEvent
 from webapp.models.types import UTCDateTime, utcnow
@@ -99,21 +91,14 @@ def what_it_may_change(event: Event) -> dict:
     A booking event may cancel or move its booking. Any event that carries a person's details (a user event,
     or contacts inline) may change their address or withdraw their consent.
     """
-    payload = event.payload
-    booking = payload.booking_id if event.event_type.startswith("booking.") else None
-    if isinstance(payload, UserPayload):
-        contacts = [payload.contact()]
-    elif isinstance(payload, PaymentPayload):
-        contacts = [payload.user]
-    else:
-        contacts = [payload.client, payload.expert]
-    people = [contact.id for contact in contacts if carries_details(contact)] + [None, None]
+    booking = event.payload.booking_id if event.event_type.startswith("booking.") else None
+    people = [contact.id for contact in contacts_carried(event.payload) if carries_details(contact)] + [None, None]
     return {"booking_ref": booking, "person_ref": people[0], "other_person_ref": people[1]}
 
 
-def carries_details(contact: Contact | None) -> bool:
+def carries_details(contact: Contact) -> bool:
     """Whether a contact gives anything beyond the person's id."""
-    return contact is not None and bool(contact.model_dump(exclude={"id"}, exclude_none=True))
+    return bool(contact.model_dump(exclude={"id"}, exclude_none=True))
 
 
 def known_type(raw: bytes | str) -> str:

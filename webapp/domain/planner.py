@@ -8,11 +8,10 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from webapp import logs, metrics, queueing
-from webapp.domain import batch, bookings, notifications
-from webapp.domain.events import Event, InvalidEvent, parse_event
+from webapp.domain import batch, bookings, database_errors, notifications, transitions
+from webapp.domain.events import Event, InvalidEvent, contacts_carried, parse_event
 from webapp.domain.notifications import Plan
 from webapp.domain.planning import handle_event
 from webapp.extensions import db, insert_or_skip
@@ -20,8 +19,6 @@ from webapp.models import Booking, EventOutcome, InboundEvent, PlannerLock, Reci
 from webapp.models.types import utcnow
 
 log = logging.getLogger(__name__)
-# The database is out of reach: nothing was planned, and the job runs again later. Not the event's fault.
-UNREACHABLE = (OperationalError, InterfaceError)
 WAITING = InboundEvent.outcome.is_(None)
 
 
@@ -49,34 +46,40 @@ def give_way() -> None:
 
 
 def plan_batch(size: int) -> int:
-    """Claim up to size waiting events and apply them in one commit; return how many were claimed.
+    """Apply up to size waiting events in one commit; return how many were planned.
 
-    If the batch fails, it is planned again an event at a time, so one poison event is recorded as
-    failed and the rest go through.
+    A conflict (a deadlock, a busy database) runs the batch again. If the batch fails for a reason of its
+    own, it is planned again an event at a time, so one poison event is recorded as failed and the rest go
+    through. Only an outage stops the planner until the database is back.
     """
     if not waiting():
         return 0
     now = utcnow()
-    take_lock()
-    events = list(db.session.scalars(select(InboundEvent).where(ready()).order_by(InboundEvent.id).limit(size)))
-    if not events:
-        db.session.commit()
+    ids = list(db.session.scalars(select(InboundEvent.id).where(ready()).order_by(InboundEvent.id).limit(size)))
+    db.session.rollback()  # the ids were read without the lock: plan_events takes it, then reads them again
+    if not ids:
         return 0
-    ids = [event.id for event in events]
     try:
-        due, planned = apply_all(events, now)
-        db.session.commit()
-        count(planned)
-    except UNREACHABLE:
+        due, planned = database_errors.retrying(plan_events, ids, now)
+    except Exception as error:
         db.session.rollback()
-        raise
-    except Exception:
-        db.session.rollback()
+        if not database_errors.is_fault(error):
+            raise
         log.warning("a batch of %d events failed; planning them one at a time", len(ids), exc_info=True)
-        due = one_at_a_time(ids, now)
+        due, planned = one_at_a_time(ids, now)
     # This very second, too: messages held back for these events go as soon as the planner has decided.
     queueing.arm_wakeups([*due, utcnow().replace(microsecond=0)])
-    return len(ids)
+    return planned
+
+
+def plan_events(ids: list[int], now: datetime) -> tuple[list[datetime], int]:
+    """Under the planner lock, apply the events among ids still waiting and commit; return due times and count."""
+    take_lock()
+    events = list(db.session.scalars(select(InboundEvent).where(InboundEvent.id.in_(ids), WAITING)))
+    due, planned = apply_all(events, now)
+    db.session.commit()
+    count(planned)
+    return due, len(events)
 
 
 def take_lock() -> None:
@@ -107,6 +110,7 @@ def apply_all(events: list[InboundEvent], now: datetime) -> tuple[list[datetime]
     with batch.opened():
         parsed = [(stored, parsed_or_failed(stored, now)) for stored in in_time_order(events)]
         preload([event for _, event in parsed if event is not None])
+        lock_messages([event for _, event in parsed if event is not None])
         plans = [apply(stored, event, now) for stored, event in parsed if event is not None]
         notifications.write_pending()
     finished = utcnow()  # the lag an event saw runs to its batch's commit, not to the batch's start
@@ -148,6 +152,23 @@ def preload(events: list[Event]) -> None:
     batch.loaded(Recipient, sorted(people_ids))
 
 
+def lock_messages(events: list[Event]) -> None:
+    """Lock, in id order, the open messages the batch may change: its bookings', and those of people opting out.
+
+    Workers lock the messages they claim in id order too, so neither can hold one the other waits for while
+    waiting itself: no deadlock.
+    """
+    booking_ids, people_ids = set(), set()
+    for event in events:
+        payload = event.payload
+        if event.event_type.startswith("booking."):
+            booking_ids.add(payload.booking_id)
+        people_ids.update(contact.id for contact in contacts_carried(payload) if contact.preferences)
+    known_bookings = [row.id for row in batch.loaded(Booking, sorted(booking_ids)).values()]
+    known_people = [row.id for row in batch.loaded(Recipient, sorted(people_ids)).values()]
+    transitions.lock_open(known_bookings, known_people)
+
+
 def apply(stored: InboundEvent, event: Event, now: datetime) -> Plan:
     """Apply one stored event and record its outcome; return what it planned (written with its batch)."""
     event_id, replay = stored.replay_of or stored.event_id, stored.replay_of is not None
@@ -164,41 +185,34 @@ def record(stored: InboundEvent, outcome: EventOutcome, detail: str | None, now:
     stored.outcome, stored.detail, stored.planned_at = outcome, detail[:500] if detail else None, now
 
 
-def one_at_a_time(ids: list[int], now: datetime) -> list[datetime]:
+def one_at_a_time(ids: list[int], now: datetime) -> tuple[list[datetime], int]:
     """Plan each event in its own transaction; one that still fails is recorded as failed, with why."""
-    due = []
+    due, planned = [], 0
     for event_id in ids:
-        take_lock()
-        stored = db.session.scalar(select(InboundEvent).where(InboundEvent.id == event_id, WAITING))
-        if stored is None:
-            db.session.commit()
-            continue
         try:
-            found, planned = apply_all([stored], now)
-            db.session.commit()
-            due += found
-            count(planned)
-        except UNREACHABLE:
-            db.session.rollback()
-            raise
+            found, applied = database_errors.retrying(plan_events, [event_id], now)
+            due, planned = due + found, planned + applied
         except Exception as error:
             db.session.rollback()
+            if not database_errors.is_fault(error):
+                raise
             log.exception("event %s could not be planned; recorded as failed", event_id)
-            mark_failed(event_id, f"could not be planned: {error!r}", now)
-    return due
+            planned += mark_failed(event_id, f"could not be planned: {error!r}"[:500], now)
+    return due, planned
 
 
-def mark_failed(event_id: int, reason: str, now: datetime) -> None:
-    """Record a poison event as failed, so it is visible and never blocks a batch again."""
+def mark_failed(event_id: int, reason: str, now: datetime) -> int:
+    """Record a poison event as failed, so it is visible and never blocks a batch again; return 1 if it was."""
     take_lock()
     stored = db.session.scalar(select(InboundEvent).where(InboundEvent.id == event_id, WAITING))
     if stored is None:
         db.session.commit()
-        return
+        return 0
     record(stored, EventOutcome.FAILED, reason, now)
     planned = [(stored.event_type, EventOutcome.FAILED.value, (now - stored.received_at).total_seconds())]
     db.session.commit()
     count(planned)
+    return 1
 
 
 def ready():

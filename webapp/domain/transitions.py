@@ -38,19 +38,48 @@ ID_CHUNK = 1_000
 
 def change(ids, from_statuses, **values) -> list[int]:
     """Move the rows among ids that are still in from_statuses; return those moved."""
-    ids = list(ids)
+    ids = sorted(ids)
     # The Core table, not the ORM entity: this runs per message, and the ORM's bulk path costs more.
     table = Notification.__table__
     moved = []
     for start in range(0, len(ids), ID_CHUNK):
-        statement = (
-            update(table)
-            .where(table.c.id.in_(ids[start : start + ID_CHUNK]), table.c.status.in_(from_statuses))
-            .values(**values)
-            .returning(table.c.id)
-        )
+        chosen = in_id_order(table.c.id.in_(ids[start : start + ID_CHUNK]), table.c.status.in_(from_statuses))
+        statement = update(table).where(table.c.id.in_(chosen)).values(**values).returning(table.c.id)
         moved += db.session.scalars(statement)
     return moved
+
+
+def in_id_order(*conditions):
+    """The ids of the messages matching conditions, locked in id order (on PostgreSQL) for an UPDATE to use.
+
+    Every transaction that changes several messages locks them in id order, so none can hold one that
+    another waits for while it waits itself on one that other holds: no deadlock.
+    """
+    table = Notification.__table__
+    return select(table.c.id).where(*conditions).order_by(table.c.id).with_for_update(key_share=True)
+
+
+def lock_where(*conditions) -> None:
+    """Lock the messages matching conditions in id order, before the transaction changes any (see in_id_order).
+
+    Only PostgreSQL locks rows; SQLite has one writer at a time.
+    """
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(in_id_order(*conditions))
+
+
+def lock_in_order(ids: list[int]) -> None:
+    """Lock these messages in id order."""
+    if ids:
+        lock_where(Notification.__table__.c.id.in_(ids))
+
+
+def lock_open(booking_ids: list[int], recipient_ids: list[int]) -> None:
+    """Lock, in id order, the pending and queued messages of these bookings and recipients."""
+    if booking_ids or recipient_ids:
+        table = Notification.__table__
+        mine = or_(table.c.booking_id.in_(booking_ids), table.c.recipient_id.in_(recipient_ids))
+        lock_where(mine, table.c.status.in_(OPEN))
 
 
 def cancel_open_for_booking(booking_id: int, reason: str, now: datetime) -> int:
@@ -106,11 +135,17 @@ def awaits_planning():
     promise holds from the 202: such a message waits for the planner's decision, it is not sent on the old one.
     """
     waiting = InboundEvent.outcome.is_(None)
+    # Each names its partial index's predicate in full, so both databases use it.
     booking_event = exists().where(
-        waiting, InboundEvent.booking_ref == Booking.external_id, Booking.id == Notification.booking_id
+        waiting,
+        InboundEvent.booking_ref.is_not(None),
+        InboundEvent.booking_ref == Booking.external_id,
+        Booking.id == Notification.booking_id,
     )
     person_events = [
-        exists().where(waiting, column == Recipient.external_id, Recipient.id == Notification.recipient_id)
+        exists().where(
+            waiting, column.is_not(None), column == Recipient.external_id, Recipient.id == Notification.recipient_id
+        )
         for column in (InboundEvent.person_ref, InboundEvent.other_person_ref)
     ]
     return or_(booking_event, *person_events)
@@ -293,6 +328,7 @@ def mark_retry(notification_id: int, now: datetime, error: str, due: datetime) -
 def release_expired(now: datetime, max_attempts: int) -> tuple[int, int]:
     """Return rows whose lease ran out to pending, or fail those out of attempts; record the lost attempts."""
     expired = and_(Notification.status.in_((S.QUEUED, S.PROCESSING)), Notification.lease_expires_at < now)
+    lock_where(expired)
     record_lost_attempts(and_(expired, Notification.status == S.PROCESSING), now)
     exhausted = db.session.scalars(
         update(Notification)

@@ -10,6 +10,12 @@ from webapp.models.enums import EventOutcome, EventSource, string_enum
 from webapp.models.types import UTCDateTime, utcnow
 
 WAITING = text("outcome IS NULL")
+REFS = ("booking_ref", "person_ref", "other_person_ref")
+
+
+def waiting_with(column: str):
+    """The predicate of a partial index over waiting events that name a column's value."""
+    return text(f"outcome IS NULL AND {column} IS NOT NULL")
 
 
 class InboundEvent(db.Model):
@@ -38,10 +44,16 @@ class InboundEvent(db.Model):
 
     __table_args__ = (
         Index("ix_inbound_events_waiting", "id", postgresql_where=WAITING, sqlite_where=WAITING),
-        # Partial: an event leaves them once planned, so they hold only the inbox's few waiting rows.
+        # Partial: an event is in one only while it waits and names what it may change, so they stay small
+        # and most accepts write none but the booking's.
         *(
-            Index(f"ix_inbound_events_waiting_{column}", column, postgresql_where=WAITING, sqlite_where=WAITING)
-            for column in ("booking_ref", "person_ref", "other_person_ref")
+            Index(
+                f"ix_inbound_events_waiting_{column}",
+                column,
+                postgresql_where=waiting_with(column),
+                sqlite_where=waiting_with(column),
+            )
+            for column in REFS
         ),
     )
 
