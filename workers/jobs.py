@@ -111,16 +111,13 @@ def sending(width: int):
 
 
 def deliver_window(window: list[delivery.Prepared], sender, send_all, width: int) -> int:
-    """Re-check and throttle a window, send it a round at a time, record every outcome in one commit."""
-    # Taken before the re-check, so an attempt that starts after a cancel commits always sees it.
-    started_at = utcnow()
-    ready = throttle.hold_back(database_errors.retrying(delivery.keep_wanted, window), sender.name, started_at)
+    """Throttle a window, then re-check and send it a round at a time; record every outcome in one commit."""
+    ready = throttle.hold_back(window, sender.name, utcnow())  # may wait up to a second for the rate
     outcomes = []
     for start in range(0, len(ready), width):
-        batch = ready[start : start + width]
-        if start:  # a cancel may have committed while the earlier rounds were out: check again
-            started_at = utcnow()
-            batch = database_errors.retrying(delivery.keep_wanted, batch)
+        # Taken before each round's re-check, so an attempt that starts after a cancel commits always sees it.
+        started_at = utcnow()
+        batch = database_errors.retrying(delivery.keep_wanted, ready[start : start + width])
         outcomes += send_all(partial(attempt, sender=sender, started_at=started_at), batch)
     settle(outcomes)
     return sum(1 for outcome in outcomes if outcome.error is None)
