@@ -126,3 +126,18 @@ def test_a_late_delivered_receipt_cancels_the_fallback_not_yet_sent(client, run_
     db.session.refresh(fallback)
     assert (fallback.status.value, fallback.last_error) == ("cancelled", LATE_RECEIPT)
     assert db.session.get(Notification, reminder.id).delivery_state == "delivered"
+
+
+def test_a_fallback_waits_for_the_persons_quiet_hours(client, run_jobs, twilio):
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "timezone": "UTC", "email": "lin@example.com"}))
+    run_jobs()
+    sms = by_channel()["sms"]
+    start, end = now() - timedelta(hours=1), now() + timedelta(hours=1)
+    quiet = {"user_id": "u-1", "timezone": "UTC", "quiet_hours": f"{start:%H:%M}-{end:%H:%M}"}
+    post_and_plan(client, envelope("user.profile_updated", quiet))
+    post_callback(client, twilio.status_callback(sms.provider_ref, "undelivered", "30003"))
+    db.session.expire_all()
+    email = by_channel()["email"]
+    assert email.replaces_id == sms.id and email.status.value == "pending"
+    assert email.due_at == end.replace(second=0, microsecond=0)
+    assert email.data["quiet_hours"].startswith("deferred from")

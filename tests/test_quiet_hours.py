@@ -107,3 +107,21 @@ def test_booking_reminders_honour_the_window_per_recipient(client):
     one_hour = {r.recipient.external_id: r for r in notifications(type="booking_1h")}
     assert one_hour["expert-1"].due_at == start - timedelta(hours=1)  # no quiet hours
     assert one_hour["client-1"].due_at == (start - timedelta(minutes=50)).replace(second=0)  # waited 10 minutes
+
+
+@pytest.mark.parametrize(
+    "latest, expected",
+    [
+        (at(2026, 6, 10, 6), at(2026, 6, 10, 5)),  # 08:00 CEST: free since 07:00 CEST
+        (at(2026, 3, 29, 5, 10), at(2026, 3, 29, 5)),  # the morning the clocks jump: 07:10 CEST, free since 07:00
+        (at(2026, 10, 25, 6, 30), at(2026, 10, 25, 6)),  # the morning they fall back: 07:30 CET, free since 07:00
+        (at(2026, 6, 10, 21, 30), at(2026, 6, 10, 21, 30)),  # 23:30 CEST, inside: not a second earlier
+    ],
+)
+def test_how_early_a_message_may_leave_stops_at_the_last_window_end(latest, expected):
+    assert quiet_hours.quiet_free_since("22:00-07:00", "Europe/Berlin", T.BOOKING_1H, latest) == expected
+
+
+def test_urgent_messages_and_people_without_quiet_hours_have_no_bound():
+    for quiet, kind in (("22:00-07:00", T.BOOKING_START), (None, T.BOOKING_1H)):
+        assert quiet_hours.quiet_free_since(quiet, "Europe/Berlin", kind, at(2026, 6, 10, 6)).year == 1

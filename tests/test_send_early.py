@@ -123,6 +123,28 @@ def test_messages_already_due_keep_the_first_seconds(app, client):
     assert sum(row.due_at == due for row in one_hour_reminders()) > 1  # the rest wait for the rate
 
 
+def test_a_message_never_leaves_early_into_its_recipients_quiet_hours(app, client):
+    due = this_second().replace(second=0) + timedelta(minutes=3)  # a minute's edge: quiet hours end there
+    quiet = f"{due - timedelta(hours=2):%H:%M}-{due:%H:%M}"
+    for n in range(3):  # quiet clients and experts
+        person = {"timezone": "UTC", "quiet_hours": quiet}
+        payload = booking_payload(
+            f"q-{n}",
+            start=due + timedelta(hours=1),
+            client_id=f"qc-{n}",
+            expert_id=f"qe-{n}",
+            client=contact(f"qc-{n}", **person),
+            expert=contact(f"qe-{n}", **person),
+        )
+        post_and_plan(client, envelope("booking.created", payload))
+    book(client, 3, due + timedelta(hours=1))  # and people with no quiet hours, in the same cluster
+    sweep()
+    rows = one_hour_reminders()
+    quiet_rows = [row for row in rows if row.recipient.quiet_hours]
+    assert len(quiet_rows) == 6 and all(row.due_at >= due for row in quiet_rows)
+    assert sum(row.due_at < due for row in rows if not row.recipient.quiet_hours) >= 5  # the others still go early
+
+
 def test_packing_does_not_move_messages_twice(app, client):
     book(client, 3, this_second() + timedelta(hours=1, minutes=5))
     assert sweep()["moved_early"] == 5

@@ -19,9 +19,10 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from webapp import queueing
+from webapp.domain import quiet_hours
 from webapp.domain.history import record
 from webapp.extensions import db
-from webapp.models import Notification, NotificationStatus
+from webapp.models import Notification, NotificationStatus, Recipient
 
 # Pack below the limit: sends for one second that spill into the next must still fit that second.
 HEADROOM = 0.9
@@ -77,7 +78,16 @@ def backlog(channel: str, now: datetime) -> int:
 def pending_windows(channel: str, now: datetime, until: datetime, tolerances: dict[str, int]) -> list[Window]:
     """The pending messages on a channel due after now and by until, each with the seconds it may leave in."""
     rows = db.session.execute(
-        select(Notification.id, Notification.type, Notification.scheduled_at, Notification.due_at).where(
+        select(
+            Notification.id,
+            Notification.type,
+            Notification.scheduled_at,
+            Notification.due_at,
+            Recipient.quiet_hours,
+            Recipient.timezone,
+        )
+        .join(Recipient, Recipient.id == Notification.recipient_id)
+        .where(
             Notification.status == NotificationStatus.PENDING,
             Notification.channel == channel,
             Notification.due_at > now,
@@ -87,13 +97,22 @@ def pending_windows(channel: str, now: datetime, until: datetime, tolerances: di
     return [window(*row, tolerances) for row in rows]
 
 
-def window(notification_id: int, kind, scheduled_at: datetime, due_at: datetime, tolerances: dict) -> Window:
-    """A message's window: up to its tolerance before its time; a held-back or retried one only at its due time."""
+def window(
+    notification_id: int,
+    kind,
+    scheduled_at: datetime,
+    due_at: datetime,
+    quiet: str | None,
+    zone: str | None,
+    tolerances,
+) -> Window:
+    """A message's window: up to its tolerance before its time, never into quiet hours; a held-back one at its due."""
     if due_at > scheduled_at:  # a retry or a throttled message: it already waits past its time
         latest = earliest = epoch_second(due_at)
     else:
         latest = epoch_second(scheduled_at)
-        earliest = latest - tolerances.get(kind.value, 0)
+        quiet_free = quiet_hours.quiet_free_since(quiet, zone, kind, scheduled_at)
+        earliest = max(latest - tolerances.get(kind.value, 0), math.ceil(quiet_free.timestamp()))
     return Window(notification_id, earliest, latest, due_at, scheduled_at)
 
 

@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from webapp.domain import notifications, transitions
+from webapp.domain import notifications, quiet_hours, transitions
 from webapp.extensions import db, insert_or_skip
 from webapp.models import Notification, NotificationStatus
 
@@ -49,7 +49,7 @@ def plan_after(ids: list[int], now: datetime) -> list[datetime]:
     # The unique key decides, in the insert: a look-up first would let two reports of one failure both insert.
     skip_taken = insert_or_skip(Notification.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"])
     db.session.execute(skip_taken, planned)
-    return [now]
+    return sorted({row["due_at"] for row in planned})
 
 
 def fallback_for(row: Notification, now: datetime) -> str | None:
@@ -60,7 +60,8 @@ def fallback_for(row: Notification, now: datetime) -> str | None:
 
 
 def fallback_row(row: Notification, channel: str, now: datetime) -> dict:
-    """The fallback's columns: the same message on the next channel, due now, linked to the one it replaces."""
+    """The fallback's columns: the same message on the next channel, due now (or after quiet hours), linked."""
+    decision = quiet_hours.decide(row.recipient, row.type, now, row.booking)
     return {
         "recipient_id": row.recipient_id,
         "booking_id": row.booking_id,
@@ -69,15 +70,20 @@ def fallback_row(row: Notification, channel: str, now: datetime) -> dict:
         "channel": channel,
         "status": NotificationStatus.PENDING,
         "scheduled_at": now,
-        "due_at": now,
+        "due_at": decision.due,
         "attempts": 0,
         # One fallback per message and channel, however often its trigger is reported.
         "dedupe_key": f"fallback:{row.id}:{channel}",
-        "data": row.data,
+        "data": {**without_quiet_note(row.data), **decision.note} or None,
         "replaces_id": row.id,
         "created_at": now,
         "updated_at": now,
     }
+
+
+def without_quiet_note(data: dict | None) -> dict:
+    """The replaced message's data without its quiet-hours note: the fallback's own decision makes its note."""
+    return {key: value for key, value in (data or {}).items() if key != "quiet_hours"}
 
 
 def cancel_after_delivery(notification_id: int, now: datetime) -> list[int]:

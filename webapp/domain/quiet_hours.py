@@ -9,6 +9,9 @@ Policy:
   it went out inside quiet hours. A reminder is worth more than an undisturbed hour
   right before a session the person booked. A 24 h reminder can always wait, as a
   window ends within a day.
+- Nothing else moves a message into the window: a message sent early under a rate limit
+  leaves no earlier than the end of the window before its time, and a fallback is
+  planned through the same decision as the message it replaces.
 - The window is wall-clock time in the recipient's zone, so it follows DST. An end that
   falls in the hour the clocks skip is read as the moment they jump (03:00 in Berlin on
   the last Sunday of March). An end that happens twice, when the clocks go back, is
@@ -72,15 +75,40 @@ def first_moment_at(wall: datetime, zone: ZoneInfo) -> datetime:
     return instant.replace(second=0, microsecond=0)
 
 
+def zone_named(name: str | None) -> ZoneInfo:
+    """A recipient's zone by name; UTC when it is missing or unknown."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def quiet_free_since(quiet: str | None, zone_name: str | None, kind: NotificationType, latest: datetime) -> datetime:
+    """The earliest moment from which up to latest is outside the window: how early the message may leave.
+
+    A message due inside its window (let through, as waiting would pass its booking's start) may not go earlier
+    at all; one with no window, or urgent, has no bound (datetime.min).
+    """
+    window = parse_window(quiet)
+    if window is None or kind in URGENT:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    zone = zone_named(zone_name)
+    local = latest.astimezone(zone)
+    if inside(local.time(), *window):
+        return latest
+    _, end = window
+    last_end = first_moment_at(datetime.combine(local.date(), end), zone)
+    if last_end > latest:
+        last_end = first_moment_at(datetime.combine(local.date() - timedelta(days=1), end), zone)
+    return last_end
+
+
 def decide(recipient: Recipient, kind: NotificationType, due: datetime, booking: Booking | None) -> Decision:
     """Apply the recipient's quiet hours to a message due at due."""
     window = parse_window(recipient.quiet_hours)
     if window is None or kind in URGENT:
         return Decision(due)
-    try:
-        zone = ZoneInfo(recipient.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
+    zone = zone_named(recipient.timezone)
     if not inside(due.astimezone(zone).time(), *window):
         return Decision(due)
     end = window_end(due, zone, *window)
