@@ -1,15 +1,17 @@
 """Fallback to the next channel when the first fails for good, ends undelivered, or is suppressed."""
 
 import math
+import threading
 import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
+from tests.support.processes import wait_for
 from tests.support.providers import post_callback, settings_for
-from webapp.domain import suppressions
+from webapp.domain import fallbacks, suppressions
 from webapp.domain.fallbacks import LATE_RECEIPT
 from webapp.extensions import db
 from webapp.models import Booking, Notification
@@ -141,3 +143,43 @@ def test_a_fallback_waits_for_the_persons_quiet_hours(client, run_jobs, twilio):
     assert email.replaces_id == sms.id and email.status.value == "pending"
     assert email.due_at == end.replace(second=0, microsecond=0)
     assert email.data["quiet_hours"].startswith("deferred from")
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite lets one writer in at a time
+def test_two_reports_of_one_failure_at_once_plan_one_fallback(app, client, run_jobs):
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+    run_jobs()
+    sms_id = by_channel()["sms"].id
+    first_inserted, errors = threading.Event(), []
+
+    def report(hold_open: bool) -> None:
+        with app.app_context():
+            try:
+                fallbacks.plan_after([sms_id], utcnow())
+                if hold_open:  # commit only once the other report waits on the same key
+                    first_inserted.set()
+                    assert wait_for(waiting_on_a_lock, 10)
+                db.session.commit()
+            except Exception as error:  # noqa: BLE001 -- the test reports whatever either transaction raised
+                errors.append(error)
+                first_inserted.set()
+
+    first = threading.Thread(target=report, args=(True,))
+    first.start()
+    assert first_inserted.wait(10)
+    second = threading.Thread(target=report, args=(False,))
+    second.start()
+    for thread in (first, second):
+        thread.join(20)
+    assert errors == []
+    db.session.expire_all()
+    assert [row.replaces_id for row in notifications() if row.channel == "email"] == [sms_id]
+
+
+def waiting_on_a_lock() -> bool:
+    """Whether some other connection to this database waits on a lock (the second report's insert)."""
+    with db.engine.connect() as connection:
+        statement = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return connection.scalar(statement) > 0
