@@ -247,6 +247,37 @@ def test_several_planners_at_once_apply_each_event_once_and_in_order(database_ur
     assert_every_story_told_once(count)
 
 
+def stopped_mid_transaction(process: subprocess.Popen, database_url: str) -> bool:
+    """Stop the process; keep it stopped if it holds an open transaction that has written, else let it go on."""
+    process.send_signal(signal.SIGSTOP)
+    if writing_transaction_open(database_url):
+        return True
+    process.send_signal(signal.SIGCONT)
+    time.sleep(0.01)
+    return False
+
+
+def writing_transaction_open(database_url: str) -> bool:
+    """Whether another connection holds an uncommitted transaction that has written to the database."""
+    if database_url.startswith("postgresql"):
+        with db.engine.connect() as connection:
+            statement = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
+            )
+            return connection.scalar(statement) > 0
+    # SQLite lets one writer in at a time: the write lock is taken exactly while a transaction has written.
+    connection = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        connection.close()
+
+
 @pytest.mark.slow
 def test_a_planner_killed_mid_batch_loses_nothing_and_applies_nothing_twice(database_url, redis_url, client, tmp_path):
     count = 250
@@ -261,6 +292,8 @@ def test_a_planner_killed_mid_batch_loses_nothing_and_applies_nothing_twice(data
         return 0 < done < 4 * count
 
     assert wait_for(some_planned, 60), (tmp_path / "doomed.log").read_text()
+    # Stopped, it cannot commit: the kill lands inside the transaction seen open, with writes of its own.
+    assert wait_for(lambda: stopped_mid_transaction(doomed, database_url), 60), (tmp_path / "doomed.log").read_text()
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(10)
     time.sleep(0.2)
