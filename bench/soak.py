@@ -2,6 +2,8 @@
 
 `make soak` (10 minutes at 200 events/s, five dashboards) or `python -m bench.soak --minutes 1 --rate 20`.
 Every process is real: gunicorn, the scheduler, forking RQ workers, the receiver, Redis and the database.
+After the load and a settling time, it waits (within DRAIN_SECONDS) until every message due by then has
+finished and the receiver has it, and reports each one that never arrived as lost.
 """
 
 import argparse
@@ -23,11 +25,13 @@ from tests.support.stack import SECRET, Stack
 from webapp.demo import booking_payload, event
 from webapp.domain import staff
 from webapp.extensions import db
-from webapp.models import Booking, InboundEvent, Notification, Role
+from webapp.models import Booking, InboundEvent, Notification, NotificationStatus, Role
 from webapp.signatures import sign
 
 MEMORY_SAMPLE_SECONDS = 60
 SETTLE_SECONDS = 180  # after the last event: its start reminders (up to 150 s on) fall due and are sent
+DRAIN_SECONDS = 120  # then at most this long for what is due to be sent and arrive; the rest is lost
+OPEN = (NotificationStatus.PENDING, NotificationStatus.QUEUED, NotificationStatus.PROCESSING)
 # Sessions start on the hour and the half hour; squeezed into minutes, each booking starts on a :00 or :30
 # second 30 to 150 s after it is sent, so the start reminders of 30 s of events fall due in one second.
 LEAD_SECONDS, STARTS_SPREAD = 30, 4
@@ -97,28 +101,49 @@ def memory(processes: dict[str, int]) -> dict[str, int]:
     return {name: rss_kib(pid) for name, pid in processes.items() if Path(f"/proc/{pid}").exists()}
 
 
-def reconcile(stack: Stack) -> dict:
-    """Count events, notifications due and sent, and what the receiver got."""
+def drain(stack: Stack, cutoff: datetime, bound: float) -> float | None:
+    """Wait until every message due by cutoff has finished and what was sent arrived; seconds taken, or None."""
+    began = time.monotonic()
+    while time.monotonic() - began < bound:
+        with stack.app.app_context():
+            still_open = db.session.scalar(
+                select(func.count()).where(Notification.due_at <= cutoff, Notification.status.in_(OPEN))
+            )
+            sent = set(
+                db.session.scalars(select(Notification.id).where(Notification.status == NotificationStatus.SENT))
+            )
+        if not still_open and sent <= {notification for notification, _ in stack.arrivals()}:
+            return round(time.monotonic() - began, 1)
+        time.sleep(1)
+    return None
+
+
+def reconcile(stack: Stack, cutoff: datetime) -> dict:
+    """Count events, notifications due by cutoff and how they ended, what the receiver got, and what it never got."""
     with stack.app.app_context():
         events = db.session.scalar(select(func.count()).select_from(InboundEvent))
-        started = db.session.scalar(
-            select(func.count()).select_from(Booking).where(Booking.starts_at <= datetime.now(timezone.utc))
-        )
-        due = db.session.scalar(
-            select(func.count()).select_from(Notification).where(Notification.due_at <= datetime.now(timezone.utc))
-        )
+        started = db.session.scalar(select(func.count()).select_from(Booking).where(Booking.starts_at <= cutoff))
+        due = set(db.session.scalars(select(Notification.id).where(Notification.due_at <= cutoff)))
         by_status = dict(
-            db.session.execute(select(Notification.status, func.count()).group_by(Notification.status)).all()
+            db.session.execute(
+                select(Notification.status, func.count())
+                .where(Notification.due_at <= cutoff)
+                .group_by(Notification.status)
+            ).all()
         )
     arrivals = stack.arrivals()
+    received = {notification for notification, _ in arrivals}
+    lost = sorted(due - received)
     return {
         "events": events,
         # Each event tells its expert, and each session begun has a start reminder for both parties.
         "expected_due": events + 2 * started,
-        "due": due,
+        "due": len(due),
         "by_status": {status.value: count for status, count in by_status.items()},
         "received": len(arrivals),
-        "received_distinct": len({notification for notification, _ in arrivals}),
+        "received_distinct": len(received),
+        "lost": len(lost),
+        "lost_ids": lost[:20],
         "lateness": lateness(stack, arrivals),
     }
 
@@ -131,7 +156,7 @@ def lateness(stack: Stack, arrivals: list[tuple[int, float]]) -> dict:
     return {**lateness_summary(late or [0.0]), "over_5_s": sum(1 for seconds in late if seconds > 5)}
 
 
-def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
+def soak(backend: str, minutes: float, rate: float, dashboards: int, settle: float = SETTLE_SECONDS) -> dict:
     """Run the soak on one backend and return its figures."""
     stack = Stack(backend)
     try:
@@ -161,8 +186,10 @@ def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
                     series.append(memory(watched))
                 load_seconds = time.monotonic() - began  # longer than asked when the server fell behind
                 memory_end = memory(watched)
-            time.sleep(SETTLE_SECONDS)
-            figures = reconcile(stack)
+            time.sleep(settle)
+            cutoff = datetime.now(timezone.utc)
+            drained_in = drain(stack, cutoff, DRAIN_SECONDS)
+            figures = reconcile(stack, cutoff)
         stop([web])
     finally:
         stack.close()
@@ -179,6 +206,7 @@ def soak(backend: str, minutes: float, rate: float, dashboards: int) -> dict:
         "load_seconds": round(load_seconds, 1),
         "sustained_rate": round((load.accepted + load.refused) / load_seconds, 1),
         "poll_requests": pollers.requests,
+        "drained_in_seconds": drained_in,
         **figures,
         "memory_start_kib": memory_start,
         "memory_end_kib": memory_end,
@@ -195,20 +223,26 @@ def ingest_children(pid: int) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
     parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--seconds", type=float, help="the load's length in seconds, instead of --minutes")
+    parser.add_argument("--settle", type=float, default=SETTLE_SECONDS, help="seconds after the load, before the drain")
     parser.add_argument("--rate", type=float, default=200, help="events a second")
     parser.add_argument("--dashboards", type=int, default=5)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    result = soak(args.backend, args.minutes, args.rate, args.dashboards)
+    minutes = args.seconds / 60 if args.seconds else args.minutes
+    result = soak(args.backend, minutes, args.rate, args.dashboards, args.settle)
     print(json.dumps(result, indent=2))
     late = result["lateness"]
     # The receiver keeps every arrival: its growth is the harness's, not Bellhop's.
     bellhop_growth = {name: growth for name, growth in result["memory_growth_percent"].items() if name != "receiver"}
-    lost = result["due"] - result["by_status"].get("sent", 0) - result["by_status"].get("failed", 0)
+    drained = (
+        f"drained in {result['drained_in_seconds']} s" if result["drained_in_seconds"] is not None else "NOT drained"
+    )
     print(
         f"\n{result['accepted']} events accepted of {result['posted']} posted, {result['events']} stored; "
-        f"{result['due']} notifications due of {result['expected_due']} expected, {lost} not finished; "
+        f"{result['due']} notifications due of {result['expected_due']} expected, {drained}, "
+        f"{result['lost']} lost (due, never arrived); "
         f"receiver got {result['received']} "
         f"({result['received_distinct']} distinct); lateness p50 {late['p50']:.2f} s, p99 {late['p99']:.2f} s, "
         f"max {late['max']:.2f} s, {late['over_5_s']} over 5 s; largest memory growth of Bellhop's processes "

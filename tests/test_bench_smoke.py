@@ -67,3 +67,26 @@ def test_every_ingest_request_was_accepted_by_bellhop_and_by_the_floor(smoke):
         ingest = next(row["detail"] for row in rows if row["name"].startswith("ingest (accepted"))
         for app in ("bare", "floor", "bellhop", "bare_sync", "bellhop_sync"):
             assert ingest[app]["accepted"] == ingest[app]["count"], (backend, app, ingest[app])
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_twenty_second_soak_drains_and_loses_nothing(backend, tmp_path):
+    if not (redis_binary() and postgres_bindir()) and not IN_CI:
+        pytest.skip("the soak needs redis-server and PostgreSQL")
+    out = tmp_path / "soak.json"
+    # Settling 45 s lets the first events' start reminders (30 s on and later) fall due before the drain.
+    arguments = ["--seconds", "20", "--rate", "20", "--dashboards", "1", "--settle", "45", "--backend", backend]
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.soak", *arguments, "--json", str(out)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["accepted"] == result["posted"] == result["events"] >= 300
+    assert result["drained_in_seconds"] is not None  # everything due was sent and arrived within the bound
+    assert result["due"] == result["expected_due"] > result["events"]  # some start reminders fell due
+    assert (result["lost"], result["by_status"]) == (0, {"sent": result["due"]})
+    assert result["received"] == result["received_distinct"] >= result["due"]  # none twice
