@@ -4,11 +4,13 @@ import math
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from tests.support import bounces
 from tests.support.factories import envelope, notifications, post_and_plan, row_counts
 from tests.support.providers import settings_for
+from tests.support.signin import sign_in
 from webapp.extensions import db
 from webapp.models import AuditEntry, DeliveryReport, Preference, Suppression
 
@@ -27,11 +29,11 @@ def config_overrides(smtp):
     }
 
 
-def sent_email(client, run_jobs, smtp) -> tuple[bytes, str, int]:
-    """Send the welcome email into the SMTP server; return it raw, its envelope sender, and its row id."""
-    post_and_plan(client, envelope("user.welcome", WELCOME))
+def sent_email(client, run_jobs, smtp, user_id: str = "u-1") -> tuple[bytes, str, int]:
+    """Send a welcome email into the SMTP server; return it raw, its envelope sender, and its row id."""
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "user_id": user_id}))
     run_jobs()
-    [row] = notifications()
+    [row] = [row for row in notifications() if row.recipient.external_id == user_id]
     assert row.status.value == "sent"
     return smtp.raw[-1], smtp.senders[-1], row.id
 
@@ -137,3 +139,85 @@ def test_a_report_with_oversized_fields_is_read_not_a_500(client, run_jobs, smtp
     db.session.expire_all()
     assert notifications()[0].delivery_state == "undelivered"
     assert db.session.scalar(select(Preference.opted_in)) is False
+
+
+def reports() -> list[DeliveryReport]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(DeliveryReport)))
+
+
+@pytest.mark.parametrize(
+    "sample, reason",
+    [
+        ("lhost-qmail-16", "userunknown"),  # qmail's plain-text failure notice
+        ("lhost-v5sendmail-03", "userunknown"),  # Sendmail's "Returned mail", no DSN part
+        ("lhost-exim-05", "userunknown"),  # Exim's plain-text notice
+        ("lhost-sendmail-14", "userunknown"),
+    ],
+)
+def test_a_dead_address_in_a_real_notice_is_suppressed(client, run_jobs, smtp, sample, reason):
+    _, sender, _ = sent_email(client, run_jobs, smtp)
+    assert bounce(client, bounces.from_corpus(sample, sender)).json["kind"] == "hard"
+    [report] = reports()
+    assert (report.state, report.reason) == ("undelivered", reason)
+    assert db.session.scalar(select(Suppression.address)) == ADDRESS
+
+
+@pytest.mark.parametrize(
+    "sample, reason",
+    [
+        ("lhost-exim-01", "blocked"),  # the server blocked us: the address is fine
+        ("lhost-exim-08", "expired"),  # Exim gave up retrying
+        ("lhost-qmail-24", "mailboxfull"),  # a full mailbox, even with a 5.x.x status
+        ("lhost-sendmail-56", "blocked"),
+    ],
+)
+def test_a_failure_that_is_not_the_address_marks_undelivered_and_suppresses_nothing(
+    client, run_jobs, smtp, sample, reason
+):
+    _, sender, _ = sent_email(client, run_jobs, smtp)
+    assert bounce(client, bounces.from_corpus(sample, sender)).json["kind"] == "failed"
+    [report] = reports()
+    assert (report.state, report.reason) == ("undelivered", reason)
+    assert notifications()[0].delivery_state == "undelivered"
+    assert db.session.scalars(select(Suppression)).all() == []
+
+
+def test_our_own_authentication_failing_raises_the_alarm_not_a_suppression(app, client, run_jobs, smtp, accounts):
+    _, sender, _ = sent_email(client, run_jobs, smtp)
+    before = REGISTRY.get_sample_value("bellhop_email_sender_failures_total", {"reason": "authfailure"}) or 0
+    assert bounce(client, bounces.from_corpus("lhost-qmail-14", sender)).json["kind"] == "failed"  # DMARC
+    assert db.session.scalars(select(Suppression)).all() == []
+    after = REGISTRY.get_sample_value("bellhop_email_sender_failures_total", {"reason": "authfailure"})
+    assert after == before + 1
+    sign_in(client, "viewer@example.com")
+    page = client.get("/dashboard/").get_data(as_text=True)
+    assert "Mail servers refuse our email: our mail fails SPF, DKIM or DMARC (1 bounces in the last 24 h" in page
+
+
+def test_a_full_mailbox_suppresses_only_when_repeated_past_the_setting(app, client, run_jobs, smtp):
+    app.config.update(SOFT_BOUNCE_LIMIT=3, SOFT_BOUNCE_DAYS=7)
+    for attempt in range(3):
+        original, sender, _ = sent_email(client, run_jobs, smtp, f"u-{attempt}")
+        assert bounce(client, bounces.delayed(original, sender, ADDRESS)).json["kind"] == "soft"
+        suppressed = db.session.scalars(select(Suppression)).all()
+        assert len(suppressed) == (1 if attempt == 2 else 0)
+    assert suppressed[0].reason.startswith("mailboxfull on 3 emails within 7 days")
+
+
+def test_a_success_report_is_no_bounce_and_changes_nothing(client, run_jobs, smtp):
+    original, sender, _ = sent_email(client, run_jobs, smtp)
+    before = row_counts()
+    assert bounce(client, bounces.relayed(original, sender, ADDRESS)).json["kind"] == "none"
+    assert row_counts() == before
+
+
+def test_a_notice_with_8_bit_headers_is_read_not_a_500(client, run_jobs, smtp):
+    _, sender, _ = sent_email(client, run_jobs, smtp)
+    notice = (
+        f"From: MAILER-DAEMON@mx.example.de\r\nTo: {sender}\r\n".encode()
+        + b"Subject: Unzustellbar: R\xfcckmeldung \xe2\x80\x94 \xff\r\n\r\n"
+        + b"Die Nachricht konnte nicht zugestellt werden.\r\n"
+    )
+    answer = bounce(client, notice)
+    assert answer.status_code == 200 and answer.json["kind"] in ("failed", "none")

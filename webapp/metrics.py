@@ -88,6 +88,11 @@ SUPPRESSIONS = Counter(
     "Notifications not sent because the recipient opted out, by channel and where it was decided.",
     ["channel", "stage"],
 )
+EMAIL_SENDER_FAILURES = Counter(
+    "bellhop_email_sender_failures_total",
+    "Bounces that blame our own mail (SPF, DKIM, DMARC: authfailure; reverse DNS: requireptr), by reason.",
+    ["reason"],
+)
 DELIVERY_REPORTS = Counter(
     "bellhop_delivery_reports_total",
     "Provider reports that moved a message's delivery state (sent, delivered, undelivered), by channel.",

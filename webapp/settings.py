@@ -162,6 +162,10 @@ class Settings(BaseSettings):
     # The envelope sender bounces go back to; each message's is made unique from it (VERP):
     # bounces@example.com becomes bounces+<id>-<signature>@example.com. Unset: SMTP_FROM's address.
     BOUNCE_ADDRESS: str | None = env("BELLHOP_BOUNCE_ADDRESS")
+    # A full or disabled mailbox on this many of a person's emails within SOFT_BOUNCE_DAYS suppresses the
+    # address, as a dead one would be (0: never; a soft bounce alone never does).
+    SOFT_BOUNCE_LIMIT: NonNegativeInt = env("BELLHOP_SOFT_BOUNCE_LIMIT", default=0)
+    SOFT_BOUNCE_DAYS: PositiveInt = env("BELLHOP_SOFT_BOUNCE_DAYS", default=7)
     # Phone numbers written without a country code are read as this region's (ISO 3166 code, e.g. DE).
     DEFAULT_PHONE_REGION: str | None = env("BELLHOP_DEFAULT_PHONE_REGION")
 

@@ -6,6 +6,7 @@ Exim's plain-text notice, a delayed-delivery warning, and an RFC 5965 (ARF) abus
 """
 
 from email.parser import BytesHeaderParser
+from pathlib import Path
 
 BOUNDARY = "=_report_boundary"
 
@@ -149,3 +150,30 @@ SHAPES = {"postfix": postfix, "gmail": gmail, "outlook": outlook, "exim": exim}
 
 def message_id(original: bytes) -> str:
     return BytesHeaderParser().parsebytes(original)["Message-ID"]
+
+
+def relayed(original: bytes, return_path: str, address: str) -> bytes:
+    """A success DSN (RFC 3464 Action: relayed, Status 2.0.0): no bounce at all."""
+    return report(
+        return_path,
+        "MAILER-DAEMON@mx.example.com (Mail Delivery System)",
+        "Successful Mail Delivery Report",
+        "delivery-status",
+        [
+            ("text/plain", "This is the mail system at host mx.example.com.\n\nYour message was relayed."),
+            (
+                "message/delivery-status",
+                f"Reporting-MTA: dns; mx.example.com\n\nFinal-Recipient: rfc822; {address}\nAction: relayed\n"
+                "Status: 2.0.0\nDiagnostic-Code: smtp; 250 2.0.0 Ok: queued as 4Bx",
+            ),
+            ("text/rfc822-headers", headers_of(original)),
+        ],
+    )
+
+
+CORPUS = Path(__file__).parent.parent / "corpora" / "sisimai" / "mail"
+
+
+def from_corpus(name: str, return_path: str) -> bytes:
+    """A real notice from sisimai's corpus, as delivered to our signed bounce address (its Delivered-To)."""
+    return f"Delivered-To: {return_path}\r\n".encode() + (CORPUS / f"{name}.eml").read_bytes()

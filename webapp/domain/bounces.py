@@ -5,8 +5,9 @@ bounce names the message it is about. The signature (an HMAC of the id under SEC
 means mail sent to the bounce address by anyone else cannot suppress an address: a report
 without a valid one is recorded as unmatched and changes nothing.
 
-Delivery status notifications (RFC 3464, and the older shapes Exim, Postfix and Exchange
-send) are read by flufl.bounce, Mailman's detector; complaints are RFC 5965 (ARF) reports.
+A delivery status notification (RFC 3464) or a plain-text notice (Exim, qmail, Sendmail and
+others) is read for its RFC 3463 status and diagnostic text, and classified by reason the way
+sisimai does (bounce_reasons). Only a dead address is suppressed. Complaints are RFC 5965 (ARF).
 """
 
 import hashlib
@@ -14,17 +15,18 @@ import hmac
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
 from email.utils import parseaddr
 
 from flask import current_app
-from flufl.bounce import all_failures
+from sqlalchemy import func, select
 
-from webapp.domain import preferences, receipts, staff, suppressions
+from webapp import metrics
+from webapp.domain import bounce_reasons, preferences, receipts, staff, suppressions
 from webapp.extensions import db
-from webapp.models import Notification
+from webapp.models import DeliveryReport, Notification, Recipient
 from webapp.models.preference import ANY
 
 log = logging.getLogger(__name__)
@@ -65,68 +67,103 @@ def matched_ids(text: str) -> list[int]:
 
 @dataclass
 class Reading:
-    """What a report says: a hard or soft bounce, or a complaint, with its diagnostic."""
+    """What a report says: its kind, sisimai's reason for it, its RFC 3463 status and its diagnostic."""
 
-    kind: str  # hard, soft, complaint or unknown
+    kind: str  # hard, soft (may pass), failed (for good, address alive), complaint, or none (no bounce at all)
     status: str | None = None
     diagnostic: str | None = None
+    reason: str | None = None
 
 
 def read(message: Message) -> Reading:
     """Classify a bounce or complaint message, its status and diagnostic cut to what the tables keep."""
     reading = classify(message)
     reading.status = (reading.status or "")[:STATUS_CHARS] or None
-    reading.diagnostic = (reading.diagnostic or "")[:DIAGNOSTIC_CHARS] or None
+    reading.diagnostic = printable(reading.diagnostic or "")[:DIAGNOSTIC_CHARS] or None
     return reading
 
 
 # A report's text comes from whoever wrote the bounce: keep what fits the columns, not a 500.
 STATUS_CHARS, DIAGNOSTIC_CHARS = 32, 1000
+# Where a plain-text notice stops speaking and starts quoting the message it returns.
+QUOTE_MARKERS = re.compile(
+    r"^[\s-]*(unsent message follows|original message follows|original message|returned message|"
+    r"(a |the )?(copy|headers?) of (the |your )?(original )?message|below this line is a copy|"
+    r"message headers follow|the header and text of the original message|content-type: message/rfc822)",
+    re.I | re.M,
+)
+# The lines of a notice that quote a server's reply ("550 5.1.1 ...", "<<< 554 ...", "... said: 550 ...").
+REPLY_LINE = re.compile(r"^.*(?:^|\s|<<<|said:)\s*[45]\d\d[ -].*$", re.M)
+# An RFC 3463 status as notices quote it: "550 5.1.1 User unknown", "(#5.1.1)", "Status: 5.2.2".
+STATUS_IN_TEXT = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 
 
 def classify(message: Message) -> Reading:
-    """Read a report's kind, status and diagnostic."""
+    """Read a report's kind, reason, status and diagnostic."""
     if is_complaint(message):
         feedback = part_fields(message, "message/feedback-report")
-        return Reading("complaint", feedback.get("feedback-type", "abuse"), feedback.get("user-agent"))
-    temporary, permanent = failures(message)
+        return Reading("complaint", feedback.get("feedback-type", "abuse"), feedback.get("user-agent"), "feedback")
     fields = part_fields(message, "message/delivery-status")
-    status, diagnostic = fields.get("status"), fields.get("diagnostic-code")
-    if not diagnostic:  # a plain-text notice (Exim's): the SMTP reply it quotes
-        status, diagnostic = quoted_reply(message, status)
-    if permanent:
-        return Reading("hard", status, diagnostic)
-    if temporary:
-        return Reading("soft", status, diagnostic)
-    if status and status.startswith("5."):  # a DSN flufl.bounce could not tie to an address
-        return Reading("hard", status, diagnostic)
-    if status and status.startswith("4."):
-        return Reading("soft", status, diagnostic)
-    return Reading("unknown", status, diagnostic)
+    notice = notice_text(message)
+    diagnostic = (fields.get("diagnostic-code") or "").split(";", 1)[-1].strip() or server_replies(notice)
+    status = fields.get("status") or status_in(diagnostic) or status_in(notice)
+    status = status_in(status or "")
+    delayed = (fields.get("action") or "").lower().startswith(("delayed", "expired"))
+    reason = bounce_reasons.reason_for(status, diagnostic, delayed)
+    return Reading(kind_of(reason, status, diagnostic, delayed), status, diagnostic, reason)
 
 
-def failures(message: Message) -> tuple[frozenset, frozenset]:
-    """The temporarily and permanently failed addresses flufl.bounce finds; none when a detector trips."""
-    try:
-        return all_failures(message)
-    except Exception:  # its heuristic detectors can fail on mail that is no bounce at all
-        log.warning("flufl.bounce could not read a message (%s)", message.get("Subject", "no subject"), exc_info=True)
-        return frozenset(), frozenset()
+def kind_of(reason: str, status: str | None, diagnostic: str, delayed: bool) -> str:
+    """Hard only when the address can never receive; else soft if it may pass, failed if not; none if no bounce."""
+    if reason in ("delivered", "vacation", "undefined"):
+        return "none"
+    if bounce_reasons.is_hard(reason, status):
+        return "hard"
+    if delayed or bounce_reasons.is_temporary(status, diagnostic):
+        return "soft"
+    return "failed"
 
 
-# An SMTP reply with an RFC 3463 status, as notices quote it: "550 5.1.1 User unknown".
-SMTP_REPLY = re.compile(r"\b[245]\d\d[ -]([245]\.\d{1,3}\.\d{1,3})\b[^\n]*")
+def status_in(text: str) -> str | None:
+    """The first RFC 3463 status in a text, normalised (5.1.1), or None."""
+    found = STATUS_IN_TEXT.search(text)
+    return ".".join(found.groups()) if found else None
 
 
-def quoted_reply(message: Message, status: str | None) -> tuple[str | None, str | None]:
-    """The first SMTP reply a plain-text notice quotes, and its status; else the status given and the subject."""
+def notice_text(message: Message) -> str:
+    """What a notice says in words: its first text part (or a broken report's preamble), before any quote."""
+    text = first_text(message) or message.preamble or ""
+    marker = QUOTE_MARKERS.search(text)
+    return text[: marker.start()] if marker else text[:4000]
+
+
+def first_text(message: Message) -> str:
+    """The first text part of a message, as text (HTML stripped of its tags)."""
     for part in message.walk():
-        if part.get_content_type() == "text/plain":
-            found = SMTP_REPLY.search(part.get_payload(decode=True).decode("utf-8", "replace"))
-            if found:
-                return status or found.group(1), found.group(0).strip()
-            break
-    return status, message.get("Subject")
+        if part.get_content_type() in ("text/plain", "text/html") and not part.is_multipart():
+            text = decoded(part)
+            return re.sub(r"<[^>]+>", " ", text) if part.get_content_type() == "text/html" else text
+    return ""
+
+
+def server_replies(notice: str) -> str:
+    """A notice from the first server reply it quotes on (with the lines that continue it), else all of it."""
+    first = REPLY_LINE.search(notice)
+    return notice[first.start() :] if first else notice
+
+
+def decoded(part: Message) -> str:
+    """A text part as a string, in its declared charset when Python knows it, else UTF-8 with replacements."""
+    payload = part.get_payload(decode=True) or b""
+    try:
+        return payload.decode(part.get_content_charset() or "utf-8", "replace")
+    except LookupError:
+        return payload.decode("utf-8", "replace")
+
+
+def printable(text: str) -> str:
+    """Text safe to store: 8-bit bytes the email parser kept as surrogates become replacement characters."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "")
 
 
 def is_complaint(message: Message) -> bool:
@@ -173,16 +210,45 @@ def handle(raw: bytes, now: datetime) -> Handled:
 
 
 def apply(notification: Notification, reading: Reading, now: datetime) -> list[datetime]:
-    """A hard bounce: undelivered and suppressed; a soft one: recorded; a complaint: no more email to them."""
-    detail = reading.diagnostic or reading.kind
-    if reading.kind == "hard":
-        report = receipts.Report(notification.id, "email", receipts.UNDELIVERED, reading.status, detail, True)
+    """Hard: undelivered and suppressed; failed: undelivered; soft: recorded; complaint: no more email to them."""
+    if reading.reason in bounce_reasons.SENDER_SIDE:
+        metrics.EMAIL_SENDER_FAILURES.labels(reading.reason).inc()
+    detail = reading.diagnostic or reading.reason or reading.kind
+    if reading.kind in ("hard", "failed"):
+        dead = reading.kind == "hard"
+        report = receipts.Report(
+            notification.id, "email", receipts.UNDELIVERED, reading.status, detail, dead, reading.reason
+        )
         return receipts.apply(report, now)
     if reading.kind == "soft":
-        receipts.apply(receipts.Report(notification.id, "email", DEFERRED, reading.status, detail), now)
+        report = receipts.Report(notification.id, "email", DEFERRED, reading.status, detail, reason=reading.reason)
+        receipts.apply(report, now)
+        suppress_if_soft_too_often(notification, reading, now)
     elif reading.kind == "complaint":
         complain(notification, reading, now)
     return []
+
+
+def suppress_if_soft_too_often(notification: Notification, reading: Reading, now: datetime) -> None:
+    """A full or disabled mailbox on SOFT_BOUNCE_LIMIT emails to the address within SOFT_BOUNCE_DAYS: suppress it."""
+    limit, days = current_app.config["SOFT_BOUNCE_LIMIT"], current_app.config["SOFT_BOUNCE_DAYS"]
+    address = suppressions.address_of(notification.recipient, "email")
+    if not limit or not address or reading.reason not in bounce_reasons.RECIPIENT_SOFT:
+        return
+    messages = db.session.scalar(
+        select(func.count(func.distinct(DeliveryReport.notification_id)))
+        .join(Notification, Notification.id == DeliveryReport.notification_id)
+        .join(Recipient, Recipient.id == Notification.recipient_id)
+        .where(
+            suppressions.notification_address() == address,
+            DeliveryReport.source == "email",
+            DeliveryReport.reason.in_(bounce_reasons.RECIPIENT_SOFT),
+            DeliveryReport.at > now - timedelta(days=days),
+        )
+    )
+    if messages >= limit:
+        reason = f"{reading.reason} on {messages} emails within {days} days: {reading.diagnostic or reading.status}"
+        suppressions.add("email", address, reason, "email bounces", now, notification.recipient_id)
 
 
 def complain(notification: Notification, reading: Reading, now: datetime) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from webapp import heartbeats, queueing
 from webapp.domain import planner
 from webapp.extensions import db
-from webapp.models import Notification, NotificationStatus
+from webapp.models import DeliveryReport, Notification, NotificationStatus
 from webapp.models.types import utcnow
 
 OPEN = (NotificationStatus.PENDING, NotificationStatus.QUEUED)
@@ -119,7 +119,31 @@ AT_RISK = {
 def risks() -> list[str]:
     """Sentences for the dashboard's banner, one per failing part that puts reminders at risk, with since when."""
     found = checks()
-    return [at_risk(name, check) for name, check in found.items() if not check.ok and name in AT_RISK]
+    sentences = [at_risk(name, check) for name, check in found.items() if not check.ok and name in AT_RISK]
+    if found["database"].ok:
+        sentences += sender_side_bounces()
+    return sentences
+
+
+SENDER_SIDE_WINDOW = timedelta(hours=24)
+SENDER_SIDE = {
+    "authfailure": "our mail fails SPF, DKIM or DMARC",
+    "requireptr": "our sending address has no reverse DNS (PTR) the server accepts",
+}
+
+
+def sender_side_bounces() -> list[str]:
+    """A sentence per sender-side bounce reason seen in the last day: an operator's problem, not the recipient's."""
+    rows = db.session.execute(
+        select(DeliveryReport.reason, func.count(), func.max(DeliveryReport.at))
+        .where(DeliveryReport.reason.in_(SENDER_SIDE), DeliveryReport.at > utcnow() - SENDER_SIDE_WINDOW)
+        .group_by(DeliveryReport.reason)
+    )
+    return [
+        f"Mail servers refuse our email: {SENDER_SIDE[reason]} ({count} bounces in the last 24 h, "
+        f"the latest at {latest:%Y-%m-%d %H:%M:%S} UTC). Check the sending domain's DNS."
+        for reason, count, latest in rows
+    ]
 
 
 def at_risk(name: str, check: Check) -> str:

@@ -31,6 +31,7 @@ class Report:
     detail: str | None = None
     # The provider says the address is dead: suppress it.
     dead_address: bool = False
+    reason: str | None = None  # a bounce's reason (bounce_reasons)
 
 
 def apply(report: Report, now: datetime) -> list[datetime]:
@@ -65,6 +66,7 @@ def record(report: Report, now: datetime) -> bool:
             state=report.state,
             code=report.code,
             detail=(report.detail or "")[:2000] or None,
+            reason=report.reason,
         )
         .on_conflict_do_nothing(index_elements=["notification_id", "source", "state"])
         .returning(DeliveryReport.id)

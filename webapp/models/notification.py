@@ -116,7 +116,10 @@ class DeliveryReport(db.Model):
     """
 
     __tablename__ = "delivery_reports"
-    __table_args__ = (UniqueConstraint("notification_id", "source", "state", name="uq_delivery_reports_once"),)
+    __table_args__ = (
+        UniqueConstraint("notification_id", "source", "state", name="uq_delivery_reports_once"),
+        Index("ix_delivery_reports_reason_at", "reason", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"))
@@ -125,6 +128,8 @@ class DeliveryReport(db.Model):
     state: Mapped[str] = mapped_column(String(16))
     code: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+    # A bounce's reason as sisimai names it (userunknown, mailboxfull, authfailure, ...): see bounce_reasons.
+    reason: Mapped[str | None] = mapped_column(String(32), index=False)
 
 
 class StatusChange(db.Model):
