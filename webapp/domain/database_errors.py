@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 
 class Meaning(str, Enum):
+    """What a database error says: it is unreachable, two transactions clashed (retry), or this work is at fault."""
+
     OUTAGE = "outage"
     CONFLICT = "conflict"
     FAULT = "fault"
