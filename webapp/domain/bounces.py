@@ -85,6 +85,8 @@ def read(message: Message) -> Reading:
 
 # A report's text comes from whoever wrote the bounce: keep what fits the columns, not a 500.
 STATUS_CHARS, DIAGNOSTIC_CHARS = 32, 1000
+# What a notice says before it quotes the message fits in far less; a longer one is read no further.
+NOTICE_CHARS = 8000
 # Where a plain-text notice stops speaking and starts quoting the message it returns.
 QUOTE_MARKERS = re.compile(
     r"^[\s-]*(unsent message follows|original message follows|original message|returned message|"
@@ -134,7 +136,7 @@ def notice_text(message: Message) -> str:
     """What a notice says in words: its first text part (or a broken report's preamble), before any quote."""
     text = first_text(message) or message.preamble or ""
     marker = QUOTE_MARKERS.search(text)
-    return text[: marker.start()] if marker else text[:4000]
+    return text[: marker.start() if marker else None][:NOTICE_CHARS]
 
 
 def first_text(message: Message) -> str:
