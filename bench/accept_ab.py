@@ -3,7 +3,7 @@
 `python -m bench.accept_ab --before 3c05015 --backend postgresql` checks out both commits as worktrees and,
 round after round, alternating which goes first, gives each a fresh database on one Redis and one database
 server, then times `ingest.accept` (validate, store in the inbox, wake the planner) over signed-size
-`booking.created` events with full client and expert contacts, one after another. The HTTP ingest benchmark's
+`booking.created` events shaped as the HTTP ingest benchmark's, one after another. The HTTP ingest benchmark's
 ratio swings by more than the few per cent a change to accept costs; this measures only the accept path,
 both databases' work included, with the before commit as the same-run baseline.
 """
@@ -39,11 +39,11 @@ start = datetime.now(timezone.utc) + timedelta(days=2)
 
 
 def body(n):
-    payload = booking_payload(f"ab-{n}", start + timedelta(minutes=n), 60, "Code Review")
-    for role in ("client", "expert"):
-        person = f"{role}-{n % 500}"
+    # As the HTTP ingest benchmark's: a client per booking, a pool of experts, both reachable by webhook.
+    payload = booking_payload(f"ab-{n}", start + timedelta(minutes=30 * (n % 500)), 60, "Code Review")
+    for role, person in (("client", f"client-{n}"), ("expert", f"expert-{n % 100}")):
         payload[f"{role}_id"] = person
-        payload[role] = {**payload[role], "id": person, "email": f"{person}@example.com"}
+        payload[role] = {**payload[role], "id": person, "webhook_url": "http://127.0.0.1:9/hook"}
     return json.dumps(event("booking.created", payload))
 
 

@@ -273,7 +273,14 @@ def screen_json(raw: bytes | str) -> None:
         parsed = json.loads(raw, object_pairs_hook=unique_keys)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return  # not JSON the standard parser takes: the model's parser says what is wrong, in its own words
-    refuse_control_characters(parsed, "")
+    if may_hold_control_characters(raw):
+        refuse_control_characters(parsed, "")
+
+
+def may_hold_control_characters(raw: bytes | str) -> bool:
+    """Whether the parsed text could hold one: JSON escapes C0 controls, so only an escape or a raw one can."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return "\\" in text or CONTROL_CHARACTERS.search(text) is not None
 
 
 def refuse_control_characters(value, path: str) -> None:

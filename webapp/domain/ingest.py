@@ -98,7 +98,7 @@ def what_it_may_change(event: Event) -> dict:
 
 def carries_details(contact: Contact) -> bool:
     """Whether a contact gives anything beyond the person's id."""
-    return bool(contact.model_dump(exclude={"id"}, exclude_none=True))
+    return any(value is not None for name, value in contact if name != "id")
 
 
 def known_type(raw: bytes | str) -> str:
