@@ -328,6 +328,40 @@ def test_a_slow_batch_keeps_its_leases_so_the_sweep_cannot_take_its_rows(app, cl
     assert {row.status.value for row in notifications()} == {"processing"}
 
 
+def test_a_backlog_longer_than_the_lease_does_not_queue_a_row_twice(app, client, run_jobs, receiver, redis):
+    from webapp import queueing
+    from workers.jobs import dispatch_due, sweep
+
+    app.config["LEASE_SECONDS"] = 1
+    for n in range(3):
+        post_and_plan(client, envelope("user.welcome", {"user_id": f"u-{n}", "webhook_url": receiver.url}))
+    work = queueing.queue()
+    work.enqueue("workers.jobs.dispatch_due")  # a backlog: the workers have not reached this job yet
+    dispatch_due()
+    time.sleep(1.2)  # the queued rows' lease runs out while their job still waits behind the backlog
+    assert sweep()["returned"] == 0
+    assert [job.func_name for job in work.get_jobs()].count("workers.jobs.deliver") == 1
+    run_jobs()
+    assert {row.status.value for row in notifications()} == {"sent"}
+    assert len({request["headers"]["webhook-id"] for request in receiver.received}) == len(receiver.received) == 3
+
+
+def test_a_queued_row_whose_job_is_gone_is_taken_back_when_its_lease_runs_out(app, client, run_jobs, receiver, redis):
+    from webapp import queueing
+    from workers.jobs import dispatch_due, sweep
+
+    app.config["LEASE_SECONDS"] = 1
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": receiver.url}))
+    dispatch_due()
+    work = queueing.queue()
+    redis.lpop(work.key)  # a worker took the job and died before it claimed the row
+    time.sleep(1.2)
+    assert sweep()["returned"] == 1
+    run_jobs()
+    assert [row.status.value for row in notifications()] == ["sent"]
+    assert len(receiver.received) == 1
+
+
 def test_unknown_channel_in_configuration_fails_the_message_with_the_reason(app, client, run_jobs):
     app.config["CHANNELS"] = ["carrier-pigeon"]
     post_and_plan(client, envelope("user.welcome", {"user_id": "u-1"}))

@@ -15,6 +15,8 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 from rq import Queue
+from rq.job import Job
+from rq.utils import str_to_date
 from rq_scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,21 @@ def tls_options(config) -> dict:
 def queue() -> Queue:
     """Return the RQ queue that dispatch and delivery jobs go to."""
     return Queue(current_app.config["RQ_QUEUE"], connection=redis_connection())
+
+
+def head_enqueued_at() -> datetime | None:
+    """When the job at the head of the queue was enqueued; None if the queue is empty or Redis cannot say.
+
+    Jobs leave the queue in the order they joined; only planning jobs jump ahead, and one at the head only makes
+    this later. So a job enqueued at or after this moment has not been taken by any worker yet.
+    """
+    work = queue()
+    try:
+        head = work.connection.lindex(work.key, 0)
+        stamp = head and work.connection.hget(Job.key_for(head.decode()), "enqueued_at")
+    except RedisError:
+        return None
+    return str_to_date(stamp) if stamp else None
 
 
 def scheduler() -> Scheduler:

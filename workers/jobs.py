@@ -161,7 +161,9 @@ def sweep() -> dict:
     waiting = planner.waiting()
     if waiting:
         queueing.wake_planner()  # a wake-up may have been lost with Redis; a planning job may have died
-    returned, exhausted = transitions.release_expired(utcnow(), config["MAX_ATTEMPTS"])
+    # Read before the statement: a row claimed meanwhile is then only later than the head, never wrongly spared.
+    head_since = queueing.head_enqueued_at()
+    returned, exhausted = transitions.release_expired(utcnow(), config["MAX_ATTEMPTS"], head_since)
     db.session.commit()
     moved_early = early.pack_all(utcnow())
     dispatched = dispatch_due()

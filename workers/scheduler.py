@@ -1,5 +1,6 @@
 """The clock: rq-scheduler, polling every second, that also keeps the periodic sweep alive."""
 
+import time
 from datetime import datetime, timezone
 
 from rq_scheduler import Scheduler
@@ -36,6 +37,17 @@ class BellhopScheduler(Scheduler):
         self.ensure_sweep()
         return super().enqueue_jobs()
 
+    def enqueue_job(self, job):
+        """Move a due job to its queue; a sweep whose last turn still waits there is not queued a second time.
+
+        Behind a backlog, sweeps queued every interval would pile up, then run back to back ahead of the
+        deliveries they dispatched.
+        """
+        if job.id == SWEEP_JOB_ID and self.connection.lpos(self.get_queue_for_job(job).key, job.id) is not None:
+            self.connection.zadd(self.scheduled_jobs_key, {job.id: time.time() + int(job.meta["interval"])})
+            return None
+        return super().enqueue_job(job)
+
     def ensure_sweep(self) -> None:
         """Schedule the periodic sweep unless it is already there; if it was lost, so were the queued jobs."""
         if SWEEP_JOB_ID in self:
@@ -50,7 +62,9 @@ class BellhopScheduler(Scheduler):
             interval=self.sweep_interval,
             repeat=None,
             id=SWEEP_JOB_ID,
-            result_ttl=self.sweep_interval * 2,
+            # Kept, not expired: the one record every turn shares must outlive a turn waiting behind a backlog,
+            # or the scheduler would take the sweep for lost with Redis.
+            result_ttl=-1,
             timeout=max(60, self.sweep_interval * 10),
         )
 

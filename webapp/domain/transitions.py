@@ -325,9 +325,17 @@ def mark_retry(notification_id: int, now: datetime, error: str, due: datetime) -
     )
 
 
-def release_expired(now: datetime, max_attempts: int) -> tuple[int, int]:
-    """Return rows whose lease ran out to pending, or fail those out of attempts; record the lost attempts."""
+def release_expired(now: datetime, max_attempts: int, queue_head_since: datetime | None) -> tuple[int, int]:
+    """Return rows whose lease ran out to pending, or fail those out of attempts; record the lost attempts.
+
+    A queued row claimed at or after queue_head_since still has its job waiting in the queue: under a backlog
+    longer than the lease, taking it back would only queue a second job for it, and the longer queue would
+    make the next sweep take back more. It is left until its job runs or the queue's head moves past it.
+    """
     expired = and_(Notification.status.in_((S.QUEUED, S.PROCESSING)), Notification.lease_expires_at < now)
+    if queue_head_since is not None:
+        waiting_in_queue = and_(Notification.status == S.QUEUED, Notification.updated_at >= queue_head_since)
+        expired = and_(expired, ~waiting_in_queue)
     lock_where(expired)
     record_lost_attempts(and_(expired, Notification.status == S.PROCESSING), now)
     exhausted = db.session.scalars(
