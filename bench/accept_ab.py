@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -90,22 +91,40 @@ def timed(checkout: Path, database_url: str, redis_url: str, count: int) -> floa
     return json.loads(run.stdout.strip().splitlines()[-1])["ms_per_accept"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.accept_ab", description=__doc__)
+def parse(description: str, prog: str, rounds: int, events: int) -> argparse.Namespace:
+    """The options every A/B benchmark takes: the two commits, the database, how many rounds and events."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--before", required=True)
     parser.add_argument("--after", default="HEAD")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--events", type=int, default=2000)
-    args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bellhop-accept-ab-"))
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--events", type=int, default=events)
+    return parser.parse_args()
+
+
+@contextmanager
+def two_checkouts(args: argparse.Namespace, prefix: str):
+    """Yield (checkouts by side, Redis URL, database server URL or None, work folder); tear all down after."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
     redis_process, redis_url = services.start_redis(workdir)
     stop_db, server_url = (None, None)
     if args.backend == "postgresql":
-        stop_db, server_url = services.start_postgres(Path(tempfile.mkdtemp(prefix="bellhop-accept-ab-pg-")))
+        stop_db, server_url = services.start_postgres(Path(tempfile.mkdtemp(prefix=f"{prefix}-pg-")))
     checkouts = {"before": worktree(args.before, workdir), "after": worktree(args.after, workdir)}
-    figures = {"before": [], "after": []}
     try:
+        yield checkouts, redis_url, server_url, workdir
+    finally:
+        redis_process.terminate()
+        if stop_db:
+            subprocess.run(stop_db, check=False, capture_output=True)
+        for path in checkouts.values():
+            subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=PROJECT_ROOT, check=False)
+
+
+def main() -> None:
+    args = parse(__doc__, "python -m bench.accept_ab", rounds=5, events=2000)
+    figures = {"before": [], "after": []}
+    with two_checkouts(args, "bellhop-accept-ab") as (checkouts, redis_url, server_url, workdir):
         for round_number in range(args.rounds):
             order = ["before", "after"] if round_number % 2 == 0 else ["after", "before"]
             for side in order:
@@ -117,12 +136,6 @@ def main() -> None:
                 f"after {figures['after'][-1]:.3f} ms, after/before {ratio:.3f}",
                 flush=True,
             )
-    finally:
-        redis_process.terminate()
-        if stop_db:
-            subprocess.run(stop_db, check=False, capture_output=True)
-        for path in checkouts.values():
-            subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=PROJECT_ROOT, check=False)
     ratios = [after / before for before, after in zip(figures["before"], figures["after"], strict=True)]
     print(
         f"{args.backend}, {args.events} accepts a run: before median {statistics.median(figures['before']):.3f} ms, "

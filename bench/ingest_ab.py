@@ -8,21 +8,18 @@ the bare rate measured just before it, so a swing of the machine between the two
 answers "did the ratio fall" is the median over rounds of after's ratio over before's.
 """
 
-import argparse
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from redis import Redis
 
-from bench.accept_ab import fresh_database, worktree
+from bench.accept_ab import fresh_database, parse, two_checkouts
 from bench.ingest import WEB_TIERS, load, signed_requests
 from tests.support import services
 from tests.support.processes import stop
 from tests.support.stack import OUTBOUND, SECRET
-from webapp.config import PROJECT_ROOT
 
 MIGRATE = "from flask_migrate import upgrade; from webapp import create_app\nwith create_app().app_context(): upgrade()"
 # Events carry this hook; nothing sends to it, since no worker runs.
@@ -72,23 +69,11 @@ def side_round(checkout: Path, name: str, args, servers: dict, workdir: Path) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest_ab", description=__doc__)
-    parser.add_argument("--before", required=True)
-    parser.add_argument("--after", default="HEAD")
-    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--events", type=int, default=3000)
-    args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bellhop-ingest-ab-"))
-    redis_process, redis_url = services.start_redis(workdir)
-    stop_db, server_url = (None, None)
-    if args.backend == "postgresql":
-        stop_db, server_url = services.start_postgres(Path(tempfile.mkdtemp(prefix="bellhop-ingest-ab-pg-")))
-    servers = {"redis": redis_url, "database": server_url}
-    checkouts = {"before": worktree(args.before, workdir), "after": worktree(args.after, workdir)}
+    args = parse(__doc__, "python -m bench.ingest_ab", rounds=10, events=3000)
     ratios = {"before": [], "after": []}
     rates = {"before": [], "after": [], "bare": []}
-    try:
+    with two_checkouts(args, "bellhop-ingest-ab") as (checkouts, redis_url, server_url, workdir):
+        servers = {"redis": redis_url, "database": server_url}
         for number in range(args.rounds):
             for side in ("before", "after") if number % 2 == 0 else ("after", "before"):
                 bare, bellhop = side_round(checkouts[side], f"ab_{side}_{number}", args, servers, workdir)
@@ -102,12 +87,6 @@ def main() -> None:
                 f"{ratios['after'][-1] / ratios['before'][-1]:.3f}",
                 flush=True,
             )
-    finally:
-        redis_process.terminate()
-        if stop_db:
-            subprocess.run(stop_db, check=False, capture_output=True)
-        for path in checkouts.values():
-            subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=PROJECT_ROOT, check=False)
     report(args, rates, ratios)
 
 
