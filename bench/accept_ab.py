@@ -30,7 +30,7 @@ from flask_migrate import upgrade
 from webapp import create_app
 from webapp.config import load_config
 from webapp.demo import booking_payload, event
-from webapp.domain.ingest import accept
+from webapp.domain.accepting.ingest import accept
 from webapp.models import EventSource
 
 database_url, redis_url, count = sys.argv[1], sys.argv[2], int(sys.argv[3])

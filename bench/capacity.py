@@ -21,7 +21,7 @@ from bench.sustained import wait_planned
 from tests.support.processes import stop
 from tests.support.stack import Stack, seed_reminders
 from webapp import queueing
-from webapp.domain import staff
+from webapp.domain.staff import accounts
 from webapp.extensions import db
 from webapp.models import Role
 
@@ -110,7 +110,7 @@ def dashboard_polls(stack: Stack, dashboards: int, seconds: float) -> dict:
     """CPU per live-status poll of the dashboards open in browsers (each polls twice a second)."""
     stack.reset()
     with stack.app.app_context():
-        staff.create(dashboard.ADMIN, dashboard.PASSWORD, Role.ADMIN)
+        accounts.create(dashboard.ADMIN, dashboard.PASSWORD, Role.ADMIN)
         db.session.commit()
     process, base = dashboard.serve(stack)
     try:

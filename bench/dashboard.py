@@ -16,7 +16,7 @@ from tests.support import services
 from tests.support.processes import stop
 from tests.support.signin import signed_in_session
 from tests.support.stack import Stack, refresh_statistics
-from webapp.domain import staff
+from webapp.domain.staff import accounts
 from webapp.extensions import db
 from webapp.models import Booking, Notification, Recipient, Role
 
@@ -79,7 +79,7 @@ def seed(stack: Stack, count: int) -> dict:
                 for n in range(count)
             ),
         )
-        staff.create(ADMIN, PASSWORD, Role.ADMIN)
+        accounts.create(ADMIN, PASSWORD, Role.ADMIN)
         db.session.commit()
         refresh_statistics()
         ids = db.session.scalars(select(Notification.id).order_by(Notification.id)).all()
@@ -217,7 +217,7 @@ def ingest_beside_dashboards(stack: Stack, events: int, dashboards: int) -> dict
     """Webhook throughput with no dashboard open, then with this many polling, on the same gunicorn."""
     stack.reset()
     with stack.app.app_context():
-        staff.create(ADMIN, PASSWORD, Role.ADMIN)
+        accounts.create(ADMIN, PASSWORD, Role.ADMIN)
         db.session.commit()
     process, base = serve(stack)
     try:

@@ -19,7 +19,7 @@ from tests.support.stack import (
     seed_people,
 )
 from webapp import queueing
-from webapp.domain.early import per_second
+from webapp.domain.sending.early import per_second
 from webapp.extensions import db
 from webapp.models import Notification
 

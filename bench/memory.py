@@ -7,7 +7,7 @@ from sqlalchemy import insert
 
 from tests.support.stack import Stack
 from webapp import queueing
-from webapp.domain.planning import reminder_times as planned_times
+from webapp.domain.planning.rules import reminder_times as planned_times
 from webapp.extensions import db
 from webapp.models import Booking, Notification, Recipient
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from tests.support.stack import Stack, seed_reminders
-from webapp.domain import overview
+from webapp.domain.staff import overview
 from webapp.extensions import db
 from webapp.models import Notification
 from webapp.models.types import utcnow

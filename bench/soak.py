@@ -23,7 +23,7 @@ from bench.stats import lateness_summary
 from tests.support.processes import stop
 from tests.support.stack import SECRET, Stack
 from webapp.demo import booking_payload, event
-from webapp.domain import staff
+from webapp.domain.staff import accounts
 from webapp.extensions import db
 from webapp.models import Booking, InboundEvent, Notification, NotificationStatus, Role
 from webapp.signatures import sign
@@ -161,7 +161,7 @@ def soak(backend: str, minutes: float, rate: float, dashboards: int, settle: flo
     stack = Stack(backend)
     try:
         with stack.app.app_context():
-            staff.create(dashboard.ADMIN, dashboard.PASSWORD, Role.ADMIN)
+            accounts.create(dashboard.ADMIN, dashboard.PASSWORD, Role.ADMIN)
             db.session.commit()
         web, base = dashboard.serve(stack)
         with stack.running(workers=2) as processes:

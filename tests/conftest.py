@@ -166,12 +166,12 @@ def certificate(tmp_path_factory) -> tuple[str, str]:
 def accounts(app):
     """One dashboard account per role: viewer@, operator@ and admin@example.com."""
     from tests.support.signin import PASSWORD
-    from webapp.domain import staff
+    from webapp.domain.staff import accounts
     from webapp.extensions import db
     from webapp.models import Role
 
     for role in Role:
-        staff.create(f"{role.value}@example.com", PASSWORD, role)
+        accounts.create(f"{role.value}@example.com", PASSWORD, role)
     db.session.commit()
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from email import message_from_bytes
 from pathlib import Path
 
-from webapp.domain.bounces import read
+from webapp.domain.after_sending.bounces import read
 
 CORPUS = Path(__file__).parent / "corpora" / "sisimai"
 # Complaints and auto-replies are other tests' business; every other sample is a bounce.

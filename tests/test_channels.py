@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
 from tests.support.providers import SmtpServer, Twilio, settings_for
-from webapp.domain import sms
+from webapp.domain.sending import sms
 from webapp.extensions import db
 from webapp.models import DeliveryAttempt
 

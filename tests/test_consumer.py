@@ -16,7 +16,7 @@ from tests.support.signin import sign_in
 from tests.support.tcp_proxy import Proxy
 from webapp import amqp
 from webapp.config import PROJECT_ROOT
-from webapp.domain.events import PAYLOADS
+from webapp.domain.accepting.events import PAYLOADS
 from webapp.extensions import db
 from webapp.models import EventSource, InboundEvent
 

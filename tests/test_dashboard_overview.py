@@ -27,7 +27,7 @@ def test_the_chart_counts_each_utc_hour_whatever_the_database_session_time_zone(
     from sqlalchemy import text, update
 
     from tests.support.factories import booking_payload, envelope, notifications, now, post_and_plan
-    from webapp.domain import overview
+    from webapp.domain.staff import overview
     from webapp.extensions import db
     from webapp.models import Notification
 

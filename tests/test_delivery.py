@@ -11,8 +11,9 @@ from sqlalchemy import select, update
 from tests.support.apps import config_for
 from tests.support.factories import booking_payload, envelope, notifications, now, post_and_plan
 from webapp import create_app
-from webapp.domain import planner, transitions
-from webapp.domain.ingest import accept
+from webapp.domain.accepting.ingest import accept
+from webapp.domain.planning import planner
+from webapp.domain.sending import transitions
 from webapp.extensions import db
 from webapp.models import DeliveryAttempt, EventSource, Notification
 from workers.jobs import recover_lost_jobs
@@ -247,7 +248,7 @@ def test_expired_lease_returns_a_stuck_row_and_it_is_sent(client, run_jobs, rece
 
 
 def test_template_error_fails_the_message_not_the_worker(app, client, run_jobs, receiver, tmp_path, monkeypatch):
-    from webapp.domain import rendering
+    from webapp.domain.sending import rendering
 
     broken = tmp_path / "en" / "user_welcome"
     broken.mkdir(parents=True)
@@ -311,7 +312,7 @@ def test_cancel_while_a_send_fails_means_the_retry_is_never_sent(
 
 
 def test_a_slow_batch_keeps_its_leases_so_the_sweep_cannot_take_its_rows(app, client, receiver):
-    from webapp.domain import delivery
+    from webapp.domain.sending import delivery
     from workers.jobs import dispatch_due, sweep
 
     app.config["LEASE_SECONDS"] = 2

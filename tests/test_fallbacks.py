@@ -11,8 +11,8 @@ from sqlalchemy import text, update
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
 from tests.support.processes import wait_for
 from tests.support.providers import post_callback, settings_for
-from webapp.domain import fallbacks, suppressions
-from webapp.domain.fallbacks import LATE_RECEIPT
+from webapp.domain.after_sending import fallbacks, suppressions
+from webapp.domain.after_sending.fallbacks import LATE_RECEIPT
 from webapp.extensions import db
 from webapp.models import Booking, Notification
 from webapp.models.types import utcnow

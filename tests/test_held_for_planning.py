@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, plan, post, this_second
-from webapp.domain import delivery, transitions
+from webapp.domain.sending import delivery, transitions
 from webapp.extensions import db
 from webapp.models import InboundEvent
 from webapp.models.types import utcnow

@@ -14,7 +14,7 @@ from tests.support.factories import booking_payload, contact, envelope, notifica
 from tests.support.processes import planner, process_env, wait_for
 from tests.support.signin import sign_in
 from webapp import queueing
-from webapp.domain.ingest import accept
+from webapp.domain.accepting.ingest import accept
 from webapp.extensions import db
 from webapp.models import Booking, EventSource, InboundEvent, Notification
 from webapp.models.types import utcnow

@@ -7,7 +7,7 @@ from sqlalchemy import insert, select
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
 from tests.support.signin import actions, csrf_token, fresh_get, sign_in
-from webapp.domain import suppressions
+from webapp.domain.after_sending import suppressions
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus, NotificationType, Recipient, Suppression
 from webapp.models.types import utcnow

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
-from webapp.domain import preferences
+from webapp.domain.people import preferences
 from webapp.extensions import db
 from webapp.models import NotificationType, Preference, Recipient
 from webapp.models.preference import ANY
@@ -87,7 +87,7 @@ def test_unsubscribe_asks_first_then_suppresses_planned_and_future_messages(clie
 def test_opting_out_of_reminders_suppresses_those_already_planned(client, smtp):
     post_and_plan(client, envelope("booking.created", client_with_email()))
     recipient = db.session.query(Recipient).filter_by(external_id="client-1").one()
-    from webapp.domain import unsubscribe
+    from webapp.domain.people import unsubscribe
 
     with client.application.test_request_context():
         token = unsubscribe.token(recipient.id, "email", "reminders")

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan, row_counts
-from webapp.domain import quiet_hours
+from webapp.domain.people import quiet_hours
 from webapp.models import Booking, NotificationType, Recipient
 
 T = NotificationType

@@ -14,8 +14,8 @@ from tests.support.factories import envelope, notifications, post_and_plan
 from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready
 from tests.support.signin import sign_in
 from webapp import create_app
-from webapp.domain.readiness import freshest
-from webapp.domain.readiness import redis as redis_check
+from webapp.domain.staff.readiness import freshest
+from webapp.domain.staff.readiness import redis as redis_check
 from webapp.extensions import db
 
 STALE_SECONDS = 3

@@ -234,7 +234,7 @@ def test_a_dead_telegram_chat_is_suppressed_until_a_new_chat_id_arrives(telegram
 
 
 def test_an_address_is_compared_normalised(client, run_jobs, config_overrides):
-    from webapp.domain import suppressions
+    from webapp.domain.after_sending import suppressions
     from webapp.models.types import utcnow
 
     suppressions.add("webhook", "https://hooks.example/x", "test", "test", utcnow())

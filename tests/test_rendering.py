@@ -5,9 +5,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from webapp.domain import rendering
-from webapp.domain.notifications import KNOWN_CHANNELS
-from webapp.domain.rendering import render
+from webapp.domain.planning.notifications import KNOWN_CHANNELS
+from webapp.domain.sending import rendering
+from webapp.domain.sending.rendering import render
 from webapp.models import Booking, BookingStatus, Notification, NotificationType, Recipient
 
 START = datetime(2026, 3, 29, 1, 30, tzinfo=timezone.utc)  # 03:30 CEST, just after Berlin moved its clocks
@@ -120,7 +120,7 @@ def test_templates_check_names_an_sms_too_long(app, template_copy):
 
 
 def test_sms_texts_stay_in_the_gsm_alphabet_so_a_segment_holds_160_characters():
-    from webapp.domain import sms
+    from webapp.domain.sending import sms
 
     for locale in ("en", "de"):
         for kind in NotificationType:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.support.factories import envelope, notifications, now, post_and_plan
-from webapp.domain.throttle import provider_allowance
+from webapp.domain.sending.throttle import provider_allowance
 
 
 @pytest.fixture

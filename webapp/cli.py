@@ -14,11 +14,13 @@ from sqlalchemy import select
 
 from webapp import amqp, demo
 from webapp.config_commands import config_cli
-from webapp.domain import planner, staff, template_check
-from webapp.domain.events import PAYLOADS
-from webapp.domain.ingest import accept
-from webapp.domain.notifications import KNOWN_CHANNELS
-from webapp.domain.rendering import RenderError
+from webapp.domain.accepting.events import PAYLOADS
+from webapp.domain.accepting.ingest import accept
+from webapp.domain.planning import planner
+from webapp.domain.planning.notifications import KNOWN_CHANNELS
+from webapp.domain.sending import template_check
+from webapp.domain.sending.rendering import RenderError
+from webapp.domain.staff import accounts
 from webapp.extensions import db
 from webapp.mail_commands import mail_cli
 from webapp.models import Booking, EventSource, NotificationType, Role
@@ -118,10 +120,10 @@ def load_demo():
 def ensure_demo_admin(password: str) -> None:
     """Give a local run an admin login, so the dashboard opens at once."""
     try:
-        staff.ensure_account(demo.DEMO_ADMIN, password, Role.ADMIN)
-    except staff.StaffError as error:
+        accounts.ensure_account(demo.DEMO_ADMIN, password, Role.ADMIN)
+    except accounts.StaffError as error:
         raise click.ClickException(f"BELLHOP_DEMO_ADMIN_PASSWORD: {error}") from None
-    staff.audit("staff_demo_admin", target=demo.DEMO_ADMIN, actor="command line")
+    accounts.audit("staff_demo_admin", target=demo.DEMO_ADMIN, actor="command line")
     db.session.commit()
     click.echo(f"dashboard login: {demo.DEMO_ADMIN} / {password}  (admin; from BELLHOP_DEMO_ADMIN_PASSWORD in .env)")
 

@@ -7,7 +7,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from webapp import error_pages, metrics
-from webapp.domain.events import InvalidEvent
+from webapp.domain.accepting.events import InvalidEvent
 from webapp.extensions import db
 from webapp.signatures import BadSignature
 

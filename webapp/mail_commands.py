@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from webapp import queueing
-from webapp.domain import bounces
+from webapp.domain.after_sending import bounces
 from webapp.extensions import db
 from webapp.models.types import utcnow
 

@@ -6,7 +6,7 @@
 import json
 
 from webapp.config import PROJECT_ROOT
-from webapp.domain.events import PAYLOADS
+from webapp.domain.accepting.events import PAYLOADS
 
 PATH = PROJECT_ROOT / "static" / "openapi.json"
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}

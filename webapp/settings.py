@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from webapp.domain.channel_names import KNOWN_CHANNELS
+from webapp.domain.people.channel_names import KNOWN_CHANNELS
 from webapp.models.enums import NotificationType
 
 HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -147,7 +147,7 @@ class Settings(BaseSettings):
         "BELLHOP_PROVIDER_RATES", default={"telegram": 30}
     )
     # Per message type, how many seconds early a message may leave when its channel's rate cannot send a
-    # cluster on time (webapp/domain/early.py); "off" for none. A start or end reminder never goes early.
+    # cluster on time (webapp/domain/sending/early.py); "off" for none. A start or end reminder never goes early.
     SEND_EARLY_SECONDS: Annotated[dict[str, NonNegativeInt], NoDecode] = env(
         "BELLHOP_SEND_EARLY_SECONDS", default={"booking_24h": 1800, "booking_1h": 600}
     )

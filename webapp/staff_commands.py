@@ -4,7 +4,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from webapp.domain import staff
+from webapp.domain.staff import accounts
 from webapp.extensions import db
 from webapp.models import Role, Staff
 
@@ -35,13 +35,13 @@ def account_named(email: str) -> Staff:
 def change(account: Staff, what: str, **changes) -> None:
     """Apply a change through the domain's rules, audit it as done from the shell, and commit."""
     try:
-        staff.update(
+        accounts.update(
             account, changes.get("role", account.role), changes.get("active", account.active), changes.get("password")
         )
-    except staff.StaffError as error:
+    except accounts.StaffError as error:
         db.session.rollback()
         raise click.ClickException(str(error)) from None
-    staff.audit("staff_changed", target=account.email, detail=what, actor=ACTOR)
+    accounts.audit("staff_changed", target=account.email, detail=what, actor=ACTOR)
     db.session.commit()
 
 
@@ -52,10 +52,10 @@ def change(account: Staff, what: str, **changes) -> None:
 def create_staff(email, role, password):
     """Add a dashboard account."""
     try:
-        account = staff.create(email, password, Role(role))
-    except staff.StaffError as error:
+        account = accounts.create(email, password, Role(role))
+    except accounts.StaffError as error:
         raise click.ClickException(str(error)) from None
-    staff.audit("staff_created", target=f"{account.email} ({role})", actor=ACTOR)
+    accounts.audit("staff_created", target=f"{account.email} ({role})", actor=ACTOR)
     db.session.commit()
     click.echo(f"created {account.email} ({role})")
 

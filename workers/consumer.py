@@ -15,8 +15,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
 from webapp import amqp, heartbeats, logs, queueing
-from webapp.domain.events import InvalidEvent
-from webapp.domain.ingest import accept
+from webapp.domain.accepting.events import InvalidEvent
+from webapp.domain.accepting.ingest import accept
 from webapp.extensions import db
 from webapp.models import EventSource
 

@@ -13,8 +13,10 @@ from rq import Queue
 from sqlalchemy import select
 
 from webapp import logs, queueing
-from webapp.domain import database_errors, delivery, early, planner, template_check, throttle, transitions
-from webapp.domain.delivery import DeliveryError, permanent, transient
+from webapp.domain import database_errors
+from webapp.domain.planning import planner
+from webapp.domain.sending import delivery, early, template_check, throttle, transitions
+from webapp.domain.sending.delivery import DeliveryError, permanent, transient
 from webapp.extensions import db
 from webapp.models import Booking, Notification, NotificationStatus, NotificationType
 from webapp.models.types import utcnow

@@ -5,7 +5,7 @@ deliver job would compile the same SQL statements and Jinja templates again, whi
 costs about as much as sending fifty messages.
 """
 
-from webapp.domain import delivery, rendering, transitions
+from webapp.domain.sending import delivery, rendering, transitions
 from webapp.extensions import db
 from webapp.models.types import utcnow
 

@@ -21,7 +21,7 @@ from tests.support.factories import (
 from tests.support.signin import sign_in
 from tests.support.tcp_proxy import Proxy
 from webapp import create_app
-from webapp.domain import planner
+from webapp.domain.planning import planner
 from webapp.extensions import db
 from webapp.models import InboundEvent
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.factories import booking_payload, envelope, now, post_and_plan, row_counts, signed_headers
-from webapp.domain.events import PAYLOADS
+from webapp.domain.accepting.events import PAYLOADS
 
 pytestmark = pytest.mark.slow  # make test-fast leaves it out
 

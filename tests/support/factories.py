@@ -56,7 +56,7 @@ def post(client, event: dict | str, event_id: str | None = None, **sign_options)
 
 def plan() -> int:
     """Run the planner over the inbox, as a worker woken by the webhook would; return how many it planned."""
-    from webapp.domain import planner
+    from webapp.domain.planning import planner
 
     return planner.plan_waiting()
 

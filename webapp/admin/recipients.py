@@ -4,7 +4,8 @@ from flask import flash
 from flask_admin.contrib.sqla import ModelView
 
 from webapp.admin.access import AdminsOnly
-from webapp.domain import recipients, staff
+from webapp.domain.people import recipients
+from webapp.domain.staff import accounts
 from webapp.extensions import db
 from webapp.models import Recipient
 
@@ -31,6 +32,6 @@ class RecipientView(AdminsOnly, ModelView):
             flash(str(error), "error")
             return False
         if changed:
-            staff.audit("recipient_changed", target=person.external_id, detail=", ".join(changed))
+            accounts.audit("recipient_changed", target=person.external_id, detail=", ".join(changed))
         db.session.commit()
         return True

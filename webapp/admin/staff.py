@@ -8,7 +8,7 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, Selec
 from wtforms.validators import DataRequired, Optional
 
 from webapp.admin.access import AdminsOnly
-from webapp.domain import staff
+from webapp.domain.staff import accounts
 from webapp.extensions import db
 from webapp.models import Role, Staff
 
@@ -19,7 +19,7 @@ class NewStaffForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired()])
     role = SelectField("Role", choices=ROLE_CHOICES, coerce=Role, default=Role.VIEWER)
     password = PasswordField(
-        "Password", validators=[DataRequired()], description=f"At least {staff.MIN_PASSWORD} characters."
+        "Password", validators=[DataRequired()], description=f"At least {accounts.MIN_PASSWORD} characters."
     )
 
 
@@ -51,23 +51,23 @@ class StaffView(AdminsOnly, ModelView):
         return StaffChangeForm
 
     def create_model(self, form):
-        """Add the account through staff.create, or say why not."""
+        """Add the account through accounts.create, or say why not."""
         try:
-            account = staff.create(form.email.data, form.password.data, form.role.data)
-        except staff.StaffError as error:
+            account = accounts.create(form.email.data, form.password.data, form.role.data)
+        except accounts.StaffError as error:
             return self.refuse(error)
-        staff.audit("staff_created", target=f"{account.email} ({account.role.value})")
+        accounts.audit("staff_created", target=f"{account.email} ({account.role.value})")
         db.session.commit()
         return account
 
     def update_model(self, form, account):
-        """Change role, lock or password through staff.update, or say why not."""
+        """Change role, lock or password through accounts.update, or say why not."""
         try:
-            changed = staff.update(account, form.role.data, form.active.data, form.password.data or None)
-        except staff.StaffError as error:
+            changed = accounts.update(account, form.role.data, form.active.data, form.password.data or None)
+        except accounts.StaffError as error:
             return self.refuse(error)
         if changed:
-            staff.audit(
+            accounts.audit(
                 "staff_changed",
                 target=account.email,
                 detail=", ".join(

@@ -13,7 +13,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from webapp.domain import login_throttle, sessions, staff
+from webapp.domain import login_throttle, sessions
+from webapp.domain.staff import accounts
 from webapp.extensions import db, login_manager
 from webapp.models import Role, Staff
 from webapp.models.types import utcnow
@@ -67,10 +68,10 @@ def login():
     held = login_throttle.hold(email, address)
     if held:
         return throttled(form, email, held)
-    account = staff.authenticate(email, form.password.data)
+    account = accounts.authenticate(email, form.password.data)
     if account is None:
         login_throttle.count_failure(email, address)
-        staff.audit("login_failed", target=email.lower(), actor="anonymous")
+        accounts.audit("login_failed", target=email.lower(), actor="anonymous")
         db.session.commit()
         return render_template("dashboard/login.html", form=form, error="Wrong email or password."), 401
     login_throttle.clear(email, address)
@@ -78,7 +79,7 @@ def login():
     sessions.begin(account)
     login_user(account)
     account.last_login_at = utcnow()
-    staff.audit("login", target=account.email, actor=account.email)
+    accounts.audit("login", target=account.email, actor=account.email)
     db.session.commit()
     return redirect(safe_next(request.args.get("next")))
 
@@ -88,7 +89,7 @@ def throttled(form: LoginForm, email: str, held: login_throttle.Hold):
     log.warning(
         "sign-in to %s from %s held for %d s: %s", email.lower(), request.remote_addr, held.retry_after, held.reason
     )
-    staff.audit("login_throttled", target=email.lower(), actor="anonymous", detail=held.reason)
+    accounts.audit("login_throttled", target=email.lower(), actor="anonymous", detail=held.reason)
     db.session.commit()
     error = f"Too many failed attempts. Try again in {wait_words(held.retry_after)}."
     page = render_template("dashboard/login.html", form=form, error=error)
@@ -121,7 +122,7 @@ def as_browsers_read(url: str) -> str:
 @login_required
 def logout():
     """Sign out; the audit log keeps who left."""
-    staff.audit("logout", target=current_user.email)
+    accounts.audit("logout", target=current_user.email)
     sessions.end_current("signed_out")
     db.session.commit()
     logout_user()

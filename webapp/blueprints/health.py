@@ -3,7 +3,7 @@
 from flask import Blueprint, jsonify, redirect, request, url_for
 from sqlalchemy import text
 
-from webapp.domain import readiness
+from webapp.domain.staff import readiness
 from webapp.extensions import db
 
 bp = Blueprint("health", __name__)

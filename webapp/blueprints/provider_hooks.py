@@ -12,8 +12,8 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from twilio.request_validator import RequestValidator
 
 from webapp import queueing
-from webapp.domain import bounces, receipts, sms_replies, twilio_status
-from webapp.domain.addresses import AddressError, normalise_phone
+from webapp.domain.after_sending import bounces, receipts, sms_replies, twilio_status
+from webapp.domain.people.addresses import AddressError, normalise_phone
 from webapp.extensions import db
 from webapp.models.types import utcnow
 

@@ -4,7 +4,7 @@ import logging
 
 from flask import Blueprint, render_template
 
-from webapp.domain import preferences, unsubscribe
+from webapp.domain.people import preferences, unsubscribe
 from webapp.extensions import db
 from webapp.models import Recipient
 from webapp.models.types import utcnow

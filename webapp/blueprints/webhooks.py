@@ -6,7 +6,7 @@ import time
 from flask import Blueprint, abort, current_app, g, jsonify, request
 
 from webapp import metrics
-from webapp.domain.ingest import accept
+from webapp.domain.accepting.ingest import accept
 from webapp.models import EventSource
 from webapp.signatures import verify
 

@@ -1,1 +1,1 @@
-"""Bellhop's rules: ingest, planning, state transitions and rendering."""
+"""Bellhop's rules, one package per stage an event goes through (see docs/design.md, Layout)."""

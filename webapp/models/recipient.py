@@ -23,7 +23,7 @@ class Recipient(db.Model):
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     locale: Mapped[str] = mapped_column(String(16), default="en")
-    # "22:00-07:00" in the recipient's zone, or None: see webapp/domain/quiet_hours.py.
+    # "22:00-07:00" in the recipient's zone, or None: see webapp/domain/people/quiet_hours.py.
     quiet_hours: Mapped[str | None] = mapped_column(String(11))
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

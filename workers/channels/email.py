@@ -10,8 +10,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from html import escape
 
-from webapp.domain import bounces
-from webapp.domain.delivery import permanent, transient
+from webapp.domain.after_sending import bounces
+from webapp.domain.sending.delivery import permanent, transient
 from workers.channels.base import Channel
 
 # Headers are folded only past RFC 5322's hard limit of 998 characters. At the default 78, Python
@@ -40,7 +40,7 @@ class EmailChannel(Channel):
         if not address:
             raise permanent("recipient has no email address")
         email = self.compose(message, address)
-        # A Return-Path of its own (VERP), so a bounce names the message: see webapp/domain/bounces.py.
+        # A Return-Path of its own (VERP), so a bounce names the message: see webapp/domain/after_sending/bounces.py.
         sender = bounces.envelope_sender(message.notification_id, self.config) if message.notification_id else None
         try:
             refused = self.connect().send_message(email, from_addr=sender)

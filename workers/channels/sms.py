@@ -2,8 +2,8 @@
 
 import urllib3
 
-from webapp.domain import sms
-from webapp.domain.delivery import Accepted, permanent, transient
+from webapp.domain.sending import sms
+from webapp.domain.sending.delivery import Accepted, permanent, transient
 from workers.channels import http
 
 # Twilio error codes that mean this number can never receive the message; see twilio.com/docs/api/errors.

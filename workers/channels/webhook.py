@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import urllib3
 
-from webapp.domain.delivery import permanent, transient
+from webapp.domain.sending.delivery import permanent, transient
 from webapp.signatures import sign
 from workers.channels import egress, http
 

@@ -2,7 +2,7 @@
 
 from flask import Blueprint
 
-from webapp.domain import readiness
+from webapp.domain.staff import readiness
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 

@@ -9,8 +9,8 @@ from sqlalchemy.orm import joinedload
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
 from webapp.blueprints.dashboard.paging import newest_page, parse_day
-from webapp.domain import staff_actions
-from webapp.domain.rendering import zone
+from webapp.domain.sending.rendering import zone
+from webapp.domain.staff import staff_actions
 from webapp.extensions import db
 from webapp.models import Booking, BookingStatus, Notification, NotificationType, Recipient, Role
 from webapp.models.types import utcnow

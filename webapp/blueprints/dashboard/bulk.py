@@ -9,8 +9,8 @@ from sqlalchemy import select
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
 from webapp.blueprints.dashboard.filters import filtered, notification_filters
-from webapp.domain import staff_actions
-from webapp.domain.staff_actions import ELIGIBLE
+from webapp.domain.staff import staff_actions
+from webapp.domain.staff.staff_actions import ELIGIBLE
 from webapp.extensions import db
 from webapp.models import Notification, Role
 from webapp.query_args import row_ids

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
 from webapp.blueprints.dashboard.paging import newest_page
-from webapp.domain import planner, staff_actions
+from webapp.domain.planning import planner
+from webapp.domain.staff import staff_actions
 from webapp.extensions import db
 from webapp.models import EventOutcome, EventSource, InboundEvent, Role
 from webapp.query_args import choice

@@ -4,7 +4,8 @@ from flask import abort
 from sqlalchemy import select
 
 from webapp.blueprints.dashboard.paging import parse_day
-from webapp.domain import receipts, recipients
+from webapp.domain.after_sending import receipts
+from webapp.domain.people import recipients
 from webapp.models import Booking, Notification, NotificationStatus, NotificationType, Recipient
 
 

@@ -8,7 +8,7 @@ from redis.exceptions import RedisError
 from webapp import queueing
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
-from webapp.domain import overview
+from webapp.domain.staff import overview
 from webapp.models import NotificationStatus, Role
 from webapp.models.types import utcnow
 

@@ -10,8 +10,10 @@ from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
 from webapp.blueprints.dashboard.filters import filtered, notification_filters
 from webapp.blueprints.dashboard.paging import scheduled_page
-from webapp.domain import history, receipts, staff_actions, transitions
-from webapp.domain.channel_names import KNOWN_CHANNELS
+from webapp.domain.after_sending import receipts
+from webapp.domain.people.channel_names import KNOWN_CHANNELS
+from webapp.domain.sending import history, transitions
+from webapp.domain.staff import staff_actions
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus, NotificationType, Role
 from webapp.models.types import utcnow

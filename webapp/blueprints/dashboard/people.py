@@ -8,7 +8,9 @@ from sqlalchemy import select
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
 from webapp.blueprints.dashboard.paging import PAGE_SIZE, scheduled_page
-from webapp.domain import recipients, staff, suppressions
+from webapp.domain.after_sending import suppressions
+from webapp.domain.people import recipients
+from webapp.domain.staff import accounts
 from webapp.extensions import db
 from webapp.models import Notification, Preference, Recipient, Role, Suppression
 
@@ -65,6 +67,6 @@ def lift_suppression(external_id: str, suppression_id: int):
         abort(400, description="reason: say why the address may be used again (at most 500 characters)")
     suppressions.lift(listed)
     detail = f"{listed.channel} {listed.address}: was {listed.reason!r}; lifted because {reason!r}"
-    staff.audit("suppression_lifted", target=f"recipient {external_id}", rows=1, detail=detail)
+    accounts.audit("suppression_lifted", target=f"recipient {external_id}", rows=1, detail=detail)
     db.session.commit()
     return redirect(url_for("dashboard.person", external_id=external_id, outcome=f"{listed.address} may be used again"))

@@ -12,9 +12,10 @@ from wtforms.validators import DataRequired, Length
 from webapp import queueing
 from webapp.blueprints.auth import require
 from webapp.blueprints.dashboard import bp
-from webapp.domain import staff_actions, template_check
-from webapp.domain.channel_names import CONTACT_FOR_CHANNEL, KNOWN_CHANNELS
-from webapp.domain.rendering import RenderError
+from webapp.domain.people.channel_names import CONTACT_FOR_CHANNEL, KNOWN_CHANNELS
+from webapp.domain.sending import template_check
+from webapp.domain.sending.rendering import RenderError
+from webapp.domain.staff import staff_actions
 from webapp.extensions import db
 from webapp.models import Booking, NotificationType, Role
 

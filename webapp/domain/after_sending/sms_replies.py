@@ -4,7 +4,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from webapp.domain import preferences, staff
+from webapp.domain.people import preferences
+from webapp.domain.staff import accounts
 from webapp.extensions import db
 from webapp.models import Recipient
 from webapp.models.preference import ANY
@@ -41,9 +42,9 @@ def apply(person: Recipient, word: str, number: str, now: datetime) -> None:
     if word in OPT_OUT:
         preference = preferences.set_preference(person.id, "sms", ANY, False, source, now)
         suppressed = preferences.suppress_open(preference, now)
-        staff.audit("sms_opt_out", f"recipient {person.external_id}", suppressed, source, actor="sms reply", at=now)
+        accounts.audit("sms_opt_out", f"recipient {person.external_id}", suppressed, source, actor="sms reply", at=now)
     elif word in OPT_IN:
         preferences.set_preference(person.id, "sms", ANY, True, source, now)
-        staff.audit("sms_opt_in", f"recipient {person.external_id}", 0, source, actor="sms reply", at=now)
+        accounts.audit("sms_opt_in", f"recipient {person.external_id}", 0, source, actor="sms reply", at=now)
     else:
-        staff.audit("sms_help", f"recipient {person.external_id}", 0, source, actor="sms reply", at=now)
+        accounts.audit("sms_help", f"recipient {person.external_id}", 0, source, actor="sms reply", at=now)

@@ -7,8 +7,9 @@ from flask import current_app
 from sqlalchemy import insert, select
 
 from webapp import metrics
-from webapp.domain import batch, preferences, quiet_hours
-from webapp.domain.channel_names import CONTACT_FOR_CHANNEL, KNOWN_CHANNELS  # noqa: F401  (re-exported)
+from webapp.domain.people import preferences, quiet_hours
+from webapp.domain.people.channel_names import CONTACT_FOR_CHANNEL, KNOWN_CHANNELS  # noqa: F401  (re-exported)
+from webapp.domain.planning import batch
 from webapp.extensions import db
 from webapp.models import (
     Booking,

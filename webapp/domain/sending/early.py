@@ -19,8 +19,8 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from webapp import queueing
-from webapp.domain import quiet_hours
-from webapp.domain.history import record
+from webapp.domain.people import quiet_hours
+from webapp.domain.sending.history import record
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus, Recipient
 

@@ -2,9 +2,9 @@
 
 from datetime import datetime, timedelta, timezone
 
-from webapp.domain import rendering, sms
-from webapp.domain.notifications import KNOWN_CHANNELS
-from webapp.domain.rendering import RenderError, render_with
+from webapp.domain.planning.notifications import KNOWN_CHANNELS
+from webapp.domain.sending import rendering, sms
+from webapp.domain.sending.rendering import RenderError, render_with
 from webapp.models import Booking, BookingStatus, NotificationType, Recipient
 
 TELEGRAM_MAX_TEXT = 4096

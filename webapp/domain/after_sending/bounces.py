@@ -24,7 +24,9 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from webapp import metrics
-from webapp.domain import bounce_reasons, preferences, receipts, staff, suppressions
+from webapp.domain.after_sending import bounce_reasons, receipts, suppressions
+from webapp.domain.people import preferences
+from webapp.domain.staff import accounts
 from webapp.extensions import db
 from webapp.models import DeliveryReport, Notification, Recipient
 from webapp.models.preference import ANY
@@ -267,4 +269,4 @@ def complain(notification: Notification, reading: Reading, now: datetime) -> Non
         )
     preference = preferences.set_preference(person.id, "email", ANY, False, source, now)
     stopped = preferences.suppress_open(preference, now)
-    staff.audit("email_complaint", f"recipient {person.external_id}", stopped, source, actor="mail feedback", at=now)
+    accounts.audit("email_complaint", f"recipient {person.external_id}", stopped, source, actor="mail feedback", at=now)

@@ -4,7 +4,7 @@ import re
 
 from sqlalchemy import select
 
-from webapp.domain.receipts import DELIVERED, SENT, UNDELIVERED, Report
+from webapp.domain.after_sending.receipts import DELIVERED, SENT, UNDELIVERED, Report
 from webapp.extensions import db
 from webapp.models import Notification
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import case, delete, exists, func, literal, select, update
 
 from webapp import metrics
-from webapp.domain import history
+from webapp.domain.sending import history
 from webapp.extensions import db, insert_or_skip
 from webapp.models import Notification, NotificationStatus, Recipient, Suppression
 

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from webapp import queueing
-from webapp.domain import transitions
+from webapp.domain.sending import transitions
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus
 from webapp.models.types import utcnow

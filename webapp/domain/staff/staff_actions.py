@@ -6,9 +6,10 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from webapp import queueing
-from webapp.domain import staff, transitions
-from webapp.domain.channel_names import CONTACT_FOR_CHANNEL
-from webapp.domain.ingest import accept
+from webapp.domain.accepting.ingest import accept
+from webapp.domain.people.channel_names import CONTACT_FOR_CHANNEL
+from webapp.domain.sending import transitions
+from webapp.domain.staff import accounts
 from webapp.extensions import db
 from webapp.models import Booking, InboundEvent, Notification
 from webapp.models.types import utcnow
@@ -43,7 +44,7 @@ def act(action: str, ids: list[int], target: str, detail: str | None = None) -> 
     """
     now, kind = utcnow(), ACTIONS[action]
     moved = kind.change(ids, now, f"{kind.done_by} {current_user.email}")
-    staff.audit(action, target=target, rows=len(moved), detail=detail)
+    accounts.audit(action, target=target, rows=len(moved), detail=detail)
     db.session.commit()
     if moved and kind.due_now:
         queueing.arm_wakeups([now])  # after the commit, so the woken dispatcher sees the rows
@@ -71,7 +72,7 @@ def booking_messages(booking: Booking, condition) -> list[int]:
 def replay(original: InboundEvent) -> str:
     """Put a stored event in the inbox again under a new id, audited; return a summary of what follows."""
     replay_id = accept_as_next_replay(original)
-    staff.audit("replay", target=f"event {original.event_id} as {replay_id}", rows=1, detail="waiting to be planned")
+    accounts.audit("replay", target=f"event {original.event_id} as {replay_id}", rows=1, detail="waiting to be planned")
     db.session.commit()
     return f"replayed as {replay_id}: waiting to be planned"
 
@@ -115,6 +116,6 @@ def send_test(kind: str, channel: str, locale: str, booking_id: str | None, part
         job_timeout=60,
         meta={"started_by": current_user.id},
     )
-    staff.audit("send_test", target=f"{locale}/{kind}/{channel} to {address}", rows=1, detail=f"job {job.id}")
+    accounts.audit("send_test", target=f"{locale}/{kind}/{channel} to {address}", rows=1, detail=f"job {job.id}")
     db.session.commit()
     return job.id

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from webapp.domain import addresses, preferences, quiet_hours
+from webapp.domain.people import addresses, preferences, quiet_hours
 
 ID = Field(min_length=1, max_length=64)
 _ZONES = frozenset(available_timezones())
@@ -70,7 +70,7 @@ class Contact(BaseModel):
     timezone: str | None = None
     locale: str | None = Field(default=None, max_length=16)
     quiet_hours: str | None = Field(default=None, description="'22:00-07:00' in the person's zone; '' clears it")
-    # Opt in (true) or out (false), e.g. {"email:reminders": false, "sms": true}; see webapp/domain/preferences.py.
+    # Opt in (true) or out (false), e.g. {"email:reminders": false, "sms": true}; see domain/people/preferences.py.
     preferences: dict[str, bool] | None = Field(default=None, max_length=50)
 
     @field_validator("preferences")

@@ -5,10 +5,12 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from webapp.domain import bookings, notifications, recipients, transitions
-from webapp.domain.bookings import Applied
-from webapp.domain.events import Event
-from webapp.domain.notifications import Plan
+from webapp.domain.accepting.events import Event
+from webapp.domain.people import recipients
+from webapp.domain.planning import bookings, notifications
+from webapp.domain.planning.bookings import Applied
+from webapp.domain.planning.notifications import Plan
+from webapp.domain.sending import transitions
 from webapp.extensions import db
 from webapp.models import Booking, EventOutcome, Notification, NotificationType
 

@@ -12,7 +12,9 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from webapp.domain import notifications, quiet_hours, transitions
+from webapp.domain.people import quiet_hours
+from webapp.domain.planning import notifications
+from webapp.domain.sending import transitions
 from webapp.extensions import db, insert_or_skip
 from webapp.models import Notification, NotificationStatus
 

@@ -17,7 +17,7 @@ from babel.numbers import format_currency, format_decimal
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
 
 from webapp.config import PROJECT_ROOT
-from webapp.domain.template_limits import LimitedSandbox, check_output, deadline, start_clock, timed_range
+from webapp.domain.sending.template_limits import LimitedSandbox, check_output, deadline, start_clock, timed_range
 from webapp.models import Notification
 
 TEMPLATE_ROOT = PROJECT_ROOT / "templates" / "notifications"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, text
 
 from webapp import metrics, queueing
-from webapp.domain.events import PAYLOADS, Contact, Event, InvalidEvent, contacts_carried, parse_event
+from webapp.domain.accepting.events import PAYLOADS, Contact, Event, InvalidEvent, contacts_carried, parse_event
 from webapp.extensions import db
 from webapp.models import EventSource, InboundEvent
 from webapp.models.types import UTCDateTime, utcnow

@@ -3,8 +3,9 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from webapp.domain import batch, recipients
-from webapp.domain.events import BookingPayload
+from webapp.domain.accepting.events import BookingPayload
+from webapp.domain.people import recipients
+from webapp.domain.planning import batch
 from webapp.extensions import db
 from webapp.models import Booking, BookingStatus, EventOutcome
 

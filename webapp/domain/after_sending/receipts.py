@@ -11,7 +11,8 @@ from datetime import datetime
 from sqlalchemy import or_, update
 
 from webapp import metrics
-from webapp.domain import fallbacks, history, suppressions
+from webapp.domain.after_sending import fallbacks, suppressions
+from webapp.domain.sending import history
 from webapp.extensions import db, insert_or_skip
 from webapp.models import DeliveryReport, Notification
 

@@ -10,10 +10,12 @@ from flask import current_app
 from sqlalchemy import and_, func, select, update
 
 from webapp import logs, metrics, queueing
-from webapp.domain import batch, bookings, database_errors, notifications, transitions
-from webapp.domain.events import Event, InvalidEvent, contacts_carried, parse_event
-from webapp.domain.notifications import Plan
-from webapp.domain.planning import handle_event
+from webapp.domain import database_errors
+from webapp.domain.accepting.events import Event, InvalidEvent, contacts_carried, parse_event
+from webapp.domain.planning import batch, bookings, notifications
+from webapp.domain.planning.notifications import Plan
+from webapp.domain.planning.rules import handle_event
+from webapp.domain.sending import transitions
 from webapp.extensions import db, insert_or_skip
 from webapp.models import Booking, EventOutcome, InboundEvent, PlannerLock, Recipient
 from webapp.models.types import utcnow

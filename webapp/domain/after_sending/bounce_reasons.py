@@ -6,7 +6,7 @@ receive (no such user, no such domain, moved without forwarding, a domain that t
 is a hard bounce that suppresses the address; every other failure leaves the address alone.
 """
 
-from webapp.domain.bounce_phrases import REASONS, STATUS_REASONS
+from webapp.domain.after_sending.bounce_phrases import REASONS, STATUS_REASONS
 
 # sisimai's two passes: the reasons its text may prove outright, then those it tries when the status is vague.
 FIRST_PASS = (

@@ -10,8 +10,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from webapp import metrics
-from webapp.domain import history
-from webapp.domain.channel_names import KNOWN_CHANNELS
+from webapp.domain.people.channel_names import KNOWN_CHANNELS
+from webapp.domain.sending import history
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus, NotificationType, Preference
 from webapp.models.preference import ANY

@@ -4,8 +4,9 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from webapp.domain import batch, notifications, preferences
-from webapp.domain.events import Contact
+from webapp.domain.accepting.events import Contact
+from webapp.domain.people import preferences
+from webapp.domain.planning import batch, notifications
 from webapp.extensions import db
 from webapp.models import Recipient
 

@@ -9,8 +9,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import joinedload
 
 from webapp import metrics, queueing
-from webapp.domain import fallbacks, notifications, preferences, suppressions, transitions, unsubscribe
-from webapp.domain.rendering import Rendered, RenderError, render
+from webapp.domain.after_sending import fallbacks, suppressions
+from webapp.domain.people import preferences, unsubscribe
+from webapp.domain.planning import notifications
+from webapp.domain.sending import transitions
+from webapp.domain.sending.rendering import Rendered, RenderError, render
 from webapp.extensions import db
 from webapp.models import AttemptOutcome, Booking, DeliveryAttempt, Notification
 from webapp.models.types import utcnow

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, bindparam, exists, insert, literal, or_, select, update
 
-from webapp.domain.history import record
-from webapp.domain.suppressions import is_suppressed
+from webapp.domain.after_sending.suppressions import is_suppressed
+from webapp.domain.sending.history import record
 from webapp.extensions import db
 from webapp.models import (
     AttemptOutcome,

@@ -1,0 +1,1 @@
+"""Accepting events: the envelope and payloads, and the inbox that keeps them until planned."""

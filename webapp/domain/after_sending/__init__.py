@@ -1,0 +1,1 @@
+"""After the provider: receipts, bounces, replies, the suppression list and fallbacks."""

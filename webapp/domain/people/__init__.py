@@ -1,0 +1,1 @@
+"""People: recipients, their addresses, preferences, quiet hours and unsubscribe links."""

@@ -1,0 +1,1 @@
+"""Planning: applying the inbox's events to bookings and people, and the messages each one means."""

@@ -1,0 +1,1 @@
+"""Sending: claiming due messages, rendering them, throttling, and recording each attempt."""
