@@ -16,17 +16,17 @@ monkey.patch_all()
 if find_spec("psycopg_binary") or find_spec("psycopg_c"):  # wait_c exists only in psycopg's C build
     os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_c")
 
-from webapp import logs  # noqa: E402
-from webapp.config import flask_config, load_settings  # noqa: E402
+from webapp.flask_config import flask_config, load_settings  # noqa: E402
+from webapp.plumbing import logs  # noqa: E402
 
 logconfig_dict = logs.dict_config(flask_config(load_settings()))
 # The request id, as the response returned it, at the end of each access line.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
 
 # Each connection is a greenlet: a slow or idle client holds a few kilobytes, not a whole worker.
-worker_class = "webapp.web_worker.SlowClientSafeWorker"
+worker_class = "webapp.web.gunicorn_worker.SlowClientSafeWorker"
 worker_connections = 1000
-# One request per connection, so new requests go to whichever worker is free (webapp/web_worker.py).
+# One request per connection, so new requests go to whichever worker is free (webapp/web/gunicorn_worker.py).
 keepalive = 0
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from tests.support import services
-from webapp.config import PROJECT_ROOT
+from webapp.flask_config import PROJECT_ROOT
 
 # Run in each worktree: migrate a fresh database, accept warm-up events, then time count accepts.
 CHILD = """
@@ -28,9 +28,9 @@ import json, sys, time, uuid
 from datetime import datetime, timedelta, timezone
 from flask_migrate import upgrade
 from webapp import create_app
-from webapp.config import load_config
-from webapp.demo import booking_payload, event
-from webapp.domain.accepting.ingest import accept
+from webapp.flask_config import load_config
+from webapp.commands.demo import booking_payload, event
+from webapp.domain.accepting.inbox import accept
 from webapp.models import EventSource
 
 database_url, redis_url, count = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -12,9 +12,9 @@ from rq_scheduler import Scheduler
 
 from bench.stats import lateness_summary
 from tests.support.stack import Stack, insert_in_chunks, refresh_statistics, seed_reminders
-from webapp import queueing
 from webapp.extensions import db
 from webapp.models import Suppression
+from webapp.plumbing import queueing
 
 LEAD_SECONDS = 6  # time for the processes to start before the reminders fall due
 

@@ -20,10 +20,10 @@ from bench.cpu import postmaster_pid, tree_seconds
 from bench.sustained import wait_planned
 from tests.support.processes import stop
 from tests.support.stack import Stack, seed_reminders
-from webapp import queueing
 from webapp.domain.staff import accounts
 from webapp.extensions import db
 from webapp.models import Role
+from webapp.plumbing import queueing
 
 SETTLE_SECONDS = 4  # for processes to import and warm up before their CPU is counted
 SEED_SECONDS = 5  # ahead of the burst's due second: longer than seeding its rows takes

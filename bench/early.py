@@ -18,10 +18,10 @@ from tests.support.stack import (
     seed_bookings,
     seed_people,
 )
-from webapp import queueing
-from webapp.domain.sending.early import per_second
+from webapp.domain.sending.send_early import per_second
 from webapp.extensions import db
 from webapp.models import Notification
+from webapp.plumbing import queueing
 
 SETTLE_SECONDS = 20  # time for the processes to start and the first sweep to pack the cluster
 

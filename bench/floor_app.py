@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 from flask import Flask, jsonify, request
 from sqlalchemy import create_engine
 
-from webapp.config import database_url
 from webapp.extensions import engine_options  # importing it also applies Bellhop's SQLite pragmas
+from webapp.flask_config import database_url
 
 app = Flask(__name__)
 URL = database_url(os.environ["DATABASE_URL"])

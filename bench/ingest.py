@@ -14,8 +14,8 @@ import urllib3
 from tests.support import services
 from tests.support.processes import stop
 from tests.support.stack import SECRET, Stack
-from webapp.demo import booking_payload, event
-from webapp.signatures import sign
+from webapp.commands.demo import booking_payload, event
+from webapp.plumbing.signatures import sign
 
 # The web tier as the Procfile runs it (gunicorn.conf.py: gevent workers), and the sync workers it replaced.
 WEB_TIERS = {

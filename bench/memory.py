@@ -6,10 +6,10 @@ from rq_scheduler import Scheduler
 from sqlalchemy import insert
 
 from tests.support.stack import Stack
-from webapp import queueing
 from webapp.domain.planning.rules import reminder_times as planned_times
 from webapp.extensions import db
 from webapp.models import Booking, Notification, Recipient
+from webapp.plumbing import queueing
 
 
 def reminder_times(count: int, days: int = 30) -> list[datetime]:

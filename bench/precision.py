@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 from bench.burst import measure_each
 from tests.support.stack import Stack, seed_reminders
-from webapp import queueing
+from webapp.plumbing import queueing
 
 
 def precision(stack: Stack, count: int, spread_seconds: int, workers: int = 2) -> dict:

@@ -17,11 +17,11 @@ from bench import ingest
 from tests.support.processes import procfile_command, stop
 from tests.support.rabbitmq import RabbitNode
 from tests.support.stack import SECRET, Stack, insert_in_chunks, refresh_statistics, seed_bookings, seed_people
-from webapp import amqp
-from webapp.demo import event
+from webapp.commands.demo import event
 from webapp.extensions import db
 from webapp.models import Notification
-from webapp.signatures import sign
+from webapp.plumbing import amqp
+from webapp.plumbing.signatures import sign
 
 
 def seed(stack: Stack, count: int) -> list[dict]:

@@ -22,11 +22,11 @@ from bench import dashboard
 from bench.stats import lateness_summary
 from tests.support.processes import stop
 from tests.support.stack import SECRET, Stack
-from webapp.demo import booking_payload, event
+from webapp.commands.demo import booking_payload, event
 from webapp.domain.staff import accounts
 from webapp.extensions import db
 from webapp.models import Booking, InboundEvent, Notification, NotificationStatus, Role
-from webapp.signatures import sign
+from webapp.plumbing.signatures import sign
 
 MEMORY_SAMPLE_SECONDS = 60
 SETTLE_SECONDS = 180  # after the last event: its start reminders (up to 150 s on) fall due and are sent

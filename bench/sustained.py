@@ -21,7 +21,7 @@ from tests.support.processes import stop
 from tests.support.stack import SECRET, Stack
 from webapp.extensions import db
 from webapp.models import InboundEvent
-from webapp.signatures import sign
+from webapp.plumbing.signatures import sign
 
 CLIENT_PROCESSES, THREADS_PER_PROCESS = 2, 16
 

@@ -17,8 +17,9 @@ from tests.support import processes, services
 from tests.support.apps import TestConfig, clear_tables, config_for, migrate
 from tests.support.providers import SmtpServer, Telegram, Twilio
 from tests.support.receiver import Receiver
-from webapp import create_app, queueing
+from webapp import create_app
 from webapp.extensions import db
+from webapp.plumbing import queueing
 from workers.scheduler import BellhopScheduler
 
 BACKENDS = ["sqlite", "postgresql"]

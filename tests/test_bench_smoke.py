@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from tests.support.services import IN_CI, postgres_bindir, redis_binary
-from webapp.config import PROJECT_ROOT
+from webapp.flask_config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow  # make test-fast leaves it out
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
 from tests.support.providers import SmtpServer, Twilio, settings_for
-from webapp.domain.sending import sms
+from webapp.domain.sending import sms_text
 from webapp.extensions import db
 from webapp.models import DeliveryAttempt
 
@@ -160,7 +160,7 @@ def test_sms_goes_through_twilio_with_basic_auth_and_records_segments(client, ru
     [row] = notifications()
     assert row.status.value == "sent"
     summary = attempts()[0].response_summary
-    assert summary.startswith("twilio SM") and summary.endswith(f"segments={sms.segments(row.body)}")
+    assert summary.startswith("twilio SM") and summary.endswith(f"segments={sms_text.segments(row.body)}")
 
 
 def test_a_number_without_a_country_code_is_refused_at_the_door(client, run_jobs, twilio):
@@ -241,7 +241,7 @@ def test_twilio_slower_than_the_timeout_is_transient(client, run_jobs, twilio):
     ],
 )
 def test_sms_segments(text, expected):
-    assert sms.segments(text) == expected
+    assert sms_text.segments(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -258,7 +258,7 @@ def test_sms_segments(text, expected):
     ],
 )
 def test_e164(number, valid):
-    assert sms.is_e164(number) is valid
+    assert sms_text.is_e164(number) is valid
 
 
 # --- Telegram

@@ -3,7 +3,7 @@
 import re
 
 from tests.support.docs import variables_documented
-from webapp.config import PROJECT_ROOT
+from webapp.flask_config import PROJECT_ROOT
 from webapp.settings import Settings
 
 # Where Bellhop's processes read the environment: the code they run and the Procfile that starts them.

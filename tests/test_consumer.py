@@ -14,11 +14,11 @@ from tests.support.processes import process_env, procfile_command, wait_for
 from tests.support.rabbitmq import own_topology, publish_many
 from tests.support.signin import sign_in
 from tests.support.tcp_proxy import Proxy
-from webapp import amqp
-from webapp.config import PROJECT_ROOT
 from webapp.domain.accepting.events import PAYLOADS
 from webapp.extensions import db
+from webapp.flask_config import PROJECT_ROOT
 from webapp.models import EventSource, InboundEvent
+from webapp.plumbing import amqp
 
 # Under make test-fast these tests share one process, so the run boots one RabbitMQ node, not one per process.
 pytestmark = pytest.mark.xdist_group("rabbitmq")

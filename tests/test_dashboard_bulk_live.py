@@ -7,9 +7,9 @@ from urllib.parse import quote
 
 from tests.support.factories import booking_payload, envelope, notifications, now, post_and_plan
 from tests.support.signin import actions, csrf_token, sign_in
-from webapp.blueprints.dashboard import bulk, live
 from webapp.extensions import db
 from webapp.models import AuditEntry
+from webapp.web.blueprints.dashboard import bulk, live
 
 
 def statuses(rows) -> list[str]:
@@ -219,7 +219,7 @@ def scheduled_order(client, path) -> list[int]:
 
 
 def test_the_list_sorts_by_scheduled_time_and_pages_through_ties(client, accounts):
-    import webapp.blueprints.dashboard.paging as paging
+    import webapp.web.blueprints.dashboard.paging as paging
 
     post_and_plan(client, envelope("booking.created", booking_payload("b-1")))
     post_and_plan(client, envelope("booking.created", booking_payload("b-2", start=now() + timedelta(days=1, hours=3))))

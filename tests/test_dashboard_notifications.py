@@ -22,7 +22,7 @@ def test_notifications_list_filters_by_status_and_pages_by_id(app, client, accou
     sign_in(client, "viewer@example.com")
     page = client.get("/dashboard/notifications?status=suppressed").get_data(as_text=True)
     assert len(row_links(page)) == 1 and "suppressed: recipient opted out of account messages" in page
-    import webapp.blueprints.dashboard.paging as dashboard
+    import webapp.web.blueprints.dashboard.paging as dashboard
 
     dashboard.PAGE_SIZE = 2
     try:

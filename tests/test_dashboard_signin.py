@@ -56,7 +56,7 @@ def test_failed_logins_are_throttled_per_address_across_accounts(app, client, ac
 
 
 def test_guessing_from_many_addresses_slows_down_but_never_locks_the_owner_out(app, client, accounts):
-    from webapp import queueing
+    from webapp.plumbing import queueing
 
     app.config.update(LOGIN_ACCOUNT_FREE_FAILURES=3, LOGIN_MAX_DELAY_SECONDS=8)
     assert sign_in(app.test_client(), "admin@example.com", address="10.1.1.1").status_code == 302  # her usual one

@@ -83,10 +83,10 @@ def test_a_test_send_without_an_address_is_refused_with_the_reason(client, accou
 
 
 def test_only_the_operator_who_started_a_test_send_sees_its_result(app, client, accounts, run_jobs, telegram):
-    from webapp import queueing
     from webapp.domain.staff import accounts
     from webapp.extensions import db
     from webapp.models import Role
+    from webapp.plumbing import queueing
 
     app.config.update(TELEGRAM_BASE_URL=telegram.url, TELEGRAM_BOT_TOKEN=telegram.TOKEN)
     accounts.create("second-operator@example.com", PASSWORD, Role.OPERATOR)

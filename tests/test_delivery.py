@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 from tests.support.apps import config_for
 from tests.support.factories import booking_payload, envelope, notifications, now, post_and_plan
 from webapp import create_app
-from webapp.domain.accepting.ingest import accept
+from webapp.domain.accepting.inbox import accept
 from webapp.domain.planning import planner
-from webapp.domain.sending import transitions
+from webapp.domain.sending import states
 from webapp.extensions import db
 from webapp.models import DeliveryAttempt, EventSource, Notification
 from workers.jobs import recover_lost_jobs
@@ -248,7 +248,7 @@ def test_expired_lease_returns_a_stuck_row_and_it_is_sent(client, run_jobs, rece
 
 
 def test_template_error_fails_the_message_not_the_worker(app, client, run_jobs, receiver, tmp_path, monkeypatch):
-    from webapp.domain.sending import rendering
+    from webapp.domain.sending.templates import rendering
 
     broken = tmp_path / "en" / "user_welcome"
     broken.mkdir(parents=True)
@@ -312,7 +312,7 @@ def test_cancel_while_a_send_fails_means_the_retry_is_never_sent(
 
 
 def test_a_slow_batch_keeps_its_leases_so_the_sweep_cannot_take_its_rows(app, client, receiver):
-    from webapp.domain.sending import delivery
+    from webapp.domain.sending import attempts
     from workers.jobs import dispatch_due, sweep
 
     app.config["LEASE_SECONDS"] = 2
@@ -320,17 +320,17 @@ def test_a_slow_batch_keeps_its_leases_so_the_sweep_cannot_take_its_rows(app, cl
         post_and_plan(client, envelope("user.welcome", {"user_id": f"u-{n}", "webhook_url": receiver.url}))
     dispatch_due()
     ids = [row.id for row in notifications()]
-    batch = delivery.claim_batch(ids)
+    batch = attempts.claim_batch(ids)
     claimed_at = now()
     time.sleep(1.2)  # more than half the lease has gone by
-    delivery.keep_leases(batch, claimed_at)
+    attempts.keep_leases(batch, claimed_at)
     time.sleep(1.0)  # past the original lease, within the extended one
     assert sweep()["returned"] == 0
     assert {row.status.value for row in notifications()} == {"processing"}
 
 
 def test_a_backlog_longer_than_the_lease_does_not_queue_a_row_twice(app, client, run_jobs, receiver, redis):
-    from webapp import queueing
+    from webapp.plumbing import queueing
     from workers.jobs import dispatch_due, sweep
 
     app.config["LEASE_SECONDS"] = 1
@@ -348,7 +348,7 @@ def test_a_backlog_longer_than_the_lease_does_not_queue_a_row_twice(app, client,
 
 
 def test_a_queued_row_whose_job_is_gone_is_taken_back_when_its_lease_runs_out(app, client, run_jobs, receiver, redis):
-    from webapp import queueing
+    from webapp.plumbing import queueing
     from workers.jobs import dispatch_due, sweep
 
     app.config["LEASE_SECONDS"] = 1
@@ -428,7 +428,7 @@ def test_recovery_takes_back_queued_rows_with_a_warning_and_stays_quiet_when_non
     recover_lost_jobs(now().isoformat())
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
     post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "webhook_url": "http://127.0.0.1:9/hook"}))
-    transitions.claim_due(now(), 10)
+    states.claim_due(now(), 10)
     db.session.commit()
     assert {r.status.value for r in notifications()} == {"queued"}
     result = recover_lost_jobs((now() + timedelta(seconds=1)).isoformat())

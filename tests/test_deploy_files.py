@@ -5,7 +5,7 @@ import sys
 
 from tests.support.docs import variables_documented
 from tests.support.processes import procfile_entries
-from webapp.config import PROJECT_ROOT
+from webapp.flask_config import PROJECT_ROOT
 
 MANIFEST = json.loads((PROJECT_ROOT / "app.json").read_text())
 

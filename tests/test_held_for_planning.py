@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, plan, post, this_second
-from webapp.domain.sending import delivery, transitions
+from webapp.domain.sending import attempts, states
 from webapp.extensions import db
 from webapp.models import InboundEvent
 from webapp.models.types import utcnow
@@ -85,22 +85,22 @@ def test_a_waiting_opt_out_holds_that_persons_messages_only(app, client, run_job
 
 def test_a_message_already_queued_when_the_cancel_arrives_is_held(app, client, receiver, booked):
     wait_until(booked)
-    claimed = transitions.claim_due(utcnow(), 100)
+    claimed = states.claim_due(utcnow(), 100)
     db.session.commit()
     assert post(client, envelope("booking.cancelled", {"booking_id": "b-1"})).status_code == 202
     assert deliver([notification_id for notification_id, _ in claimed], "webhook") == 0
     assert sent_types(receiver) == []
-    assert {(row.status.value, row.last_error) for row in start_reminders()} == {("pending", transitions.HELD)}
+    assert {(row.status.value, row.last_error) for row in start_reminders()} == {("pending", states.HELD)}
 
 
 def test_a_message_claimed_for_sending_when_the_cancel_arrives_is_held(app, client, receiver, booked):
     wait_until(booked)
-    claimed = transitions.claim_due(utcnow(), 100)
+    claimed = states.claim_due(utcnow(), 100)
     db.session.commit()
-    prepared = delivery.claim_batch([notification_id for notification_id, _ in claimed])
+    prepared = attempts.claim_batch([notification_id for notification_id, _ in claimed])
     assert {row.status.value for row in start_reminders()} == {"processing"}
     assert post(client, envelope("booking.cancelled", {"booking_id": "b-1"})).status_code == 202
-    assert delivery.keep_wanted(prepared) == []  # the last re-check sees the waiting cancel
+    assert attempts.keep_wanted(prepared) == []  # the last re-check sees the waiting cancel
     assert {(row.status.value, row.attempts) for row in start_reminders()} == {("pending", 0)}
 
 

@@ -13,11 +13,11 @@ from sqlalchemy import event, func, select, text, update
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, plan, post, row_counts
 from tests.support.processes import planner, process_env, wait_for
 from tests.support.signin import sign_in
-from webapp import queueing
-from webapp.domain.accepting.ingest import accept
+from webapp.domain.accepting.inbox import accept
 from webapp.extensions import db
 from webapp.models import Booking, EventSource, InboundEvent, Notification
 from webapp.models.types import utcnow
+from webapp.plumbing import queueing
 
 REMINDERS = {"booking_24h", "booking_1h", "booking_start", "booking_end"}
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from webapp.config import PROJECT_ROOT
+from webapp.flask_config import PROJECT_ROOT
 
 PIN = re.compile(r"^([a-z0-9][a-z0-9._-]*)==(\S+) \\$", re.M | re.I)
 LOCKS = ("requirements.txt", "requirements-local.txt", "requirements-dev.txt")

@@ -87,10 +87,10 @@ def test_unsubscribe_asks_first_then_suppresses_planned_and_future_messages(clie
 def test_opting_out_of_reminders_suppresses_those_already_planned(client, smtp):
     post_and_plan(client, envelope("booking.created", client_with_email()))
     recipient = db.session.query(Recipient).filter_by(external_id="client-1").one()
-    from webapp.domain.people import unsubscribe
+    from webapp.domain.people import unsubscribe_links
 
     with client.application.test_request_context():
-        token = unsubscribe.token(recipient.id, "email", "reminders")
+        token = unsubscribe_links.token(recipient.id, "email", "reminders")
     assert client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
     for kind in ("booking_24h", "booking_1h", "booking_start", "booking_end"):
         assert statuses(kind) == {"log": "pending", "email": "suppressed"}, kind

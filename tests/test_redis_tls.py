@@ -8,8 +8,9 @@ from tests.support import services
 from tests.support.apps import config_for
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
 from tests.support.processes import process_env, start, stop, wait_for
-from webapp import create_app, queueing
+from webapp import create_app
 from webapp.domain.staff import readiness
+from webapp.plumbing import queueing
 
 
 @pytest.fixture

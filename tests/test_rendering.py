@@ -5,9 +5,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from webapp.domain.planning.notifications import KNOWN_CHANNELS
-from webapp.domain.sending import rendering
-from webapp.domain.sending.rendering import render
+from webapp.domain.planning.notification_rows import KNOWN_CHANNELS
+from webapp.domain.sending.templates import rendering
+from webapp.domain.sending.templates.rendering import render
 from webapp.models import Booking, BookingStatus, Notification, NotificationType, Recipient
 
 START = datetime(2026, 3, 29, 1, 30, tzinfo=timezone.utc)  # 03:30 CEST, just after Berlin moved its clocks
@@ -120,12 +120,12 @@ def test_templates_check_names_an_sms_too_long(app, template_copy):
 
 
 def test_sms_texts_stay_in_the_gsm_alphabet_so_a_segment_holds_160_characters():
-    from webapp.domain.sending import sms
+    from webapp.domain.sending import sms_text
 
     for locale in ("en", "de"):
         for kind in NotificationType:
             body = render(sample(kind, "sms", locale)).body
-            assert sms.encoding(body) == "GSM-7", (locale, kind, body)
+            assert sms_text.encoding(body) == "GSM-7", (locale, kind, body)
 
 
 def test_preview_shows_sms_segments_for_sample_data(app):

@@ -6,7 +6,7 @@ from tests.support.apps import config_for
 from tests.support.processes import process_env, start, stop
 from tests.support.signin import sign_in
 from webapp import create_app
-from webapp.domain.people.unsubscribe import SALT
+from webapp.domain.people.unsubscribe_links import SALT
 
 
 def test_production_without_a_secret_key_refuses_to_start(database_url, redis_url, tmp_path):

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan, this_second
-from webapp.domain.sending.early import Window, assign, due_time
+from webapp.domain.sending.send_early import Window, assign, due_time
 from webapp.extensions import db
 from webapp.models import StatusChange
 from workers.jobs import sweep

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from tests.support.processes import process_env, procfile_entries, start
-from webapp.config import PROJECT_ROOT, ConfigurationError, load_settings
+from webapp.flask_config import PROJECT_ROOT, ConfigurationError, load_settings
 
 BAD_VALUES = [
     ("SMTP_SECURITY", "tls", "'none', 'starttls' or 'ssl'"),

@@ -100,7 +100,7 @@ def test_a_provider_rate_holds_over_any_sliding_second_across_workers(app):
 
 
 def test_provider_rates_parse_and_refuse_nonsense(monkeypatch):
-    from webapp.config import ConfigurationError, load_settings
+    from webapp.flask_config import ConfigurationError, load_settings
 
     monkeypatch.setenv("BELLHOP_PROVIDER_RATES", "telegram=30, sms=5")
     assert load_settings(BELLHOP_ENV="test").PROVIDER_RATES == {"telegram": 30, "sms": 5}

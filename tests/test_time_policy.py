@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, post_and_plan, row_counts
-from webapp.domain.sending.rendering import render
+from webapp.domain.sending.templates.rendering import render
 
 UTC = timezone.utc
 

@@ -3,7 +3,7 @@
 import time
 from datetime import datetime, timedelta, timezone
 
-from webapp import queueing
+from webapp.plumbing import queueing
 from workers.scheduler import SWEEP_JOB_ID, BellhopScheduler
 
 

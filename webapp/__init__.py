@@ -1,9 +1,15 @@
 """Bellhop's Flask application factory."""
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp.config import PROJECT_ROOT, load_config
-from webapp.query_args import RowId
+from webapp import commands, models  # noqa: F401  (models: registers the tables with the metadata)
+from webapp.extensions import csrf, db, engine_options, login_manager, migrate
+from webapp.flask_config import PROJECT_ROOT, load_config
+from webapp.plumbing import logs
+from webapp.web import admin, error_handlers, origin_check, security_headers
+from webapp.web.blueprints import auth, dashboard, health, prometheus, provider_hooks, unsubscribe, webhooks
+from webapp.web.query_args import RowId
 
 
 def create_app(config_class: type | None = None) -> Flask:
@@ -19,15 +25,13 @@ def create_app(config_class: type | None = None) -> Flask:
     trust_proxies(app)
     register_extensions(app)
     register_blueprints(app)
-    register_errorhandlers(app)
-    register_commands(app)
+    error_handlers.register_errorhandlers(app)
+    commands.register(app)
     return app
 
 
 def trust_proxies(app: Flask) -> None:
     """Take the client's address and scheme from the forwarding headers of the trusted proxies only."""
-    from werkzeug.middleware.proxy_fix import ProxyFix
-
     hops = app.config["PROXY_HOPS"]
     if hops:
         # Host is left alone: routers pass it through, so an X-Forwarded-Host could only come from a client.
@@ -36,14 +40,6 @@ def trust_proxies(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the shared extensions to this app."""
-    from webapp import (  # noqa: F401  (models: registers the tables with the metadata)
-        logs,
-        models,
-        origin_check,
-        security_headers,
-    )
-    from webapp.extensions import csrf, db, engine_options, login_manager, migrate
-
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     db.init_app(app)
     csrf.init_app(app)
@@ -58,10 +54,6 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount the HTTP entry points."""
-    from webapp import admin
-    from webapp.blueprints import auth, dashboard, health, prometheus, provider_hooks, unsubscribe, webhooks
-    from webapp.extensions import csrf
-
     # The webhook is authenticated by its signature, providers' callbacks by theirs, and unsubscribe links
     # by theirs; mail clients' one-click POSTs carry no form token. Every other POST needs the CSRF token.
     csrf.exempt(webhooks.bp)
@@ -75,17 +67,3 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(prometheus.bp)
     admin.init_app(app)
-
-
-def register_errorhandlers(app: Flask) -> None:
-    """Answer errors as JSON with the right status."""
-    from webapp import errors
-
-    errors.register_errorhandlers(app)
-
-
-def register_commands(app: Flask) -> None:
-    """Add Bellhop's flask CLI commands."""
-    from webapp import cli
-
-    cli.init_app(app)

@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from webapp.domain.people.channel_names import KNOWN_CHANNELS
+from webapp.models.contact_fields import KNOWN_CHANNELS
 from webapp.models.enums import NotificationType
 
 HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     # Requests each web worker runs through the app at once, after their bodies are in.
     WEB_REQUESTS_PER_WORKER: PositiveInt = env("BELLHOP_WEB_REQUESTS_PER_WORKER", default=1)
     SECURE_COOKIES: bool = env("BELLHOP_SECURE_COOKIES", default=False)
-    # Failed sign-ins (webapp/domain/login_throttle.py): per account from one address, per address,
+    # Failed sign-ins (webapp/domain/staff/login_throttle.py): per account from one address, per address,
     # and per account from everywhere, which slows down rather than locks out.
     LOGIN_MAX_FAILURES: PositiveInt = env("BELLHOP_LOGIN_MAX_FAILURES", default=5)
     LOGIN_ADDRESS_MAX_FAILURES: PositiveInt = env("BELLHOP_LOGIN_ADDRESS_MAX_FAILURES", default=20)
@@ -147,7 +147,7 @@ class Settings(BaseSettings):
         "BELLHOP_PROVIDER_RATES", default={"telegram": 30}
     )
     # Per message type, how many seconds early a message may leave when its channel's rate cannot send a
-    # cluster on time (webapp/domain/sending/early.py); "off" for none. A start or end reminder never goes early.
+    # cluster on time (webapp/domain/sending/send_early.py); "off" for none. A start or end reminder never goes early.
     SEND_EARLY_SECONDS: Annotated[dict[str, NonNegativeInt], NoDecode] = env(
         "BELLHOP_SEND_EARLY_SECONDS", default={"booking_24h": 1800, "booking_1h": 600}
     )

@@ -14,11 +14,11 @@ from pika.exceptions import AMQPChannelError, AMQPConnectionError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from webapp import amqp, heartbeats, logs, queueing
 from webapp.domain.accepting.events import InvalidEvent
-from webapp.domain.accepting.ingest import accept
+from webapp.domain.accepting.inbox import accept
 from webapp.extensions import db
 from webapp.models import EventSource
+from webapp.plumbing import amqp, heartbeats, logs, queueing
 
 log = logging.getLogger(__name__)
 FIRST_DELAY_SECONDS = 0.5

@@ -12,14 +12,14 @@ from flask import current_app
 from rq import Queue
 from sqlalchemy import select
 
-from webapp import logs, queueing
-from webapp.domain import database_errors
 from webapp.domain.planning import planner
-from webapp.domain.sending import delivery, early, template_check, throttle, transitions
-from webapp.domain.sending.delivery import DeliveryError, permanent, transient
+from webapp.domain.sending import attempts, send_early, states, throttle
+from webapp.domain.sending.attempts import DeliveryError, permanent, transient
+from webapp.domain.sending.templates import checks
 from webapp.extensions import db
 from webapp.models import Booking, Notification, NotificationStatus, NotificationType
 from webapp.models.types import utcnow
+from webapp.plumbing import database_errors, logs, queueing
 from workers.channels import get_channel
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def dispatch_due() -> int:
     """Claim every due pending row in batches and hand each channel batch to a deliver job."""
     config, claimed_total = current_app.config, 0
     while True:
-        claimed = transitions.claim_due(utcnow(), config["DISPATCH_BATCH_SIZE"])
+        claimed = states.claim_due(utcnow(), config["DISPATCH_BATCH_SIZE"])
         db.session.commit()
         enqueue_deliveries(claimed)
         claimed_total += len(claimed)
@@ -85,19 +85,19 @@ def enqueue_deliveries(claimed: list[tuple[int, str]]) -> None:
 
 def deliver(notification_ids: list[int], channel_name: str) -> int:
     """Send a batch of one channel's messages over reused connections; return how many were sent."""
-    batch = database_errors.retrying(delivery.claim_batch, notification_ids)
+    batch = database_errors.retrying(attempts.claim_batch, notification_ids)
     try:
         channel = get_channel(channel_name, current_app.config)
     except KeyError as error:
         # A misspelt channel in the configuration: fail the messages visibly, do not retry forever.
         now = utcnow()
-        settle([delivery.Outcome(item, now, now, error=permanent(str(error.args[0]))) for item in batch])
+        settle([attempts.Outcome(item, now, now, error=permanent(str(error.args[0]))) for item in batch])
         return 0
     claimed_at, sent, width = utcnow(), 0, channel.concurrency
     window = width * current_app.config["SEND_ROUNDS_PER_COMMIT"]
     with channel.opened() as sender, sending(width) as send_all:
         for start in range(0, len(batch), window):
-            claimed_at = delivery.keep_leases(batch[start:], claimed_at)
+            claimed_at = attempts.keep_leases(batch[start:], claimed_at)
             sent += deliver_window(batch[start : start + window], sender, send_all, width)
     return sent
 
@@ -112,20 +112,20 @@ def sending(width: int):
         yield pool.map
 
 
-def deliver_window(window: list[delivery.Prepared], sender, send_all, width: int) -> int:
+def deliver_window(window: list[attempts.Prepared], sender, send_all, width: int) -> int:
     """Throttle a window, then re-check and send it a round at a time; record every outcome in one commit."""
     ready = throttle.hold_back(window, sender.name, utcnow())  # may wait up to a second for the rate
     outcomes = []
     for start in range(0, len(ready), width):
         # Taken before each round's re-check, so an attempt that starts after a cancel commits always sees it.
         started_at = utcnow()
-        batch = database_errors.retrying(delivery.keep_wanted, ready[start : start + width])
+        batch = database_errors.retrying(attempts.keep_wanted, ready[start : start + width])
         outcomes += send_all(partial(attempt, sender=sender, started_at=started_at), batch)
     settle(outcomes)
     return sum(1 for outcome in outcomes if outcome.error is None)
 
 
-def attempt(item: delivery.Prepared, sender, started_at) -> delivery.Outcome:
+def attempt(item: attempts.Prepared, sender, started_at) -> attempts.Outcome:
     """Send one message (on a sending thread); turn any failure into a classified error."""
     with logs.context(notification_id=item.notification_id, booking_id=item.booking_id):
         try:
@@ -133,16 +133,16 @@ def attempt(item: delivery.Prepared, sender, started_at) -> delivery.Outcome:
                 raise item.error
             answer = sender.send(item.message)
         except DeliveryError as error:
-            return delivery.Outcome(item, started_at, utcnow(), error=error)
+            return attempts.Outcome(item, started_at, utcnow(), error=error)
         except Exception as error:  # an unforeseen bug: retried, bounded by the attempt limit
             log.exception("notification %s: unexpected error while sending", item.notification_id)
-            return delivery.Outcome(item, started_at, utcnow(), error=transient(f"unexpected: {error!r}"))
-    if isinstance(answer, delivery.Accepted):
-        return delivery.Outcome(item, started_at, utcnow(), summary=answer.summary, provider_ref=answer.provider_ref)
-    return delivery.Outcome(item, started_at, utcnow(), summary=answer)
+            return attempts.Outcome(item, started_at, utcnow(), error=transient(f"unexpected: {error!r}"))
+    if isinstance(answer, attempts.Accepted):
+        return attempts.Outcome(item, started_at, utcnow(), summary=answer.summary, provider_ref=answer.provider_ref)
+    return attempts.Outcome(item, started_at, utcnow(), summary=answer)
 
 
-def settle(outcomes: list[delivery.Outcome]) -> None:
+def settle(outcomes: list[attempts.Outcome]) -> None:
     """Record outcomes in one commit, log the failures, arm wake-ups for the retries."""
     for outcome in outcomes:
         if outcome.error:
@@ -154,7 +154,7 @@ def settle(outcomes: list[delivery.Outcome]) -> None:
                     outcome.error,
                 )
     # Retried after a conflict: the messages went out, and their record must not wait for the lease to expire.
-    queueing.arm_wakeups(database_errors.retrying(delivery.record, outcomes))
+    queueing.arm_wakeups(database_errors.retrying(attempts.record, outcomes))
 
 
 def sweep() -> dict:
@@ -165,9 +165,9 @@ def sweep() -> dict:
         queueing.wake_planner()  # a wake-up may have been lost with Redis; a planning job may have died
     # Read before the statement: a row claimed meanwhile is then only later than the head, never wrongly spared.
     head_since = queueing.head_enqueued_at()
-    returned, exhausted = transitions.release_expired(utcnow(), config["MAX_ATTEMPTS"], head_since)
+    returned, exhausted = states.release_expired(utcnow(), config["MAX_ATTEMPTS"], head_since)
     db.session.commit()
-    moved_early = early.pack_all(utcnow())
+    moved_early = send_early.pack_all(utcnow())
     dispatched = dispatch_due()
     armed = queueing.arm_wakeups(upcoming_due_times(2 * config["SWEEP_INTERVAL_SECONDS"] + 1))
     if returned or exhausted or dispatched or moved_early:
@@ -190,7 +190,7 @@ def sweep() -> dict:
 
 def recover_lost_jobs(lost_by: str) -> dict:
     """Redis came back empty (seen at lost_by): its queued delivery jobs are gone, so send their rows again."""
-    released = transitions.release_queued(utcnow(), datetime.fromisoformat(lost_by))
+    released = states.release_queued(utcnow(), datetime.fromisoformat(lost_by))
     db.session.commit()
     dispatched = dispatch_due()
     if released:
@@ -222,8 +222,8 @@ def send_test(kind: str, channel_name: str, locale: str, booking_id: str | None,
     Raises DeliveryError (the job fails, and the dashboard shows why) when the channel refuses.
     """
     booking = db.session.scalar(select(Booking).filter_by(external_id=booking_id)) if booking_id else None
-    facts = template_check.preview(NotificationType(kind), channel_name, locale, booking, party)
-    message = delivery.Outgoing(
+    facts = checks.preview(NotificationType(kind), channel_name, locale, booking, party)
+    message = attempts.Outgoing(
         0,
         f"bellhop-test-{uuid.uuid4().hex}",
         kind,
@@ -235,4 +235,4 @@ def send_test(kind: str, channel_name: str, locale: str, booking_id: str | None,
     )
     with get_channel(channel_name, current_app.config).opened() as sender:
         answer = sender.send(message)
-    return answer.summary if isinstance(answer, delivery.Accepted) else answer
+    return answer.summary if isinstance(answer, attempts.Accepted) else answer

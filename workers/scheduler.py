@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 from rq_scheduler import Scheduler
 
-from webapp import heartbeats
+from webapp.plumbing import heartbeats
 
 SWEEP_JOB = "workers.jobs.sweep"
 SWEEP_JOB_ID = "bellhop-sweep"

@@ -5,7 +5,8 @@ deliver job would compile the same SQL statements and Jinja templates again, whi
 costs about as much as sending fifty messages.
 """
 
-from webapp.domain.sending import delivery, rendering, transitions
+from webapp.domain.sending import attempts, states
+from webapp.domain.sending.templates import rendering
 from webapp.extensions import db
 from webapp.models.types import utcnow
 
@@ -14,14 +15,14 @@ def warm_up() -> None:
     """Run the delivery path's statements on no rows, and compile every message template."""
     now = utcnow()
     try:
-        delivery.claim_batch([])
-        transitions.verdicts([0])
-        transitions.hold_queued([0], now)
-        transitions.abandon([0], now)
-        transitions.hold([0], now)
-        transitions.mark_sent([{"notification_id": 0, "now": now, "subject": "", "body": "", "provider_ref": None}])
-        transitions.mark_failed(0, now, "")
-        transitions.mark_retry(0, now, "", now)
+        attempts.claim_batch([])
+        states.verdicts([0])
+        states.hold_queued([0], now)
+        states.abandon([0], now)
+        states.hold([0], now)
+        states.mark_sent([{"notification_id": 0, "now": now, "subject": "", "body": "", "provider_ref": None}])
+        states.mark_failed(0, now, "")
+        states.mark_retry(0, now, "", now)
     finally:
         # Nothing above matched a row; roll back anyway, and leave no connection for the horses to share.
         db.session.rollback()

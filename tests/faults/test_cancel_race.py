@@ -21,9 +21,9 @@ from tests.support.factories import envelope, signed_headers
 from tests.support.processes import log_tail, process_env, start, stop, wait_for
 from tests.support.rabbitmq import own_topology
 from tests.support.stack import seed_reminders
-from webapp import amqp, queueing
 from webapp.extensions import db
 from webapp.models import Booking, DeliveryAttempt, InboundEvent, Notification, NotificationStatus
+from webapp.plumbing import amqp, queueing
 
 pytestmark = pytest.mark.slow  # make test-fast leaves it out
 

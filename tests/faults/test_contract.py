@@ -10,7 +10,7 @@ from schemathesis.core import NOT_SET
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.support.factories import row_counts, signed_headers
-from webapp.config import PROJECT_ROOT
+from webapp.flask_config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow  # make test-fast leaves it out
 

@@ -129,7 +129,7 @@ def run_jobs_through(other_app) -> None:
     """The scheduler step and a burst worker, as the cut-off app's processes."""
     from rq import SimpleWorker
 
-    from webapp import queueing
+    from webapp.plumbing import queueing
     from workers.scheduler import BellhopScheduler
 
     with other_app.app_context():

@@ -15,9 +15,10 @@ from tests.support.apps import config_for
 from tests.support.factories import this_second
 from tests.support.processes import log_tail, process_env, start, stop, wait_for
 from tests.support.stack import seed_reminders
-from webapp import create_app, queueing
+from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Notification
+from webapp.plumbing import queueing
 
 pytestmark = pytest.mark.slow  # make test-fast leaves it out
 
@@ -98,7 +99,7 @@ def longest_gap(moments: list[float]) -> float:
 
 
 def test_the_scheduler_outlives_a_redis_outage_longer_than_its_clients_retries(database_url, private_redis, tmp_path):
-    from webapp import heartbeats
+    from webapp.plumbing import heartbeats
 
     redis = Redis.from_url(private_redis["url"])
     scheduler = start("scheduler", process_env(database_url, private_redis["url"]), tmp_path / "scheduler.log")

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from tests.support.factories import this_second
 from tests.support.processes import log_tail, process_env, start, stop, wait_for
 from tests.support.stack import seed_reminders
-from webapp import queueing
 from webapp.extensions import db
 from webapp.models import Notification
+from webapp.plumbing import queueing
 from workers.scheduler import LOCK_SECONDS, BellhopScheduler
 
 pytestmark = pytest.mark.slow  # make test-fast leaves it out

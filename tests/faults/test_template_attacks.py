@@ -5,7 +5,7 @@ import time
 import pytest
 
 from tests.support.factories import envelope, notifications, post_and_plan
-from webapp.domain.sending import rendering
+from webapp.domain.sending.templates import rendering
 
 ATTACKS = {
     "class walk": "{{ ''.__class__.__mro__[1].__subclasses__() }}",

@@ -6,8 +6,8 @@ from flask_migrate import upgrade
 from sqlalchemy import delete
 
 from webapp import create_app
-from webapp.config import database_url, load_config
 from webapp.extensions import db
+from webapp.flask_config import database_url, load_config
 
 # The environment's settings in test mode (the built-in SECRET_KEY is fine here), with the tests' secrets.
 TestConfig = type(

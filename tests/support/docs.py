@@ -2,7 +2,7 @@
 
 import re
 
-from webapp.config import PROJECT_ROOT
+from webapp.flask_config import PROJECT_ROOT
 
 DOCUMENTED = re.compile(r"`([A-Z][A-Z0-9_]+)`")
 

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from tests.support.apps import TestConfig
-from webapp.signatures import sign
+from webapp.plumbing.signatures import sign
 
 SECRET = TestConfig.WEBHOOK_SECRETS[0]
 

@@ -15,7 +15,7 @@ from rq_scheduler import Scheduler
 
 from tests.support import services
 from tests.support.apps import TestConfig
-from webapp.config import PROJECT_ROOT
+from webapp.flask_config import PROJECT_ROOT
 
 PROCFILE = PROJECT_ROOT / "Procfile"
 # ${NAME:-default} and $NAME, as the shell a platform runs the Procfile with expands them.

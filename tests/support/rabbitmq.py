@@ -115,7 +115,7 @@ def publish_many(config, messages: list[tuple[str, str, str]]) -> None:
     """Publish (routing key, body, message id) triples over one connection, each confirmed by the broker."""
     import pika
 
-    from webapp import amqp
+    from webapp.plumbing import amqp
 
     connection = amqp.connect(config["AMQP_URL"])
     channel = connection.channel()

@@ -16,10 +16,11 @@ from sqlalchemy import insert
 from tests.support import services
 from tests.support.apps import clear_tables
 from tests.support.processes import procfile_command, stop
-from webapp import create_app, queueing
-from webapp.config import PROJECT_ROOT, load_config
+from webapp import create_app
 from webapp.extensions import db
+from webapp.flask_config import PROJECT_ROOT, load_config
 from webapp.models import Booking, Notification, Recipient
+from webapp.plumbing import queueing
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OUTBOUND = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"

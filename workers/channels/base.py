@@ -2,7 +2,7 @@
 
 from contextlib import contextmanager
 
-from webapp.domain.sending.delivery import Outgoing
+from webapp.domain.sending.attempts import Outgoing
 
 
 class Channel:
@@ -26,6 +26,6 @@ class Channel:
     def send(self, message: Outgoing) -> str:
         """Deliver one message and return a summary of the provider's answer.
 
-        Raises DeliveryError (see webapp.domain.sending.delivery) classified as transient or permanent.
+        Raises DeliveryError (see webapp.domain.sending.attempts) classified as transient or permanent.
         """
         raise NotImplementedError

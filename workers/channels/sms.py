@@ -2,8 +2,8 @@
 
 import urllib3
 
-from webapp.domain.sending import sms
-from webapp.domain.sending.delivery import Accepted, permanent, transient
+from webapp.domain.sending import sms_text
+from webapp.domain.sending.attempts import Accepted, permanent, transient
 from workers.channels import http
 
 # Twilio error codes that mean this number can never receive the message; see twilio.com/docs/api/errors.
@@ -20,10 +20,10 @@ class SmsChannel(http.HttpChannel):
     def send(self, message):
         """Create a Twilio Message; return its sid, status and segment count."""
         number = message.recipient.get("phone")
-        if not sms.is_e164(number):
+        if not sms_text.is_e164(number):
             raise permanent(f"phone number {number!r} is not in E.164 form (e.g. +4915112345678)")
-        if len(message.body) > sms.MAX_BODY:
-            raise permanent(f"SMS body is {len(message.body)} characters; Twilio accepts at most {sms.MAX_BODY}")
+        if len(message.body) > sms_text.MAX_BODY:
+            raise permanent(f"SMS body is {len(message.body)} characters; Twilio accepts at most {sms_text.MAX_BODY}")
         sid, token = self.config["TWILIO_ACCOUNT_SID"], self.config["TWILIO_AUTH_TOKEN"]
         if not (sid and token and self.config["TWILIO_FROM"]):
             raise permanent("SMS is not configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM")
@@ -33,7 +33,7 @@ class SmsChannel(http.HttpChannel):
             fields["StatusCallback"] = status_callback_url(self.config["PUBLIC_URL"], message.notification_id)
         headers = urllib3.make_headers(basic_auth=f"{sid}:{token}", user_agent="Bellhop")
         response = http.request(self.pool, "POST", url, fields=fields, encode_multipart=False, headers=headers)
-        return classify(response, sms.segments(message.body))
+        return classify(response, sms_text.segments(message.body))
 
 
 def status_callback_url(public_url: str, notification_id: int) -> str:

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import urllib3
 
-from webapp.domain.sending.delivery import permanent, transient
-from webapp.signatures import sign
+from webapp.domain.sending.attempts import permanent, transient
+from webapp.plumbing.signatures import sign
 from workers.channels import egress, http
 
 

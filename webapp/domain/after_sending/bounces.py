@@ -23,13 +23,13 @@ from email.utils import parseaddr
 from flask import current_app
 from sqlalchemy import func, select
 
-from webapp import metrics
 from webapp.domain.after_sending import bounce_reasons, receipts, suppressions
 from webapp.domain.people import preferences
-from webapp.domain.staff import accounts
+from webapp.domain.staff import audit_log
 from webapp.extensions import db
 from webapp.models import DeliveryReport, Notification, Recipient
 from webapp.models.preference import ANY
+from webapp.plumbing import metrics, queueing
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEX = 16  # 64 bits: a forger gets one guess per bounce mail sent
@@ -202,7 +202,15 @@ class Handled:
 
 
 def handle(raw: bytes, now: datetime) -> Handled:
-    """Read a bounce or complaint and apply it to the messages it names; the caller commits."""
+    """Read a bounce or complaint, apply it to the messages it names, commit, and wake any fallback it plans."""
+    handled = handle_in_transaction(raw, now)
+    db.session.commit()
+    queueing.arm_wakeups(handled.wake_at)  # after the commit, so the woken dispatcher sees the rows
+    return handled
+
+
+def handle_in_transaction(raw: bytes, now: datetime) -> Handled:
+    """Read a bounce or complaint and apply it to the messages it names, in the current transaction."""
     message = message_from_bytes(raw)
     reading = read(message)
     found = [db.session.get(Notification, nid) for nid in matched_ids(raw.decode("utf-8", "replace"))]
@@ -269,4 +277,6 @@ def complain(notification: Notification, reading: Reading, now: datetime) -> Non
         )
     preference = preferences.set_preference(person.id, "email", ANY, False, source, now)
     stopped = preferences.suppress_open(preference, now)
-    accounts.audit("email_complaint", f"recipient {person.external_id}", stopped, source, actor="mail feedback", at=now)
+    audit_log.audit(
+        "email_complaint", f"recipient {person.external_id}", stopped, source, actor="mail feedback", at=now
+    )

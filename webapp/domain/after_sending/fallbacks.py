@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from webapp.domain.people import quiet_hours
-from webapp.domain.planning import notifications
-from webapp.domain.sending import transitions
+from webapp.domain.planning import notification_rows
+from webapp.domain.sending import states
 from webapp.extensions import db, insert_or_skip
 from webapp.models import Notification, NotificationStatus
 
@@ -22,17 +22,17 @@ LATE_RECEIPT = "the message it stands in for was delivered after all"
 
 
 def still_useful(row: Notification, now: datetime) -> bool:
-    """Whether the message is still worth sending now (see notifications.useful_until)."""
-    until = notifications.useful_until(row)
+    """Whether the message is still worth sending now (see notification_rows.useful_until)."""
+    until = notification_rows.useful_until(row)
     return until is None or now < until
 
 
 def next_channel(row: Notification) -> str | None:
     """The next channel after the row's in its type's chain that can reach the person, or None."""
-    order = notifications.fallback_chain(row.type)
+    order = notification_rows.fallback_chain(row.type)
     if row.channel not in order:
         return None
-    return notifications.first_reachable(row.recipient, row.type, order[order.index(row.channel) + 1 :])
+    return notification_rows.first_reachable(row.recipient, row.type, order[order.index(row.channel) + 1 :])
 
 
 def plan_after(ids: list[int], now: datetime) -> list[datetime]:
@@ -91,11 +91,9 @@ def without_quiet_note(data: dict | None) -> dict:
 def cancel_after_delivery(notification_id: int, now: datetime) -> list[int]:
     """A late delivered receipt: cancel the fallbacks of this message that have not gone yet."""
     waiting = db.session.scalars(
-        select(Notification.id).where(
-            Notification.replaces_id == notification_id, Notification.status.in_(transitions.OPEN)
-        )
+        select(Notification.id).where(Notification.replaces_id == notification_id, Notification.status.in_(states.OPEN))
     )
-    moved = transitions.change(
-        list(waiting), transitions.OPEN, status=NotificationStatus.CANCELLED, last_error=LATE_RECEIPT, updated_at=now
+    moved = states.change(
+        list(waiting), states.OPEN, status=NotificationStatus.CANCELLED, last_error=LATE_RECEIPT, updated_at=now
     )
-    return transitions.recorded(moved, NotificationStatus.CANCELLED, LATE_RECEIPT, now)
+    return states.recorded(moved, NotificationStatus.CANCELLED, LATE_RECEIPT, now)

@@ -10,11 +10,11 @@ from datetime import datetime
 
 from sqlalchemy import or_, update
 
-from webapp import metrics
 from webapp.domain.after_sending import fallbacks, suppressions
 from webapp.domain.sending import history
 from webapp.extensions import db, insert_or_skip
 from webapp.models import DeliveryReport, Notification
+from webapp.plumbing import metrics
 
 SENT, DELIVERED, UNDELIVERED = "sent", "delivered", "undelivered"
 RANK = {SENT: 1, UNDELIVERED: 2, DELIVERED: 3}

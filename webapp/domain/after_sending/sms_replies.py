@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from webapp.domain.people import preferences
-from webapp.domain.staff import accounts
+from webapp.domain.staff import audit_log
 from webapp.extensions import db
 from webapp.models import Recipient
 from webapp.models.preference import ANY
@@ -26,13 +26,14 @@ def keyword(body: str, opt_out_type: str | None) -> str | None:
 
 
 def handle(number: str, body: str, opt_out_type: str | None, now: datetime) -> tuple[str | None, int]:
-    """Apply a reply from a number to every person with that number; return the keyword and how many people."""
+    """Apply a reply to every person with that number, and commit; return the keyword and how many people."""
     word = keyword(body, opt_out_type)
     if word is None:
         return None, 0
     people = list(db.session.scalars(select(Recipient).where(Recipient.phone == number)))
     for person in people:
         apply(person, word, number, now)
+    db.session.commit()
     return word, len(people)
 
 
@@ -42,9 +43,9 @@ def apply(person: Recipient, word: str, number: str, now: datetime) -> None:
     if word in OPT_OUT:
         preference = preferences.set_preference(person.id, "sms", ANY, False, source, now)
         suppressed = preferences.suppress_open(preference, now)
-        accounts.audit("sms_opt_out", f"recipient {person.external_id}", suppressed, source, actor="sms reply", at=now)
+        audit_log.audit("sms_opt_out", f"recipient {person.external_id}", suppressed, source, actor="sms reply", at=now)
     elif word in OPT_IN:
         preferences.set_preference(person.id, "sms", ANY, True, source, now)
-        accounts.audit("sms_opt_in", f"recipient {person.external_id}", 0, source, actor="sms reply", at=now)
+        audit_log.audit("sms_opt_in", f"recipient {person.external_id}", 0, source, actor="sms reply", at=now)
     else:
-        accounts.audit("sms_help", f"recipient {person.external_id}", 0, source, actor="sms reply", at=now)
+        audit_log.audit("sms_help", f"recipient {person.external_id}", 0, source, actor="sms reply", at=now)

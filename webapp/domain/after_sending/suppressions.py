@@ -10,10 +10,10 @@ from datetime import datetime
 
 from sqlalchemy import case, delete, exists, func, literal, select, update
 
-from webapp import metrics
 from webapp.domain.sending import history
 from webapp.extensions import db, insert_or_skip
 from webapp.models import Notification, NotificationStatus, Recipient, Suppression
+from webapp.plumbing import metrics
 
 # The channels whose addresses can be suppressed, and the recipient field holding the address.
 ADDRESS_FIELD = {"email": "email", "sms": "phone", "telegram": "telegram_chat_id", "webhook": "webhook_url"}

@@ -1,12 +1,15 @@
 """Twilio's status callbacks: MessageStatus and ErrorCode, as delivery reports."""
 
 import re
+from datetime import datetime
 
 from sqlalchemy import select
 
+from webapp.domain.after_sending import receipts
 from webapp.domain.after_sending.receipts import DELIVERED, SENT, UNDELIVERED, Report
 from webapp.extensions import db
 from webapp.models import Notification
+from webapp.plumbing import queueing
 
 # MessageStatus values that say something after Twilio accepted the message; the rest are before it.
 STATE_OF = {"sent": SENT, "delivered": DELIVERED, "read": DELIVERED, "undelivered": UNDELIVERED, "failed": UNDELIVERED}
@@ -50,3 +53,11 @@ def report(notification: Notification, status: str, error_code: str | None) -> R
     meaning = MEANING.get(code, "see twilio.com/docs/api/errors") if code else None
     detail = f"Twilio {status}" + (f": {meaning}" if code else "")
     return Report(notification.id, "twilio", state, code, detail, dead_address=code in DEAD_NUMBER)
+
+
+def record(notification: Notification, status: str, error_code: str | None, now: datetime) -> None:
+    """Apply a status callback to its message, commit, and wake the dispatcher for any fallback it plans."""
+    found = report(notification, status, error_code)
+    wake_at = receipts.apply(found, now) if found else []
+    db.session.commit()
+    queueing.arm_wakeups(wake_at)  # after the commit, so the woken dispatcher sees the rows

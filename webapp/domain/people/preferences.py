@@ -9,12 +9,12 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from webapp import metrics
-from webapp.domain.people.channel_names import KNOWN_CHANNELS
 from webapp.domain.sending import history
 from webapp.extensions import db
-from webapp.models import Notification, NotificationStatus, NotificationType, Preference
+from webapp.models import Notification, NotificationStatus, NotificationType, Preference, Recipient
+from webapp.models.contact_fields import KNOWN_CHANNELS
 from webapp.models.preference import ANY
+from webapp.plumbing import metrics
 
 T = NotificationType
 CATEGORIES = {
@@ -125,3 +125,11 @@ def suppress_open(preference: Preference, now: datetime) -> int:
     history.record(suppressed, NotificationStatus.SUPPRESSED, reason(preference), now)
     metrics.SUPPRESSIONS.labels(preference.channel, "opt_out").inc(len(suppressed))
     return len(suppressed)
+
+
+def unsubscribe(recipient: Recipient, channel: str, category: str, now: datetime) -> int:
+    """Opt the person out as their unsubscribe link asked, suppress what was planned, and commit; return how many."""
+    preference = set_preference(recipient.id, channel, category, False, "unsubscribe link", now)
+    suppressed = suppress_open(preference, now)
+    db.session.commit()
+    return suppressed

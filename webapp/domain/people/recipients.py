@@ -6,7 +6,8 @@ from pydantic import ValidationError
 
 from webapp.domain.accepting.events import Contact
 from webapp.domain.people import preferences
-from webapp.domain.planning import batch, notifications
+from webapp.domain.planning import notification_rows, planner_batch
+from webapp.domain.staff import audit_log
 from webapp.extensions import db
 from webapp.models import Recipient
 
@@ -17,14 +18,14 @@ def upsert_many(contacts: dict[str, Contact | None], at: datetime) -> dict[str, 
     """Find or create each recipient by platform id in one query, applying the contacts given."""
     if not contacts:
         return {}
-    found = batch.loaded(Recipient, list(contacts))
+    found = planner_batch.loaded(Recipient, list(contacts))
     wishes = []
     for external_id, contact in contacts.items():
         person = found.get(external_id)
         if person is None:
             person = found[external_id] = Recipient(external_id=external_id, timezone="UTC", locale="en")
             db.session.add(person)
-            batch.remember(Recipient, external_id, person)
+            planner_batch.remember(Recipient, external_id, person)
         if apply_contact(person, contact, at) and contact.preferences:
             wishes.append((person, contact.preferences))
     if wishes:
@@ -34,7 +35,7 @@ def upsert_many(contacts: dict[str, Contact | None], at: datetime) -> dict[str, 
 
 def apply_preferences(wishes: list[tuple[Recipient, dict[str, bool]]], at: datetime) -> None:
     """Record the opt-ins and opt-outs an event carries; an opt-out also suppresses what was planned."""
-    notifications.write_pending()  # an opt-out suppresses what earlier events of the batch planned
+    notification_rows.write_pending()  # an opt-out suppresses what earlier events of the batch planned
     db.session.flush()  # new recipients get their ids
     for person, wanted in wishes:
         for key, opted_in in wanted.items():
@@ -96,4 +97,20 @@ def edit(recipient: Recipient, fields: dict[str, str | None]) -> list[str]:
     changed = [name for name, value in wanted.items() if value != getattr(recipient, name)]
     for name in changed:
         setattr(recipient, name, wanted[name])
+    return changed
+
+
+def correct(person: Recipient, fields: dict) -> list[str]:
+    """Apply staff's corrections to a person's contact details, audited, and commit; return the fields changed.
+
+    A value the rules refuse raises ContactError and changes nothing.
+    """
+    try:
+        changed = edit(person, fields)
+    except ContactError:
+        db.session.rollback()
+        raise
+    if changed:
+        audit_log.audit("recipient_changed", target=person.external_id, detail=", ".join(changed))
+    db.session.commit()
     return changed

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from webapp.domain.accepting.events import BookingPayload
 from webapp.domain.people import recipients
-from webapp.domain.planning import batch
+from webapp.domain.planning import planner_batch
 from webapp.extensions import db
 from webapp.models import Booking, BookingStatus, EventOutcome
 
@@ -29,12 +29,12 @@ class Applied:
 
 def find_or_create(external_id: str) -> tuple[Booking, bool]:
     """Return the booking with this platform id, creating a bare one if new; and whether it was created."""
-    booking = batch.loaded(Booking, [external_id]).get(external_id)
+    booking = planner_batch.loaded(Booking, [external_id]).get(external_id)
     if booking is not None:
         return booking, False
     booking = Booking(external_id=external_id, status=BookingStatus.REQUESTED)
     db.session.add(booking)
-    batch.remember(Booking, external_id, booking)
+    planner_batch.remember(Booking, external_id, booking)
     return booking, True
 
 

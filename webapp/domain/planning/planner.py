@@ -9,16 +9,15 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, func, select, update
 
-from webapp import logs, metrics, queueing
-from webapp.domain import database_errors
 from webapp.domain.accepting.events import Event, InvalidEvent, contacts_carried, parse_event
-from webapp.domain.planning import batch, bookings, notifications
-from webapp.domain.planning.notifications import Plan
+from webapp.domain.planning import bookings, notification_rows, planner_batch
+from webapp.domain.planning.notification_rows import Plan
 from webapp.domain.planning.rules import handle_event
-from webapp.domain.sending import transitions
+from webapp.domain.sending import states
 from webapp.extensions import db, insert_or_skip
 from webapp.models import Booking, EventOutcome, InboundEvent, PlannerLock, Recipient
 from webapp.models.types import utcnow
+from webapp.plumbing import database_errors, logs, metrics, queueing
 
 log = logging.getLogger(__name__)
 WAITING = InboundEvent.outcome.is_(None)
@@ -109,12 +108,12 @@ def apply_all(events: list[InboundEvent], now: datetime) -> tuple[list[datetime]
 
     Returns the due times planned, and each event's type, outcome and seconds waited, to count once committed.
     """
-    with batch.opened():
+    with planner_batch.opened():
         parsed = [(stored, parsed_or_failed(stored, now)) for stored in in_time_order(events)]
         preload([event for _, event in parsed if event is not None])
         lock_messages([event for _, event in parsed if event is not None])
         plans = [apply(stored, event, now) for stored, event in parsed if event is not None]
-        notifications.write_pending()
+        notification_rows.write_pending()
     finished = utcnow()  # the lag an event saw runs to its batch's commit, not to the batch's start
     for stored in events:
         stored.planned_at = finished
@@ -150,8 +149,8 @@ def preload(events: list[Event]) -> None:
             people_ids.update(bookings.party_ids(payload).values())
         else:
             people_ids.add(payload.user_id)
-    batch.loaded(Booking, sorted(booking_ids))
-    batch.loaded(Recipient, sorted(people_ids))
+    planner_batch.loaded(Booking, sorted(booking_ids))
+    planner_batch.loaded(Recipient, sorted(people_ids))
 
 
 def lock_messages(events: list[Event]) -> None:
@@ -166,9 +165,9 @@ def lock_messages(events: list[Event]) -> None:
         if event.event_type.startswith("booking."):
             booking_ids.add(payload.booking_id)
         people_ids.update(contact.id for contact in contacts_carried(payload) if contact.preferences)
-    known_bookings = [row.id for row in batch.loaded(Booking, sorted(booking_ids)).values()]
-    known_people = [row.id for row in batch.loaded(Recipient, sorted(people_ids)).values()]
-    transitions.lock_open(known_bookings, known_people)
+    known_bookings = [row.id for row in planner_batch.loaded(Booking, sorted(booking_ids)).values()]
+    known_people = [row.id for row in planner_batch.loaded(Recipient, sorted(people_ids)).values()]
+    states.lock_open(known_bookings, known_people)
 
 
 def apply(stored: InboundEvent, event: Event, now: datetime) -> Plan:
@@ -177,7 +176,7 @@ def apply(stored: InboundEvent, event: Event, now: datetime) -> Plan:
     plan = Plan(now=now, event_id=event_id, received_at=stored.received_at, replay=replay)
     with logs.context(event_id=stored.event_id):
         outcome, detail = handle_event(event, plan)
-        notifications.persist(plan)
+        notification_rows.persist(plan)
     record(stored, outcome, detail, now)
     return plan
 

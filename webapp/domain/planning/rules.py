@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from webapp.domain.accepting.events import Event
 from webapp.domain.people import recipients
-from webapp.domain.planning import bookings, notifications
+from webapp.domain.planning import bookings, notification_rows
 from webapp.domain.planning.bookings import Applied
-from webapp.domain.planning.notifications import Plan
-from webapp.domain.sending import transitions
+from webapp.domain.planning.notification_rows import Plan
+from webapp.domain.sending import states
 from webapp.extensions import db
 from webapp.models import Booking, EventOutcome, Notification, NotificationType
 
@@ -49,12 +49,12 @@ def plan_reminders(booking: Booking, plan: Plan) -> None:
         # late and recorded as late, unless the session has moved past where it means anything.
         if due > plan.received_at and still_of_use(kind, booking, plan.now):
             for person in booking.parties:
-                notifications.add(plan, person, kind, due, booking)
+                notification_rows.add(plan, person, kind, due, booking)
 
 
 def still_of_use(kind: NotificationType, booking: Booking, now: datetime) -> bool:
     """Whether a reminder is worth sending now: those before the session until it starts, the rest until it ends."""
-    until = notifications.reminder_useful_until(kind, booking)
+    until = notification_rows.reminder_useful_until(kind, booking)
     return until is None or now < until
 
 
@@ -81,7 +81,7 @@ def on_created(applied: Applied, plan: Plan) -> None:
     """Tell the expert of the request, and plan both parties' reminders."""
     booking = applied.booking
     if booking.expert:
-        notifications.add(plan, booking.expert, T.BOOKING_CREATED, plan.now, booking)
+        notification_rows.add(plan, booking.expert, T.BOOKING_CREATED, plan.now, booking)
     if applied.created:
         plan_reminders(booking, plan)  # a booking first seen now has no reminders to move
     else:
@@ -92,7 +92,7 @@ def on_accepted(applied: Applied, plan: Plan) -> None:
     """Tell the client the expert accepted."""
     booking = applied.booking
     if booking.client:
-        notifications.add(plan, booking.client, T.BOOKING_ACCEPTED, plan.now, booking)
+        notification_rows.add(plan, booking.client, T.BOOKING_ACCEPTED, plan.now, booking)
     if applied.moved:
         replan(booking, plan)
 
@@ -100,10 +100,10 @@ def on_accepted(applied: Applied, plan: Plan) -> None:
 def on_cancelled(applied: Applied, plan: Plan) -> None:
     """Cancel everything still to send, and tell both parties now."""
     booking = applied.booking
-    notifications.write_pending()  # the batch's earlier events may have planned some of them
-    transitions.cancel_open_for_booking(booking.id, "booking cancelled", plan.now)
+    notification_rows.write_pending()  # the batch's earlier events may have planned some of them
+    states.cancel_open_for_booking(booking.id, "booking cancelled", plan.now)
     for person in booking.parties:
-        notifications.add(plan, person, T.BOOKING_CANCEL, plan.now, booking)
+        notification_rows.add(plan, person, T.BOOKING_CANCEL, plan.now, booking)
 
 
 def on_rescheduled(applied: Applied, plan: Plan) -> None:
@@ -122,28 +122,28 @@ def on_reminder_24h(applied: Applied, plan: Plan) -> None:
 
 def send_reminder_now(booking: Booking, person, plan: Plan) -> None:
     """Bring a planned 24 h reminder forward to now, or plan one due now."""
-    notifications.write_pending()
+    notification_rows.write_pending()
     rows = db.session.scalars(
         select(Notification).filter_by(
             booking_id=booking.id, recipient_id=person.id, type=T.BOOKING_24H, booking_starts_at=booking.starts_at
         )
     )
-    pending = [row.id for row in rows if row.status == transitions.S.PENDING]
-    if transitions.change(pending, [transitions.S.PENDING], due_at=plan.now):
+    pending = [row.id for row in rows if row.status == states.S.PENDING]
+    if states.change(pending, [states.S.PENDING], due_at=plan.now):
         plan.due_times.append(plan.now)
     else:
-        notifications.add(plan, person, T.BOOKING_24H, plan.now, booking)
+        notification_rows.add(plan, person, T.BOOKING_24H, plan.now, booking)
 
 
 def replan(booking: Booking, plan: Plan) -> None:
     """Cancel reminders planned for another start, then plan the current start's."""
-    notifications.write_pending()
+    notification_rows.write_pending()
     reminders = select(Notification.id).where(Notification.booking_id == booking.id, Notification.type.in_(REMINDERS))
     stale = db.session.scalars(reminders.where(Notification.booking_starts_at != booking.starts_at))
-    cancelled = transitions.change(
-        list(stale), transitions.OPEN, status=transitions.S.CANCELLED, last_error=RESCHEDULED, updated_at=plan.now
+    cancelled = states.change(
+        list(stale), states.OPEN, status=states.S.CANCELLED, last_error=RESCHEDULED, updated_at=plan.now
     )
-    transitions.recorded(cancelled, transitions.S.CANCELLED, RESCHEDULED, plan.now)
+    states.recorded(cancelled, states.S.CANCELLED, RESCHEDULED, plan.now)
     # Moved back to an earlier start: its reminders exist, cancelled by the first move.
     restorable = db.session.scalars(
         reminders.where(
@@ -152,15 +152,15 @@ def replan(booking: Booking, plan: Plan) -> None:
             Notification.scheduled_at > plan.received_at,
         )
     )
-    restored = transitions.change(
+    restored = states.change(
         list(restorable),
-        [transitions.S.CANCELLED],
-        status=transitions.S.PENDING,
+        [states.S.CANCELLED],
+        status=states.S.PENDING,
         last_error=None,
         due_at=Notification.scheduled_at,
         updated_at=plan.now,
     )
-    transitions.recorded(restored, transitions.S.PENDING, "booking moved back to this start", plan.now)
+    states.recorded(restored, states.S.PENDING, "booking moved back to this start", plan.now)
     plan.due_times.extend(db.session.scalars(select(Notification.due_at).where(Notification.id.in_(restored))))
     plan_reminders(booking, plan)
 
@@ -179,7 +179,7 @@ def handle_payment(event: Event, plan: Plan) -> tuple[EventOutcome, str | None]:
     payload = event.payload
     person = recipients.upsert(payload.user_id, payload.user, event.timestamp)
     data = payload.model_dump(mode="json", include={"payment_id", "amount", "currency", "reason", "booking_id"})
-    notifications.add(plan, person, PAYMENT_MESSAGES[event.event_type], plan.now, None, data)
+    notification_rows.add(plan, person, PAYMENT_MESSAGES[event.event_type], plan.now, None, data)
     return EventOutcome.APPLIED, None
 
 
@@ -188,5 +188,5 @@ def handle_user(event: Event, plan: Plan) -> tuple[EventOutcome, str | None]:
     payload = event.payload
     person = recipients.upsert(payload.user_id, payload.contact(), event.timestamp)
     data = {"reset_url": payload.reset_url} if payload.reset_url else None
-    notifications.add(plan, person, USER_MESSAGES[event.event_type], plan.now, None, data)
+    notification_rows.add(plan, person, USER_MESSAGES[event.event_type], plan.now, None, data)
     return EventOutcome.APPLIED, None

@@ -13,11 +13,11 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
-from webapp import queueing
-from webapp.domain.sending import transitions
+from webapp.domain.sending import states
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus
 from webapp.models.types import utcnow
+from webapp.plumbing import queueing
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
@@ -56,7 +56,7 @@ def hold_back(items: list, channel: str, now: datetime) -> list:
         later[item.notification_id] = (frees_at, f"throttled: {channel} is limited to {rate} messages a second")
     if later:
         for notification_id, (due, reason) in later.items():
-            transitions.defer(notification_id, due, reason, now)
+            states.defer(notification_id, due, reason, now)
         db.session.commit()
         queueing.arm_wakeups(due for due, _ in later.values())
     return ready[:allowed]

@@ -1,16 +1,12 @@
-"""Staff accounts: creation, password checks, and the audit log."""
+"""Staff accounts: creation, password checks, changes of role, lock or password."""
 
-from datetime import datetime
-
-from flask import has_request_context, request
-from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from webapp.domain import sessions
+from webapp.domain.staff import sessions
+from webapp.domain.staff.audit_log import audit
 from webapp.extensions import db
-from webapp.models import AuditEntry, Role, Staff
-from webapp.models.types import utcnow
+from webapp.models import Role, Staff
 
 MIN_PASSWORD = 12
 # A hash to check against when the account does not exist, so both answers take as long.
@@ -40,14 +36,57 @@ def check_password(password: str) -> None:
         raise StaffError(f"the password needs at least {MIN_PASSWORD} characters")
 
 
-def ensure_account(email: str, password: str, role: Role) -> Staff:
-    """Create the account, or reset its password, role and lock so these credentials open it."""
+def add(email: str, password: str, role: Role, actor: str | None = None) -> Staff:
+    """Add an account, audited, and commit; StaffError says why not and changes nothing."""
+    account = create(email, password, role)
+    audit("staff_created", target=f"{account.email} ({role.value})", actor=actor)
+    db.session.commit()
+    return account
+
+
+def change(
+    account: Staff, role: Role, active: bool, password: str | None = None, actor: str | None = None
+) -> list[str]:
+    """Change an account's role, lock or password, audited, and commit; return what changed.
+
+    StaffError says why not, and the change is rolled back.
+    """
+    try:
+        changed = update(account, role, active, password)
+    except StaffError:
+        db.session.rollback()
+        raise
+    if changed:
+        audit(
+            "staff_changed",
+            target=account.email,
+            detail=", ".join(describe(account, name) for name in changed),
+            actor=actor,
+        )
+    db.session.commit()
+    return changed
+
+
+def describe(account: Staff, changed: str) -> str:
+    """How the audit log shows one change: the new role or lock, or just that the password changed."""
+    if changed == "role":
+        return f"role={account.role.value}"
+    if changed == "active":
+        return f"active={account.active}"
+    return changed
+
+
+def ensure_account(email: str, password: str, role: Role, action: str, actor: str | None = None) -> Staff:
+    """Create the account, or reset its password, role and lock so these credentials open it; audited, committed."""
     account = db.session.scalar(select(Staff).where(Staff.email == email.strip().lower()))
     if account is None:
-        return create(email, password, role)
-    check_password(password)
-    account.password_hash, account.role, account.active = generate_password_hash(password), role, True
-    sessions.end_all(account, "password_changed")
+        account = create(email, password, role)
+    else:
+        check_password(password)
+        account.password_hash, account.role, account.active = generate_password_hash(password), role, True
+        sessions.end_all(account, "password_changed")
+    audit(action, target=account.email, actor=actor)
+    db.session.commit()
     return account
 
 
@@ -87,27 +126,3 @@ def authenticate(email: str, password: str) -> Staff | None:
     if not check_password_hash(account.password_hash, password) or not account.active:
         return None
     return account
-
-
-def audit(
-    action: str,
-    target: str | None = None,
-    rows: int = 0,
-    detail: str | None = None,
-    actor: str | None = None,
-    at: datetime | None = None,
-) -> None:
-    """Add an audit entry to the current transaction; the caller commits."""
-    in_request = has_request_context()
-    who = actor or (current_user.email if in_request and current_user.is_authenticated else "anonymous")
-    db.session.add(
-        AuditEntry(
-            at=at or utcnow(),
-            actor=who,
-            action=action,
-            target=target,
-            rows=rows,
-            address=request.remote_addr if in_request else None,
-            detail=detail,
-        )
-    )

@@ -5,9 +5,9 @@ from datetime import datetime, timedelta, timezone
 from rq import Worker
 from sqlalchemy import func, select
 
-from webapp import heartbeats, queueing
 from webapp.extensions import db
 from webapp.models import Notification, NotificationStatus
+from webapp.plumbing import heartbeats, queueing
 
 S = NotificationStatus
 LATENESS_SAMPLE = 10_000  # enough for p95; bounds the work on a busy hour

@@ -8,11 +8,11 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from webapp import heartbeats, queueing
 from webapp.domain.planning import planner
 from webapp.extensions import db
 from webapp.models import DeliveryReport, Notification, NotificationStatus
 from webapp.models.types import utcnow
+from webapp.plumbing import heartbeats, queueing
 
 OPEN = (NotificationStatus.PENDING, NotificationStatus.QUEUED)
 

@@ -1,0 +1,1 @@
+"""Message templates: rendering them, checking the shipped ones, and what one may cost."""

@@ -1,0 +1,1 @@
+"""The web tier: blueprints, Flask-Admin, sign-in state and the middleware every response passes."""
