@@ -13,8 +13,8 @@ from rq import Queue
 from sqlalchemy import select
 
 from webapp.domain.planning import planner
-from webapp.domain.sending import attempts, send_early, states, throttle
-from webapp.domain.sending.attempts import DeliveryError, permanent, transient
+from webapp.domain.sending import attempts, channel_contract, send_early, states, throttle
+from webapp.domain.sending.channel_contract import DeliveryError, permanent, transient
 from webapp.domain.sending.templates import checks
 from webapp.extensions import db
 from webapp.models import Booking, Notification, NotificationStatus, NotificationType
@@ -137,7 +137,7 @@ def attempt(item: attempts.Prepared, sender, started_at) -> attempts.Outcome:
         except Exception as error:  # an unforeseen bug: retried, bounded by the attempt limit
             log.exception("notification %s: unexpected error while sending", item.notification_id)
             return attempts.Outcome(item, started_at, utcnow(), error=transient(f"unexpected: {error!r}"))
-    if isinstance(answer, attempts.Accepted):
+    if isinstance(answer, channel_contract.Accepted):
         return attempts.Outcome(item, started_at, utcnow(), summary=answer.summary, provider_ref=answer.provider_ref)
     return attempts.Outcome(item, started_at, utcnow(), summary=answer)
 
@@ -223,7 +223,7 @@ def send_test(kind: str, channel_name: str, locale: str, booking_id: str | None,
     """
     booking = db.session.scalar(select(Booking).filter_by(external_id=booking_id)) if booking_id else None
     facts = checks.preview(NotificationType(kind), channel_name, locale, booking, party)
-    message = attempts.Outgoing(
+    message = channel_contract.Outgoing(
         0,
         f"bellhop-test-{uuid.uuid4().hex}",
         kind,
@@ -235,4 +235,4 @@ def send_test(kind: str, channel_name: str, locale: str, booking_id: str | None,
     )
     with get_channel(channel_name, current_app.config).opened() as sender:
         answer = sender.send(message)
-    return answer.summary if isinstance(answer, attempts.Accepted) else answer
+    return answer.summary if isinstance(answer, channel_contract.Accepted) else answer

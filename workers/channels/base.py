@@ -2,7 +2,7 @@
 
 from contextlib import contextmanager
 
-from webapp.domain.sending.attempts import Outgoing
+from webapp.domain.sending.channel_contract import Outgoing
 
 
 class Channel:

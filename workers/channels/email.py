@@ -11,7 +11,7 @@ from email.utils import format_datetime, make_msgid
 from html import escape
 
 from webapp.domain.after_sending import bounces
-from webapp.domain.sending.attempts import permanent, transient
+from webapp.domain.sending.channel_contract import permanent, transient
 from workers.channels.base import Channel
 
 # Headers are folded only past RFC 5322's hard limit of 998 characters. At the default 78, Python

@@ -8,7 +8,7 @@ from email.utils import parsedate_to_datetime
 
 import urllib3
 
-from webapp.domain.sending.attempts import permanent, transient
+from webapp.domain.sending.channel_contract import permanent, transient
 from workers.channels.base import Channel
 
 CONNECT_TIMEOUT = 3.05

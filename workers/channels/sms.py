@@ -3,7 +3,7 @@
 import urllib3
 
 from webapp.domain.sending import sms_text
-from webapp.domain.sending.attempts import Accepted, permanent, transient
+from webapp.domain.sending.channel_contract import Accepted, permanent, transient
 from workers.channels import http
 
 # Twilio error codes that mean this number can never receive the message; see twilio.com/docs/api/errors.

@@ -4,7 +4,7 @@ import json
 
 import urllib3
 
-from webapp.domain.sending.attempts import permanent, transient
+from webapp.domain.sending.channel_contract import permanent, transient
 from workers.channels import http
 
 MAX_TEXT = 4096  # sendMessage refuses longer texts

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import urllib3
 
-from webapp.domain.sending.attempts import permanent, transient
+from webapp.domain.sending.channel_contract import permanent, transient
 from webapp.plumbing.signatures import sign
 from workers.channels import egress, http
 
