@@ -1,5 +1,6 @@
 """Fixtures: a real Redis, real SQLite and PostgreSQL, the app, and helpers to run jobs."""
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -7,7 +8,9 @@ import tempfile
 from pathlib import Path
 
 # Metrics files go to a directory of this test process's own, not the checkout's var/metrics.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="bellhop-metrics-"))
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bellhop-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 import pytest
 from redis import Redis
@@ -23,6 +26,12 @@ from webapp.plumbing import queueing
 from workers.scheduler import BellhopScheduler
 
 BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Run the long tests first, in whatever order they were shuffled into, so parallel workers finish together."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,8 @@ import pytest
 from tests.support.services import IN_CI, postgres_bindir, redis_binary
 from webapp.flask_config import PROJECT_ROOT
 
-pytestmark = pytest.mark.slow  # make test-fast leaves it out
+# make test-fast leaves it out; one worker runs the whole module, so the benchmarks run once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench_smoke")]
 
 
 @pytest.fixture(scope="module")
