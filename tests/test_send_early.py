@@ -14,6 +14,8 @@ from webapp.extensions import db
 from webapp.models import StatusChange
 from workers.jobs import sweep
 
+pytestmark = pytest.mark.timing  # none late: make test runs it beside fewer processes
+
 
 @pytest.fixture
 def config_overrides():

@@ -20,7 +20,7 @@ from webapp.extensions import db
 from webapp.models import Notification
 from webapp.plumbing import queueing
 
-pytestmark = pytest.mark.slow  # make test-fast leaves it out
+pytestmark = [pytest.mark.slow, pytest.mark.timing]  # make test-fast leaves it out
 
 PENDING, IN_FLIGHT_AT_LEAST = 1_100, 100
 

@@ -9,7 +9,7 @@ import requests
 from tests.support.factories import booking_payload, envelope, notifications, signed_headers
 from tests.support.processes import planner, process_env, start, stop, wait_for, wait_until_ready, web
 
-pytestmark = pytest.mark.slow  # make test-fast leaves it out
+pytestmark = [pytest.mark.slow, pytest.mark.timing]  # make test-fast leaves it out
 
 # 2027-03-14 is the day New York springs forward (02:00 EST -> 03:00 EDT); India keeps no DST.
 STARTS = {
