@@ -4,7 +4,8 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event as sql_event
+from sqlalchemy import select, text
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, plan, post, this_second
 from webapp.domain.sending import attempts, states
@@ -93,6 +94,38 @@ def test_a_message_already_queued_when_the_cancel_arrives_is_held(app, client, r
     assert deliver([notification_id for notification_id, _ in claimed], "webhook") == 0
     assert sent_types(receiver) == []
     assert {(row.status.value, row.last_error) for row in start_reminders()} == {("pending", states.HELD)}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite's claim holds the one write lock
+def test_a_row_whose_waiting_event_is_planned_during_its_claim_is_not_left_queued(
+    app, client, run_jobs, receiver, booked
+):
+    wait_until(booked)
+    claimed = [notification_id for notification_id, _ in states.claim_due(utcnow(), 100)]
+    db.session.commit()
+    details = {"user_id": "client-1", "name": "Client One"}  # the client's details: their messages wait for it
+    assert post(client, envelope("user.profile_updated", details)).status_code == 202
+
+    planned = []
+
+    def planner_commits_between_the_claim_and_the_hold(connection, cursor, statement, *_):
+        if "attempts=(notifications.attempts +" in statement and not planned:  # the claim just skipped the row
+            with db.engine.connect() as planner:
+                planned.append(
+                    planner.execute(text("UPDATE inbound_events SET outcome = 'applied' WHERE outcome IS NULL"))
+                )
+                planner.commit()
+
+    sql_event.listen(db.engine, "after_cursor_execute", planner_commits_between_the_claim_and_the_hold)
+    try:
+        prepared = attempts.claim_batch(claimed)
+    finally:
+        sql_event.remove(db.engine, "after_cursor_execute", planner_commits_between_the_claim_and_the_hold)
+    assert planned
+    assert [item.notification_id for item in prepared] != claimed  # the client's row was skipped, not claimed
+    assert "queued" not in {row.status.value for row in start_reminders()}  # and not left queued
+    run_jobs()
+    assert ("booking_start", "client-1") in sent_types(receiver)
 
 
 def test_a_message_claimed_for_sending_when_the_cancel_arrives_is_held(app, client, receiver, booked):

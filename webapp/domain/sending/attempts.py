@@ -48,6 +48,7 @@ def claim_batch(ids: list[int]) -> list[Prepared]:
     states.drop_unwanted(left, now)
     states.hold_queued(left, now)  # before the suppression check: the waiting event may change the address
     fallback_due = fallbacks.plan_after(suppressions.suppress_listed(left, now), now)
+    released = states.release_unclaimed(left, now)  # last: whatever the steps above left queued
     rows = db.session.scalars(
         select(Notification)
         .where(Notification.id.in_(claimed))
@@ -58,7 +59,7 @@ def claim_batch(ids: list[int]) -> list[Prepared]:
     prepared = [prepare(row) for row in rows]
     # Commit before any network call: nothing stays locked or idle in a transaction while we wait.
     db.session.commit()
-    queueing.arm_wakeups(fallback_due)
+    queueing.arm_wakeups(fallback_due + ([now] if released else []))
     return prepared
 
 

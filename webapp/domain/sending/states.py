@@ -246,6 +246,24 @@ def hold_queued(ids: list[int], now: datetime) -> list[int]:
     return list(db.session.scalars(statement))
 
 
+def release_unclaimed(ids: list[int], now: datetime) -> list[int]:
+    """Put back to pending the queued rows a claim skipped that no later step took; return them.
+
+    The claim and the hold each read whether an event waits. On PostgreSQL the planner can commit between the
+    two statements, so a row skipped as held can find nothing waiting by the hold: without this it would stay
+    queued, its job done, until its lease ran out.
+    """
+    if not ids:
+        return []
+    statement = (
+        update(Notification)
+        .where(Notification.id.in_(ids), Notification.status == S.QUEUED)
+        .values(status=S.PENDING, lease_expires_at=None, updated_at=now)
+        .returning(Notification.id)
+    )
+    return list(db.session.scalars(statement))
+
+
 def extend_lease(ids: list[int], now: datetime) -> None:
     """Keep the rows a slow batch still holds from being taken back by the sweep."""
     db.session.execute(
