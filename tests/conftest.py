@@ -28,21 +28,15 @@ from workers.scheduler import BellhopScheduler
 BACKENDS = ["sqlite", "postgresql"]
 
 
-@pytest.fixture(autouse=True)
-def yield_the_cpu_when_cpu_bound(request):
-    """Run a test marked cpu_bound at a lower priority, so the timing tests in the other processes keep their CPU."""
-    if request.node.get_closest_marker("cpu_bound") is None:
-        yield
-        return
-    priority = os.getpriority(os.PRIO_PROCESS, 0)
-    os.setpriority(os.PRIO_PROCESS, 0, priority + 10)
-    try:
-        yield
-    finally:
-        try:
-            os.setpriority(os.PRIO_PROCESS, 0, priority)
-        except PermissionError:  # only a privileged process may raise its priority again
-            pass
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Start the long tests first, so no process is left with one at the end while the others idle.
+
+    make test runs the tests marked timing in a phase of their own, so the long ones started together here
+    are the CPU-bound ones (the fuzzers, the hostile query strings, the benchmarks' smoke run), none of which
+    asserts how soon something happens.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

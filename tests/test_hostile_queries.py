@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.signin import fresh_get, sign_in
 
-pytestmark = [pytest.mark.slow, pytest.mark.cpu_bound]  # about 80 s a database: make test-fast leaves it out
+pytestmark = pytest.mark.slow  # about 80 s a database: make test-fast leaves it out
 
 HOSTILE = [
     "99999999999999999999999999",

@@ -12,7 +12,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from tests.support.factories import row_counts, signed_headers
 from webapp.flask_config import PROJECT_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.cpu_bound]  # make test-fast leaves it out
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
 
 SCHEMA = schemathesis.openapi.from_path(str(PROJECT_ROOT / "static" / "openapi.json"))
 

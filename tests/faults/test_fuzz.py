@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.support.factories import booking_payload, envelope, now, post_and_plan, row_counts, signed_headers
 from webapp.domain.accepting.events import PAYLOADS
 
-pytestmark = [pytest.mark.slow, pytest.mark.cpu_bound]  # make test-fast leaves it out
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
 
 # Per database; the suite runs on two, so 10,000 cases in all. BELLHOP_FUZZ_EXAMPLES raises it for a soak.
 EXAMPLES = int(os.environ.get("BELLHOP_FUZZ_EXAMPLES", "5000"))
