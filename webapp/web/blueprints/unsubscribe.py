@@ -30,11 +30,9 @@ def confirm(token: str):
     """Ask first: mail scanners follow links, and a GET must not unsubscribe anyone."""
     found = resolve(token)
     if found is None:
-        return render_template("pages/unsubscribe.html", state="invalid"), 400
+        return page("invalid"), 400
     _, channel, category = found
-    return render_template(
-        "pages/unsubscribe.html", state="confirm", channel=channel, category=preferences.LABELS[category]
-    )
+    return page("confirm", channel, category)
 
 
 @bp.post("/unsubscribe/<token>")
@@ -42,7 +40,7 @@ def unsubscribe_now(token: str):
     """Record the opt-out and suppress what was already planned; one-click clients POST here directly."""
     found = resolve(token)
     if found is None:
-        return render_template("pages/unsubscribe.html", state="invalid"), 400
+        return page("invalid"), 400
     recipient, channel, category = found
     suppressed = preferences.unsubscribe(recipient, channel, category, utcnow())
     log.info(
@@ -52,6 +50,10 @@ def unsubscribe_now(token: str):
         channel,
         suppressed,
     )
-    return render_template(
-        "pages/unsubscribe.html", state="done", channel=channel, category=preferences.LABELS[category]
-    )
+    return page("done", channel, category)
+
+
+def page(state: str, channel: str | None = None, category: str | None = None) -> str:
+    """The unsubscribe page in one of its states: invalid, confirm or done."""
+    label = preferences.LABELS[category] if category else None
+    return render_template("pages/unsubscribe.html", state=state, channel=channel, category=label)
