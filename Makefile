@@ -6,7 +6,7 @@ run:
 
 # Every test, in two phases. First all but the timing tests, in 4 processes: most tests wait on the clock or
 # on real processes, so 4 beat 2 even on 2 cores; each process starts its own servers, and a module that
-# shares an expensive server or run (RabbitMQ, Chromium, the benchmarks' smoke run) stays on one process.
+# shares an expensive server or run (RabbitMQ, Chromium, a database's benchmark smoke) stays on one process.
 # Then the tests that assert how soon something happens (marked timing), one at a time, so a busy
 # neighbour cannot make a reminder late. Both phases always run; the slowest tests are listed at the end.
 test:

@@ -9,28 +9,36 @@ import pytest
 from tests.support.services import IN_CI, postgres_bindir, redis_binary
 from webapp.flask_config import PROJECT_ROOT
 
-# make test-fast leaves it out; one worker runs the whole module, so the benchmarks run once.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench_smoke")]
+pytestmark = pytest.mark.slow  # make test-fast leaves it out
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
+def on_one_worker(backend: str):
+    """The backend as a parameter whose tests one xdist worker runs, so its smoke run happens once."""
+    return pytest.param(backend, marks=pytest.mark.xdist_group(f"bench_smoke_{backend}"))
+
+
+@pytest.fixture(scope="module", params=[on_one_worker("sqlite"), on_one_worker("postgresql")])
+def smoke(request, tmp_path_factory):
+    """Every benchmark at smoke sizes on one database: the printed table and the figures by backend."""
     if not (redis_binary() and postgres_bindir()) and not IN_CI:
         pytest.skip("benchmarks need redis-server and PostgreSQL")
     out = tmp_path_factory.mktemp("bench") / "results.json"
     run = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--smoke", "--json", str(out)],
+        [sys.executable, "-m", "bench.run", "--smoke", "--backend", request.param, "--json", str(out)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return run.stdout, json.loads(out.read_text())
+    results = json.loads(out.read_text())
+    assert list(results) == [request.param]
+    return run.stdout, results
 
 
 def test_every_benchmark_prints_its_row_with_a_baseline(smoke):
-    table, _ = smoke
+    table, results = smoke
+    (backend,) = results
     for name in (
         "burst",
         "vs naive",
@@ -48,8 +56,8 @@ def test_every_benchmark_prints_its_row_with_a_baseline(smoke):
         "dashboard",
         "dashboards polling",
     ):
-        assert table.count(name) >= 2, name  # once per backend
-    assert "## sqlite" in table and "## postgresql" in table
+        assert name in table, name
+    assert f"## {backend}" in table
 
 
 def test_every_message_of_every_burst_arrived_exactly_once(smoke):
