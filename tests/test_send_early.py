@@ -14,8 +14,6 @@ from webapp.extensions import db
 from webapp.models import StatusChange
 from workers.jobs import sweep
 
-pytestmark = pytest.mark.timing  # none late: make test runs it beside fewer processes
-
 
 @pytest.fixture
 def config_overrides():
@@ -41,6 +39,7 @@ def one_hour_reminders() -> list:
     return notifications(type="booking_1h")
 
 
+@pytest.mark.timing  # its messages fall due seconds after it books them
 def test_a_cluster_the_rate_cannot_send_on_time_leaves_early_and_none_is_late(app, client, run_jobs):
     # Far enough ahead that the confirmations, due now on the same channel, are sent first.
     due = this_second() + timedelta(seconds=20)
@@ -88,6 +87,7 @@ def test_without_a_tolerance_a_cluster_keeps_its_time(app, client):
     assert all(row.due_at == row.scheduled_at for row in one_hour_reminders())
 
 
+@pytest.mark.timing  # its messages fall due seconds after it books them
 def test_what_does_not_fit_the_tolerance_keeps_its_time_and_waits_for_the_rate(app, client):
     app.config["SEND_EARLY_SECONDS"] = {"booking_1h": 3}
     due = this_second() + timedelta(seconds=10)  # the sweep looks as far ahead as the longest tolerance
@@ -112,6 +112,7 @@ def test_a_cluster_that_shrinks_moves_back_towards_its_time(app, client):
     assert "back towards its time: fewer messages now share the rate" in reasons
 
 
+@pytest.mark.timing  # its messages fall due seconds after it books them
 def test_messages_already_due_keep_the_first_seconds(app, client):
     due = this_second() + timedelta(seconds=8)
     book(client, 4, due + timedelta(hours=1))  # eight reminders that could fill the eight seconds before due
