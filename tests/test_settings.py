@@ -64,6 +64,68 @@ def test_production_refuses_a_missing_built_in_or_short_secret_key(monkeypatch, 
     assert load_settings(BELLHOP_ENV="local")  # a laptop may use the built-in one
 
 
+PRODUCTION_NEEDS = ["DATABASE_URL", "REDIS_URL", "BELLHOP_WEBHOOK_SECRETS", "BELLHOP_PUBLIC_URL"]
+
+PRODUCTION_VALUES = [
+    "postgresql://bellhop:pw@db.internal/bellhop",
+    "rediss://:pw@redis.internal:6380",
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "https://bellhop.example.com",
+]
+
+
+def test_production_with_only_a_secret_key_names_every_service_and_address_left_to_its_default(monkeypatch):
+    for variable in PRODUCTION_NEEDS:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(BELLHOP_ENV="production")
+    for variable in PRODUCTION_NEEDS:
+        assert f"{variable}: unset; production needs" in str(refused.value)
+    monkeypatch.setenv("BELLHOP_WEBHOOK_SECRETS", "")  # empty is unset too
+    with pytest.raises(ConfigurationError, match="BELLHOP_WEBHOOK_SECRETS: unset"):
+        load_settings(BELLHOP_ENV="production")
+    assert load_settings(BELLHOP_ENV="local")  # a laptop runs on the embedded defaults
+
+
+def test_production_starts_once_each_is_set(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    for variable, value in zip(PRODUCTION_NEEDS, PRODUCTION_VALUES, strict=True):
+        monkeypatch.setenv(variable, value)
+    assert load_settings(BELLHOP_ENV="production").PUBLIC_URL == "https://bellhop.example.com"
+
+
+def test_the_secret_key_minimum_is_the_one_its_message_names(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "k" * 31)
+    with pytest.raises(ConfigurationError, match="31 characters is too short .* use at least 32 random ones"):
+        load_settings(BELLHOP_ENV="production")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_URL", "mysql://bellhop:hunter2-db@db.internal/bellhop"),
+        ("DATABASE_URL", "postgresql://bellhop:hunter2@db@db.internal:port/bellhop"),
+        ("REDIS_URL", "http://:hunter2-redis@redis.internal:6379/0"),
+        ("REDIS_URL", "https://redis.internal/0?password=hunter2-query&db=1"),
+        ("AMQP_URL", "rabbit://guest:hunter2-amqp@rabbit.internal/%2F"),
+        ("BELLHOP_PUBLIC_URL", "ftp://staff:hunter2-public@bellhop.example.com"),
+    ],
+)
+def test_a_refused_url_is_shown_without_its_password(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(BELLHOP_ENV="test")
+    assert variable in str(refused.value) and "***" in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+
+
+def test_a_database_bellhop_does_not_run_on_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "mysql://bellhop@db.internal/bellhop")
+    with pytest.raises(ConfigurationError, match="DATABASE_URL: must be a PostgreSQL or SQLite database URL"):
+        load_settings(BELLHOP_ENV="test")
+
+
 def config_check(env: dict) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "config", "check"]
     return subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
@@ -74,6 +136,7 @@ def test_config_check_prints_the_effective_settings_with_secrets_masked(database
         **process_env(database_url, redis_url),
         "BELLHOP_ENV": "production",
         "SECRET_KEY": "a-production-secret-key-of-some-length",
+        "BELLHOP_PUBLIC_URL": "https://bellhop.example.com",
         "SMTP_PASSWORD": "hunter2-smtp",
         "AMQP_URL": "amqp://bellhop:hunter2-amqp@127.0.0.1:5672/%2F",
         "SMTP_TIMEOUT": "3",

@@ -1,5 +1,6 @@
 """Configuration: the validated settings, as the Flask config every process runs with."""
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -11,7 +12,19 @@ from webapp.settings import Settings
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Signs sessions and unsubscribe links on a laptop or in tests; production refuses it.
 BUILT_IN_SECRET_KEY = "dev-only-not-secret"
-SHORTEST_SECRET_KEY = 16
+SHORTEST_SECRET_KEY = 32
+# Production names its backing services and public address itself: each default suits one laptop, and on a
+# platform would quietly give every machine its own SQLite file and Redis, refuse every webhook, and send
+# people links to 127.0.0.1.
+REQUIRED_IN_PRODUCTION = {
+    "DATABASE_URL": "the database every process shares, e.g. postgresql://user:pass@host/db",
+    "REDIS_URL": "the Redis every process shares, e.g. rediss://:pass@host:6380",
+    "WEBHOOK_SECRETS": "the platform's webhook signing secret; without one every webhook is refused",
+    "PUBLIC_URL": "where people reach this app; unsubscribe links and provider callbacks point there",
+}
+# A URL's password (up to the last @ before the host) and query parameters that look like credentials.
+URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^/\s]*@")
+CREDENTIAL_PARAMETER = re.compile(r"(?i)([?&][^=&#]*(?:pass|secret|token|key|auth|sig)[^=&#]*=)[^&#]*")
 
 
 class ConfigurationError(ValueError):
@@ -35,7 +48,7 @@ def load_settings(**overrides) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as error:
         raise ConfigurationError(problem_list(error)) from None
-    problems = secret_key_problems(settings)
+    problems = production_problems(settings)
     if problems:
         raise ConfigurationError("\n".join(["Bellhop's configuration has problems:", *problems]))
     return settings
@@ -47,20 +60,40 @@ def problem_list(error: ValidationError) -> str:
     for problem in error.errors(include_url=False):
         name = all_names(str(problem["loc"][0])) if problem["loc"] else "settings"
         given = problem.get("input")
-        shown = "" if "SECRET" in name or "TOKEN" in name or "PASSWORD" in name else f" (got {given!r})"
+        shown = "" if "SECRET" in name or "TOKEN" in name or "PASSWORD" in name else f" (got {masked(given)!r})"
         lines.append(f"  {name}: {problem['msg'].removeprefix('Value error, ')}{shown}")
     return "\n".join(lines)
 
 
-def secret_key_problems(settings: Settings) -> list[str]:
-    """Production needs a SECRET_KEY of its own."""
+def masked(value):
+    """A value as it may be shown: any URL's password and credential-like query parameters replaced by ***."""
+    if not isinstance(value, str):
+        return value
+    return CREDENTIAL_PARAMETER.sub(r"\1***", URL_PASSWORD.sub(r"\1***@", value))
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Production needs a SECRET_KEY of its own and every backing service and public address set."""
     if settings.BELLHOP_ENV != "production":
         return []
+    unset = [
+        f"  {variable_name(field)}: unset; production needs {why}"
+        for field, why in REQUIRED_IN_PRODUCTION.items()
+        if field not in settings.model_fields_set or not getattr(settings, field)
+    ]
+    return secret_key_problems(settings) + unset
+
+
+def secret_key_problems(settings: Settings) -> list[str]:
+    """A SECRET_KEY of production's own: set, not the built-in one, and long enough."""
     key = settings.SECRET_KEY.get_secret_value() if settings.SECRET_KEY else ""
     if not key or key == BUILT_IN_SECRET_KEY:
         return ["  SECRET_KEY: unset; set it to a long random value, or BELLHOP_ENV=local on a laptop"]
     if len(key) < SHORTEST_SECRET_KEY:
-        return [f"  SECRET_KEY: {len(key)} characters is too short to sign sessions; use at least 32 random ones"]
+        return [
+            f"  SECRET_KEY: {len(key)} characters is too short to sign sessions; "
+            f"use at least {SHORTEST_SECRET_KEY} random ones"
+        ]
     return []
 
 

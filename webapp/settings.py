@@ -318,12 +318,14 @@ class Settings(BaseSettings):
     @field_validator("DATABASE_URL")
     @classmethod
     def database_url(cls, url: str | None) -> str | None:
-        """A URL SQLAlchemy can read."""
+        """A PostgreSQL or SQLite URL (the databases Bellhop runs on)."""
         if url is not None:
             try:
-                make_url(url)
+                backend = make_url(url).get_backend_name()
             except ArgumentError:
-                raise ValueError("must be a database URL such as postgresql://user:pass@host/db") from None
+                backend = None
+            if backend not in ("postgresql", "postgres", "sqlite"):
+                raise ValueError("must be a PostgreSQL or SQLite database URL, such as postgresql://user:pass@host/db")
         return url
 
     @field_validator("REDIS_URL")
