@@ -16,10 +16,11 @@ monkey.patch_all()
 if find_spec("psycopg_binary") or find_spec("psycopg_c"):  # wait_c exists only in psycopg's C build
     os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_c")
 
-from webapp.flask_config import flask_config, load_settings  # noqa: E402
+from webapp.flask_config import flask_config, load_settings, stopping_on_bad_settings  # noqa: E402
 from webapp.plumbing import logs  # noqa: E402
 
-logconfig_dict = logs.dict_config(flask_config(load_settings()))
+with stopping_on_bad_settings():
+    logconfig_dict = logs.dict_config(flask_config(load_settings()))
 # The request id, as the response returned it, at the end of each access line.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
 

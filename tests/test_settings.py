@@ -153,14 +153,18 @@ def test_config_check_prints_the_effective_settings_with_secrets_masked(database
 def test_config_check_exits_non_zero_on_a_bad_setting(database_url, redis_url):
     done = config_check({**process_env(database_url, redis_url), "SMTP_SECURITY": "tls"})
     assert done.returncode != 0 and "SMTP_SECURITY: Input should be 'none', 'starttls' or 'ssl'" in done.stderr
+    assert done.stderr.splitlines()[0] == "Bellhop's configuration has problems:"  # the list, not a traceback
+    assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("kind", ["worker", "scheduler", "web"])
+@pytest.mark.parametrize("kind", ["worker", "scheduler", "web", "consumer"])
 def test_every_process_stops_at_start_on_a_bad_setting(database_url, redis_url, tmp_path, kind):
     env = {**process_env(database_url, redis_url), "BELLHOP_CHANNELS": "log emial", "PORT": "0"}
     process = start(kind, env, tmp_path / "process.log")
     assert process.wait(60) != 0
-    assert "BELLHOP_CHANNELS: unknown channel emial" in (tmp_path / "process.log").read_text()
+    log = (tmp_path / "process.log").read_text()
+    assert "Bellhop's configuration has problems:\n  BELLHOP_CHANNELS: unknown channel emial" in log
+    assert "Traceback" not in log  # what an operator reads in the release or process log
 
 
 def test_the_release_step_checks_the_configuration_before_migrating():

@@ -1,6 +1,8 @@
 """Configuration: the validated settings, as the Flask config every process runs with."""
 
 import re
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -52,6 +54,15 @@ def load_settings(**overrides) -> Settings:
     if problems:
         raise ConfigurationError("\n".join(["Bellhop's configuration has problems:", *problems]))
     return settings
+
+
+@contextmanager
+def stopping_on_bad_settings():
+    """Exit non-zero with the list of problems, not a traceback: the form an operator reads in a release log."""
+    try:
+        yield
+    except ConfigurationError as error:
+        sys.exit(str(error))
 
 
 def problem_list(error: ValidationError) -> str:
