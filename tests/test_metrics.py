@@ -1,14 +1,17 @@
 """GET /metrics: counts from every process (gunicorn workers, forked work horses), read access kept narrow."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
 import requests
+from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.factories import booking_payload, contact, envelope, now, signed_headers
 from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready, web
+from webapp.flask_config import PROJECT_ROOT
 
 
 def samples(text: str) -> dict[tuple, float]:
@@ -47,6 +50,27 @@ def test_metrics_are_served_to_allowed_networks_or_with_the_token(app, client, c
     assert response.status_code == status
     if status == 200:
         assert "bellhop_due_unsent" in response.get_data(as_text=True)
+
+
+METRIC_NAME = re.compile(r"\bbellhop_[a-z_]*[a-z]")
+# A counter's samples end in _total and a histogram's in _bucket, _sum and _count; the docs name either.
+SAMPLE_SUFFIX = re.compile(r"_(total|bucket|sum|count|created)$")
+
+
+def test_every_metric_the_docs_name_is_served(client):
+    """Every metric in a docs table or alert rule exists: an alert written from the docs can fire."""
+    served = client.get("/metrics").get_data(as_text=True) + generate_latest(REGISTRY).decode()
+    families = {family.name for family in text_string_to_metric_families(served)}
+    documented = {
+        name
+        for page in [PROJECT_ROOT / "README.md", *(PROJECT_ROOT / "docs").glob("*.md")]
+        for name in METRIC_NAME.findall(page.read_text())
+    }
+    assert len(documented) >= 20
+    unknown = sorted(
+        name for name in documented if SAMPLE_SUFFIX.sub("", name) not in families and name not in families
+    )
+    assert unknown == []
 
 
 def post(url: str, event: dict, **headers) -> requests.Response:

@@ -75,7 +75,9 @@ class PresentState:
         waiting, lag = planner.lag(now)
         yield gauge("bellhop_events_waiting", "Events in the inbox waiting to be planned.", waiting)
         yield gauge(
-            "bellhop_planning_lag_seconds_now", "How long the oldest event waiting to be planned has waited.", lag
+            "bellhop_oldest_waiting_event_age_seconds",
+            "How long the oldest event waiting to be planned has waited.",
+            lag,
         )
 
     def from_redis(self):
