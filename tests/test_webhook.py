@@ -210,6 +210,21 @@ def test_invalid_event_is_400_naming_the_field_and_changes_nothing(client, case)
     assert row_counts() == before
 
 
+@pytest.mark.parametrize("depth", [200, 1_000, 5_000, 50_000])
+@pytest.mark.parametrize("where", ["payload", "body"])
+def test_a_deeply_nested_body_is_400_and_changes_nothing(client, depth, where):
+    nested = "[" * depth + "]" * depth
+    if where == "payload":
+        body = json.dumps(envelope("booking.created", {})).replace("{}", nested)
+    else:
+        body = nested
+    before = row_counts()
+    response = post_and_plan(client, body)
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.json["error"]
+    assert row_counts() == before
+
+
 def test_text_that_spells_a_backslash_u0000_is_not_a_nul_and_is_stored(client):
     literal = "C:\\u0000\\path"  # a backslash, then "u0000": text, not the NUL character
     body = json.dumps(envelope("booking.created", booking_payload(client={"id": "client-1", "name": literal})))

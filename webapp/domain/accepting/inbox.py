@@ -105,6 +105,6 @@ def known_type(raw: bytes | str) -> str:
     """A refused event's type when it names one Bellhop knows, else 'unknown' (labels must stay few)."""
     try:
         found = json.loads(raw).get("event_type")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # not JSON, not an object, or nested past the parser
         return "unknown"
     return found if isinstance(found, str) and found in PAYLOADS else "unknown"
