@@ -8,7 +8,8 @@ from werkzeug.routing import IntegerConverter
 
 # The largest id a BIGINT holds; SQLite and PostgreSQL both fail on a bigger literal.
 BIGGEST = 2**63 - 1
-DIGITS = re.compile(r"^-?[0-9]+$")
+# At most 19 digits, as many as a BIGINT holds: Python refuses to read a number past 4,300 of them.
+DIGITS = re.compile(r"^-?[0-9]{1,19}$")
 
 
 def whole_number(name: str, smallest: int = 1, largest: int = BIGGEST) -> int | None:
