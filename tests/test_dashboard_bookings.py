@@ -34,6 +34,8 @@ def test_bookings_list_filters_and_the_timeline_shows_local_and_utc_times(client
     assert "b-1" in listed("service=code") and "b-2" not in listed("service=code")
     assert "b-2" in listed("from=2032-01-01") and "b-1" not in listed("from=2032-01-01")
     assert "b-1" in listed("person=ada") and "b-2" not in listed("person=ada")
+    for wildcard in ("%25", "_", "c_de"):  # SQL's wildcards match only themselves
+        assert "b-1" not in listed(f"service={wildcard}") and "b-1" not in listed(f"person={wildcard}")
     assert client.get("/dashboard/bookings?from=tomorrow").status_code == 400
     timeline = client.get("/dashboard/bookings/b-1").get_data(as_text=True)
     assert "2031-06-10 12:30 IST" in timeline and "2031-06-10 07:00" in timeline  # the start, both ways

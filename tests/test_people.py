@@ -88,6 +88,8 @@ def test_the_search_finds_people_by_name_email_phone_or_platform_id(client, acco
 def test_a_search_that_finds_nobody_or_is_too_long_says_so(client, accounts, ada):
     sign_in(client, "viewer@example.com")
     assert "Nobody matches" in page(client, "/dashboard/people?q=zzz")
+    for wildcard in ("%25", "_", "a%25e", "client_1"):  # SQL's wildcards match only themselves
+        assert "Nobody matches" in page(client, f"/dashboard/people?q={wildcard}"), wildcard
     assert fresh_get(client, "/dashboard/people?q=" + "x" * 201).status_code == 400
 
 

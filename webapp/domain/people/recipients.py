@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from pydantic import ValidationError
+from sqlalchemy import or_
 
 from webapp.domain.accepting.events import Contact
 from webapp.domain.people import preferences
@@ -46,14 +47,12 @@ def apply_preferences(wishes: list[tuple[Recipient, dict[str, bool]]], at: datet
 
 
 def matching(text: str):
-    """SQL condition: the person's name, email, phone or platform id contains the text (any case)."""
-    pattern = f"%{text}%"
-    return (
-        Recipient.name.ilike(pattern)
-        | Recipient.email.ilike(pattern)
-        | Recipient.phone.ilike(pattern)
-        | Recipient.external_id.ilike(pattern)
-    )
+    """SQL condition: the person's name, email, phone or platform id contains the text (any case).
+
+    autoescape makes % and _ in the text match themselves, not any run of characters or any one.
+    """
+    columns = (Recipient.name, Recipient.email, Recipient.phone, Recipient.external_id)
+    return or_(*(column.icontains(text, autoescape=True) for column in columns))
 
 
 def upsert(external_id: str, contact: Contact | None, at: datetime) -> Recipient:

@@ -30,10 +30,12 @@ def bookings():
         if args.get(name):
             query = query.where(compare(parse_day(args[name])))
     if args.get("service"):
-        query = query.where(Booking.service_name.ilike(f"%{args['service']}%"))
+        query = query.where(Booking.service_name.icontains(args["service"], autoescape=True))
     if args.get("person"):
-        pattern = f"%{args['person']}%"
-        people = select(Recipient.id).where(Recipient.external_id.ilike(pattern) | Recipient.name.ilike(pattern))
+        person = args["person"]
+        people = select(Recipient.id).where(
+            Recipient.external_id.icontains(person, autoescape=True) | Recipient.name.icontains(person, autoescape=True)
+        )
         query = query.where(Booking.client_id.in_(people) | Booking.expert_id.in_(people))
     rows, next_before = newest_page(query, Booking)
     filters = {name: args.get(name, "") for name in ("status", "from", "to", "service", "person")}

@@ -47,6 +47,6 @@ def filtered(query, filters: dict[str, str]):
     if filters["error"]:
         # "is not null" lets the planner use the index of rows with an error, a small part of the table.
         query = query.where(
-            Notification.last_error.is_not(None), Notification.last_error.ilike(f"%{filters['error']}%")
+            Notification.last_error.is_not(None), Notification.last_error.icontains(filters["error"], autoescape=True)
         )
     return query
