@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.support.factories import row_counts
 from tests.support.redirects import OFF_SITE
 from tests.support.signin import PASSWORD, actions, csrf_token, sign_in
 
@@ -116,6 +117,15 @@ def test_demo_load_prints_an_admin_login_that_opens_the_dashboard(app, client, m
     monkeypatch.setenv("BELLHOP_DEMO_ADMIN_PASSWORD", "short")
     refused = runner.invoke(args=["demo", "load"])
     assert refused.exit_code == 1 and "BELLHOP_DEMO_ADMIN_PASSWORD: the password needs at least 12" in refused.output
+
+
+def test_demo_load_refuses_to_run_in_production(app, monkeypatch):
+    monkeypatch.setenv("BELLHOP_DEMO_ADMIN_PASSWORD", "demo-password-123")
+    app.config["BELLHOP_ENV"] = "production"
+    before = row_counts()
+    refused = app.test_cli_runner().invoke(args=["demo", "load"])
+    assert refused.exit_code == 1 and "BELLHOP_ENV is production, nothing was loaded" in refused.output
+    assert row_counts() == before  # no booking, event or admin account
 
 
 def browser_target(location: str) -> tuple[str, str, str]:

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from webapp.domain.accepting.inbox import accept
@@ -95,7 +96,10 @@ def demo_bookings(now: datetime) -> list[dict]:
 
 @demo_cli.command("load")
 def load_demo():
-    """Create demo bookings whose reminders fall due in the next few minutes."""
+    """Create demo bookings whose reminders fall due in the next few minutes (never in production)."""
+    if current_app.config["BELLHOP_ENV"] == "production":
+        # Demo people, bookings and an admin with a password from the environment have no place in real data.
+        raise click.ClickException("demo data is for a laptop: BELLHOP_ENV is production, nothing was loaded")
     samples = demo_bookings(datetime.now(timezone.utc))
     for sample in samples:
         accept(json.dumps(sample), f"demo-{uuid.uuid4().hex}", EventSource.CLI)
