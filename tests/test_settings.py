@@ -90,9 +90,31 @@ def test_production_with_only_a_secret_key_names_every_service_and_address_left_
 
 def test_production_starts_once_each_is_set(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("BELLHOP_SECURE_COOKIES", "1")
     for variable, value in zip(PRODUCTION_NEEDS, PRODUCTION_VALUES, strict=True):
         monkeypatch.setenv(variable, value)
     assert load_settings(BELLHOP_ENV="production").PUBLIC_URL == "https://bellhop.example.com"
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ({"SMTP_HOST": "smtp.example.com", "SMTP_PASSWORD": "pw"}, "SMTP_SECURITY: none would send SMTP_PASSWORD"),
+        ({"BELLHOP_SECURE_COOKIES": "0"}, "BELLHOP_SECURE_COOKIES: off while BELLHOP_PUBLIC_URL is https"),
+    ],
+)
+def test_production_refuses_to_send_a_secret_in_clear_text(monkeypatch, settings, problem):
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    for variable, value in zip(PRODUCTION_NEEDS, PRODUCTION_VALUES, strict=True):
+        monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("BELLHOP_SECURE_COOKIES", "1")
+    for variable, value in settings.items():
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError, match=problem):
+        load_settings(BELLHOP_ENV="production")
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")  # a relay on this machine may take a password in clear
+    monkeypatch.setenv("BELLHOP_PUBLIC_URL", "http://bellhop.internal")
+    assert load_settings(BELLHOP_ENV="production")
 
 
 def test_the_secret_key_minimum_is_the_one_its_message_names(monkeypatch):
@@ -137,6 +159,7 @@ def test_config_check_prints_the_effective_settings_with_secrets_masked(database
         "BELLHOP_ENV": "production",
         "SECRET_KEY": "a-production-secret-key-of-some-length",
         "BELLHOP_PUBLIC_URL": "https://bellhop.example.com",
+        "BELLHOP_SECURE_COOKIES": "1",
         "SMTP_PASSWORD": "hunter2-smtp",
         "AMQP_URL": "amqp://bellhop:hunter2-amqp@127.0.0.1:5672/%2F",
         "SMTP_TIMEOUT": "3",

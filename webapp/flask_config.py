@@ -1,5 +1,6 @@
 """Configuration: the validated settings, as the Flask config every process runs with."""
 
+import ipaddress
 import re
 import sys
 from contextlib import contextmanager
@@ -92,7 +93,32 @@ def production_problems(settings: Settings) -> list[str]:
         for field, why in REQUIRED_IN_PRODUCTION.items()
         if field not in settings.model_fields_set or not getattr(settings, field)
     ]
-    return secret_key_problems(settings) + unset
+    return secret_key_problems(settings) + unset + transport_problems(settings)
+
+
+def transport_problems(settings: Settings) -> list[str]:
+    """Secrets that production would send where others can read them."""
+    problems = []
+    if settings.SMTP_PASSWORD and settings.SMTP_SECURITY == "none" and not on_this_machine(settings.SMTP_HOST):
+        problems.append(
+            f"  SMTP_SECURITY: none would send SMTP_PASSWORD unencrypted to {settings.SMTP_HOST}; use starttls or ssl"
+        )
+    if settings.PUBLIC_URL.startswith("https://") and not settings.SECURE_COOKIES:
+        problems.append(
+            "  BELLHOP_SECURE_COOKIES: off while BELLHOP_PUBLIC_URL is https, so a sign-in cookie could also travel "
+            "over plain http; set it to 1"
+        )
+    return problems
+
+
+def on_this_machine(host: str) -> bool:
+    """Whether a host name or address is this machine's loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def secret_key_problems(settings: Settings) -> list[str]:
