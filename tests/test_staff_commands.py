@@ -1,5 +1,8 @@
 """`flask staff list / set-password / lock / unlock`: accounts from the shell, each change audited."""
 
+import pytest
+
+from tests.support.factories import row_counts
 from tests.support.signin import PASSWORD, actions, fresh_get, sign_in
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -50,3 +53,20 @@ def test_the_last_admin_cannot_be_locked_and_unknown_accounts_are_named(app, acc
     short = staff_command(app, "set-password", "viewer@example.com", "--password", "short")
     assert short.exit_code == 1 and "at least 12 characters" in short.output
     assert [actor for _, actor, _ in actions()].count("command line") == 0
+
+
+@pytest.mark.parametrize(
+    ("email", "password", "problem"),
+    [
+        ("ops@example.com\nX-Injected: 1", "a-long-enough-password", "is not an email address"),
+        ("<b>ops</b>@example.com", "a-long-enough-password", "is not an email address"),
+        ("ops", "a-long-enough-password", "is not an email address"),
+        ("ops@example.com", " " * 20, "at least 12 characters besides spaces"),
+        ("ops@example.com", "   short    ", "at least 12 characters besides spaces"),
+    ],
+)
+def test_staff_create_refuses_what_is_not_an_address_or_a_password(app, email, password, problem):
+    before = row_counts()
+    refused = app.test_cli_runner().invoke(args=["staff", "create", email, "--password", password])
+    assert refused.exit_code == 1 and problem in refused.output
+    assert row_counts() == before

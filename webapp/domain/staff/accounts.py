@@ -3,6 +3,7 @@
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp.domain.people import addresses
 from webapp.domain.staff import sessions
 from webapp.domain.staff.audit_log import audit
 from webapp.extensions import db
@@ -19,9 +20,10 @@ class StaffError(ValueError):
 
 def create(email: str, password: str, role: Role) -> Staff:
     """Add an account; the password is kept only as werkzeug's salted scrypt hash."""
-    email = email.strip().lower()
-    if "@" not in email:
-        raise StaffError(f"{email!r} is not an email address")
+    try:
+        email = addresses.normalise_email(email.strip()).lower()
+    except addresses.AddressError as error:
+        raise StaffError(str(error)) from None  # a newline, markup or no domain: not an address to sign in with
     check_password(password)
     if db.session.scalar(select(func.count()).select_from(Staff).where(Staff.email == email)):
         raise StaffError(f"{email} already has an account")
@@ -31,9 +33,9 @@ def create(email: str, password: str, role: Role) -> Staff:
 
 
 def check_password(password: str) -> None:
-    """Refuse a password shorter than the minimum."""
-    if len(password) < MIN_PASSWORD:
-        raise StaffError(f"the password needs at least {MIN_PASSWORD} characters")
+    """Refuse a password shorter than the minimum, not counting spaces at either end (a password of spaces)."""
+    if len(password.strip()) < MIN_PASSWORD:
+        raise StaffError(f"the password needs at least {MIN_PASSWORD} characters besides spaces at either end")
 
 
 def add(email: str, password: str, role: Role, actor: str | None = None) -> Staff:
