@@ -4,6 +4,7 @@ import pytest
 
 from tests.support.factories import booking_payload, envelope, post_and_plan, row_counts
 from tests.support.signin import PASSWORD, actions, csrf_token, fresh_get, sign_in
+from webapp.domain.staff import accounts as accounts_domain
 from webapp.extensions import db
 from webapp.models import AuditEntry, Booking, InboundEvent, Notification, Recipient, Role, Staff
 
@@ -99,6 +100,15 @@ def test_the_last_active_admin_cannot_be_demoted_or_locked(client, accounts):
     page = form_post(client, f"/admin/admin_staff/edit/?id={me.id}", {"role": "viewer", "active": "y"})
     assert "last active admin" in page.get_data(as_text=True)
     assert account("admin@example.com").role == Role.ADMIN and account("admin@example.com").active
+
+
+def test_an_admin_who_locks_their_own_account_is_named_in_the_audit_log(client, accounts):
+    accounts_domain.add("second-admin@example.com", PASSWORD, Role.ADMIN)  # so this one is not the last
+    sign_in(client, "admin@example.com")
+    me = account("admin@example.com")
+    form_post(client, f"/admin/admin_staff/edit/?id={me.id}", {"role": "admin"})  # unticked: inactive
+    assert not account("admin@example.com").active
+    assert ("staff_changed", "admin@example.com", "admin@example.com") in actions()  # not "anonymous"
 
 
 def test_admins_correct_a_recipients_contact_details(client, accounts):

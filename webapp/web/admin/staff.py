@@ -3,6 +3,7 @@ the last admin cannot be removed, and every change is audited."""
 
 from flask import flash
 from flask_admin.contrib.sqla import ModelView
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField
 from wtforms.validators import DataRequired, Optional
@@ -59,8 +60,9 @@ class StaffView(AdminsOnly, ModelView):
 
     def update_model(self, form, account):
         """Change role, lock or password through the staff domain, or say why not."""
+        actor = current_user.email  # read first: locking your own account ends the session that names you
         try:
-            accounts.change(account, form.role.data, form.active.data, form.password.data or None)
+            accounts.change(account, form.role.data, form.active.data, form.password.data or None, actor=actor)
         except accounts.StaffError as error:
             return self.refuse(error)
         return True
