@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from tests.support.factories import (
     booking_payload,
     envelope,
+    last_outcome,
     now,
     plan,
     post,
@@ -18,7 +20,9 @@ from tests.support.factories import (
     signed_headers,
 )
 from webapp import create_app
+from webapp.domain.accepting.events import PAYLOADS
 from webapp.extensions import db
+from webapp.flask_config import PROJECT_ROOT
 from webapp.models import Booking, InboundEvent, Recipient
 
 CREATED = envelope("booking.created", booking_payload())
@@ -223,6 +227,28 @@ def test_a_deeply_nested_body_is_400_and_changes_nothing(client, depth, where):
     assert response.status_code == 400, response.get_data(as_text=True)[:300]
     assert response.json["error"]
     assert row_counts() == before
+
+
+def documented_events() -> list[dict]:
+    """Every whole event in docs/events.md's JSON examples (a block with an ellipsis is a sketch)."""
+    text = (PROJECT_ROOT / "docs" / "events.md").read_text()
+    events, decoder = [], json.JSONDecoder()
+    for block in re.findall(r"```json\n(.*?)```", text, re.DOTALL):
+        rest = block.strip()
+        while rest and "…" not in rest:
+            event, end = decoder.raw_decode(rest)
+            events.append(event)
+            rest = rest[end:].strip()
+    return events
+
+
+def test_every_documented_example_event_is_accepted_and_applied(client):
+    examples = documented_events()
+    assert {event["event_type"] for event in examples} >= set(PAYLOADS)  # one example of every type
+    for event in examples:
+        response = post_and_plan(client, json.dumps(event))
+        assert response.status_code == 202, (event["event_type"], response.get_data(as_text=True))
+        assert last_outcome() in ("applied", "stale"), event["event_type"]
 
 
 def test_text_that_spells_a_backslash_u0000_is_not_a_nul_and_is_stored(client):
