@@ -1,6 +1,8 @@
 """The files a Heroku-style platform reads: app.json, .python-version and the Procfile agree with Bellhop."""
 
 import json
+import os
+import subprocess
 import sys
 
 from tests.support.docs import variables_documented
@@ -36,3 +38,15 @@ def test_the_background_processes_are_flask_commands():
     entries = procfile_entries()
     for kind in ("worker", "scheduler", "consumer"):
         assert entries[kind] == f"flask --app wsgi {kind}"
+
+
+def test_make_run_lets_the_environment_win_over_its_env_file(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("# written by make run\nPORT=8000\nREDIS_URL=redis://127.0.0.1:6379/0\nX=a=b")
+    script = f'. scripts/env-defaults && load_env_defaults {env_file} && echo "$PORT $REDIS_URL $X"'
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=PROJECT_ROOT, env={**os.environ, "PORT": "9000"}, capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["9000", "redis://127.0.0.1:6379/0", "a=b"], done.stderr
+    run_local = (PROJECT_ROOT / "scripts" / "run-local").read_text()
+    assert "load_env_defaults .env" in run_local and "honcho start -e /dev/null" in run_local  # no re-read

@@ -127,3 +127,14 @@ def test_web_stops_promptly_when_told_to_while_its_workers_boot(database_url, re
             process.wait(10)  # gunicorn's graceful timeout is 30 s; a worker that missed the stop waits it out
         finally:
             stop([process])
+
+
+def test_events_send_posts_to_the_web_process_on_the_port_the_environment_names(
+    app, database_url, redis_url, tmp_path, monkeypatch
+):
+    port = services.free_port()  # not 8000: the command must read PORT, as make run's web process does
+    with web(process_env(database_url, redis_url), tmp_path / "web.log", workers=1, port=port):
+        monkeypatch.setenv("PORT", str(port))
+        sent = app.test_cli_runner().invoke(args=["events", "send", "booking.created", "--demo"])
+    assert sent.exit_code == 0, sent.output
+    assert sent.output.startswith("202 ")

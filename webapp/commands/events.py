@@ -1,6 +1,7 @@
 """`flask events ...`: plan the inbox, send a signed test event, publish one to RabbitMQ."""
 
 import json
+import os
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -55,7 +56,12 @@ def plan_events():
 
 @events_cli.command("send")
 @sample_options
-@click.option("--url", default="http://127.0.0.1:8000/webhooks/events", show_default=True)
+@click.option(
+    "--url",
+    default=lambda: f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/webhooks/events",
+    show_default="http://127.0.0.1:$PORT/webhooks/events, PORT 8000 when unset",
+    help="The webhook to post to; by default the local web process's, on the port make run uses.",
+)
 def send_event(event_type, use_demo, payload_json, booking_id, start_in, url):
     """Sign an event with the first configured secret and POST it to Bellhop's webhook."""
     body, booking_id = event_body(event_type, use_demo, payload_json, booking_id, start_in)
