@@ -2,6 +2,7 @@
 
 import glob
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -20,11 +21,40 @@ def missing(what: str) -> None:
     pytest.skip(f"{what} not found")
 
 
+# Above the well-known and registered ports most services on a developer's machine use.
+FIRST_PORT = 20000
+
+
 def free_port() -> int:
-    """Return a TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """Return a loopback TCP port nothing uses now, below the kernel's ephemeral range.
+
+    A port the kernel hands out for bind(0) is one it also hands out as the source port of outgoing
+    connections, and a server that takes seconds to bind (RabbitMQ) lost it that way during a thousand
+    posts. Below the range, only another server choosing the same port can take it.
+    """
+    lowest_ephemeral = ephemeral_ports()[0]
+    if lowest_ephemeral <= FIRST_PORT:  # a kernel that lends out nearly every port: take what bind(0) gives
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    for _ in range(1000):
+        port = random.randint(FIRST_PORT, lowest_ephemeral - 1)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between {FIRST_PORT} and {lowest_ephemeral}")
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range of source ports for outgoing connections (Linux's default when unreadable)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def wait_for_port(port: int, seconds: float = 20) -> None:
