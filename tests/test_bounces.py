@@ -141,6 +141,24 @@ def test_a_report_with_oversized_fields_is_read_not_a_500(client, run_jobs, smtp
     assert db.session.scalar(select(Preference.opted_in)) is False
 
 
+def nested_mime(depth: int, innermost: bytes) -> bytes:
+    """A multipart message with depth levels of multipart/mixed around the innermost message."""
+    head = b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n) for n in range(depth))
+    tail = b"".join(b"\r\n--b%d--\r\n" % n for n in reversed(range(depth)))
+    return b"From: mailer-daemon@example.net\r\nMIME-Version: 1.0\r\n" + head + innermost + tail
+
+
+def test_a_message_nested_too_deep_to_read_is_400_and_changes_nothing(app, client, run_jobs, smtp):
+    original, sender, _ = sent_email(client, run_jobs, smtp)
+    deep = nested_mime(2_000, bounces.postfix(original, sender, ADDRESS))
+    before = row_counts()
+    answer = bounce(client, deep)
+    assert answer.status_code == 400 and "nested too deeply" in answer.get_data(as_text=True)
+    piped = app.test_cli_runner().invoke(args=["mail", "bounce"], input=deep)
+    assert piped.exit_code != 0 and "nested too deeply" in piped.output
+    assert row_counts() == before
+
+
 def reports() -> list[DeliveryReport]:
     db.session.expire_all()
     return list(db.session.scalars(select(DeliveryReport)))

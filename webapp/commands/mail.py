@@ -20,7 +20,10 @@ def read_bounce():
     raw = sys.stdin.buffer.read()
     if not raw.strip():
         raise click.UsageError("give the bounce message on standard input: flask mail bounce < message.eml")
-    handled = bounces.handle(raw, utcnow())
+    try:
+        handled = bounces.handle(raw, utcnow())
+    except bounces.UnreadableBounce as error:
+        raise click.ClickException(str(error)) from None
     if not handled.notification_ids:
         click.echo(f"{handled.kind}: names no message of ours with a valid signature; nothing changed")
         return

@@ -209,10 +209,17 @@ def handle(raw: bytes, now: datetime) -> Handled:
     return handled
 
 
+class UnreadableBounce(ValueError):
+    """A message the standard library's parser cannot take apart; nothing was changed."""
+
+
 def handle_in_transaction(raw: bytes, now: datetime) -> Handled:
     """Read a bounce or complaint and apply it to the messages it names, in the current transaction."""
-    message = message_from_bytes(raw)
-    reading = read(message)
+    try:
+        message = message_from_bytes(raw)
+        reading = read(message)
+    except RecursionError:  # the parser and walk() recurse once per level of MIME nesting
+        raise UnreadableBounce("the message is nested too deeply to read; nothing was changed") from None
     found = [db.session.get(Notification, nid) for nid in matched_ids(raw.decode("utf-8", "replace"))]
     found = [notification for notification in found if notification is not None]
     wake_at: list[datetime] = []

@@ -80,7 +80,10 @@ def email_bounce():
     raw = request.get_data(cache=False)
     if not raw.strip():
         abort(400, "the body must be the bounce message, as received (RFC 5322)")
-    handled = bounces.handle(raw, utcnow())
+    try:
+        handled = bounces.handle(raw, utcnow())
+    except bounces.UnreadableBounce as error:
+        abort(400, str(error))
     if not handled.notification_ids:
         log.warning("bounce (%s) names no message of ours with a valid signature: nothing changed", handled.kind)
     return jsonify(kind=handled.kind, notification_ids=handled.notification_ids), 200
