@@ -2,6 +2,7 @@
 
 import math
 import time
+from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
@@ -12,7 +13,7 @@ from tests.support.factories import envelope, notifications, post_and_plan, row_
 from tests.support.providers import settings_for
 from tests.support.signin import sign_in
 from webapp.extensions import db
-from webapp.models import AuditEntry, DeliveryReport, Preference, Suppression
+from webapp.models import AuditEntry, DeliveryReport, Notification, Preference, Suppression
 
 TOKEN = "bounce-token-for-tests-0123456789"
 ADDRESS = "lin@example.com"
@@ -139,6 +140,20 @@ def test_a_report_with_oversized_fields_is_read_not_a_500(client, run_jobs, smtp
     db.session.expire_all()
     assert notifications()[0].delivery_state == "undelivered"
     assert db.session.scalar(select(Preference.opted_in)) is False
+
+
+def test_a_report_on_a_message_sent_longer_ago_than_its_address_lives_changes_nothing(client, run_jobs, smtp):
+    original, sender, notification_id = sent_email(client, run_jobs, smtp)
+    row = db.session.get(Notification, notification_id)
+    row.sent_at -= timedelta(days=31)  # BELLHOP_BOUNCE_DAYS is 30
+    db.session.commit()
+    before = row_counts()
+    answer = bounce(client, bounces.postfix(original, sender, ADDRESS))
+    assert answer.status_code == 200 and answer.json["notification_ids"] == []
+    assert row_counts() == before
+    row.sent_at += timedelta(days=2)  # 29 days ago: still answerable
+    db.session.commit()
+    assert bounce(client, bounces.postfix(original, sender, ADDRESS)).json["notification_ids"] == [notification_id]
 
 
 def nested_mime(depth: int, innermost: bytes) -> bytes:

@@ -164,6 +164,9 @@ class Settings(BaseSettings):
     BOUNCE_ADDRESS: str | None = env("BELLHOP_BOUNCE_ADDRESS")
     # A full or disabled mailbox on this many of a person's emails within SOFT_BOUNCE_DAYS suppresses the
     # address, as a dead one would be (0: never; a soft bounce alone never does).
+    # A bounce or complaint naming a message sent longer ago than this is not applied: its signed return
+    # address has expired, so an old or leaked one cannot mark messages or suppress people for ever.
+    BOUNCE_DAYS: PositiveInt = env("BELLHOP_BOUNCE_DAYS", default=30)
     SOFT_BOUNCE_LIMIT: NonNegativeInt = env("BELLHOP_SOFT_BOUNCE_LIMIT", default=0)
     SOFT_BOUNCE_DAYS: PositiveInt = env("BELLHOP_SOFT_BOUNCE_DAYS", default=7)
     # Phone numbers written without a country code are read as this region's (ISO 3166 code, e.g. DE).

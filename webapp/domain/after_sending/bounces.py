@@ -221,11 +221,17 @@ def handle_in_transaction(raw: bytes, now: datetime) -> Handled:
     except RecursionError:  # the parser and walk() recurse once per level of MIME nesting
         raise UnreadableBounce("the message is nested too deeply to read; nothing was changed") from None
     found = [db.session.get(Notification, nid) for nid in matched_ids(raw.decode("utf-8", "replace"))]
-    found = [notification for notification in found if notification is not None]
+    found = [notification for notification in found if notification is not None and still_answerable(notification, now)]
     wake_at: list[datetime] = []
     for notification in found:
         wake_at += apply(notification, reading, now)
     return Handled(reading.kind, [notification.id for notification in found], wake_at)
+
+
+def still_answerable(notification: Notification, now: datetime) -> bool:
+    """Whether a report may still name this message: sent no longer ago than BELLHOP_BOUNCE_DAYS."""
+    sent = notification.sent_at
+    return sent is None or now - sent <= timedelta(days=current_app.config["BOUNCE_DAYS"])
 
 
 def apply(notification: Notification, reading: Reading, now: datetime) -> list[datetime]:
