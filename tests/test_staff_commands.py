@@ -1,9 +1,12 @@
 """`flask staff list / set-password / lock / unlock`: accounts from the shell, each change audited."""
 
 import pytest
+from sqlalchemy import select
 
 from tests.support.factories import row_counts
 from tests.support.signin import PASSWORD, actions, fresh_get, sign_in
+from webapp.extensions import db
+from webapp.models import Role, Staff
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -70,3 +73,12 @@ def test_staff_create_refuses_what_is_not_an_address_or_a_password(app, email, p
     refused = app.test_cli_runner().invoke(args=["staff", "create", email, "--password", password])
     assert refused.exit_code == 1 and problem in refused.output
     assert row_counts() == before
+
+
+def test_set_role_changes_the_role_audited_and_keeps_the_last_admin(app, client, accounts):
+    assert staff_command(app, "set-role", "viewer@example.com", "operator").exit_code == 0
+    assert db.session.scalar(select(Staff.role).where(Staff.email == "viewer@example.com")) == Role.OPERATOR
+    assert ("staff_changed", "command line", "viewer@example.com") in actions()
+    last = staff_command(app, "set-role", "admin@example.com", "viewer")
+    assert last.exit_code == 1 and "last active admin" in last.output
+    assert staff_command(app, "set-role", "viewer@example.com", "owner").exit_code == 2  # not a role

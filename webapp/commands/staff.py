@@ -78,6 +78,16 @@ def set_password(email, password):
     click.echo(f"new password set for {account.email}")
 
 
+@staff_cli.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice([role.value for role in Role]))
+def set_role(email, role):
+    """Give an account another role (viewer, operator, admin). The last active admin stays an admin."""
+    account = account_named(email)
+    change(account, role=Role(role))
+    click.echo(f"{account.email} is now {role}")
+
+
 @staff_cli.command("lock")
 @click.argument("email")
 def lock(email):
