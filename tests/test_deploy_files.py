@@ -50,3 +50,14 @@ def test_make_run_lets_the_environment_win_over_its_env_file(tmp_path):
     assert done.stdout.split() == ["9000", "redis://127.0.0.1:6379/0", "a=b"], done.stderr
     run_local = (PROJECT_ROOT / "scripts" / "run-local").read_text()
     assert "load_env_defaults .env" in run_local and "honcho start -e /dev/null" in run_local  # no re-read
+
+
+def test_make_run_starts_its_metrics_from_zero(tmp_path):
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_1234.db").write_bytes(b"last run's counts")
+    run_local = (PROJECT_ROOT / "scripts" / "run-local").read_text()
+    start = run_local.index("metrics_dir=")
+    emptying = run_local[start : run_local.index("\n", run_local.index("rm -rf", start))]
+    subprocess.run(["bash", "-c", emptying], env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, check=True)
+    assert metrics.is_dir() and list(metrics.iterdir()) == []
