@@ -56,8 +56,9 @@ def test_make_run_starts_its_metrics_from_zero(tmp_path):
     metrics = tmp_path / "metrics"
     metrics.mkdir()
     (metrics / "counter_1234.db").write_bytes(b"last run's counts")
+    (metrics / "notes.txt").write_text("not ours")
     run_local = (PROJECT_ROOT / "scripts" / "run-local").read_text()
     start = run_local.index("metrics_dir=")
-    emptying = run_local[start : run_local.index("\n", run_local.index("rm -rf", start))]
+    emptying = run_local[start : run_local.index("\n", run_local.index("rm -f", start))]
     subprocess.run(["bash", "-c", emptying], env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, check=True)
-    assert metrics.is_dir() and list(metrics.iterdir()) == []
+    assert [path.name for path in metrics.iterdir()] == ["notes.txt"]
