@@ -9,9 +9,10 @@ import requests
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.factories import booking_payload, contact, envelope, now, signed_headers
+from tests.support.factories import booking_payload, contact, envelope, now, post_and_plan, signed_headers
 from tests.support.processes import process_env, start, stop, wait_for, wait_until_ready, web
 from webapp.flask_config import PROJECT_ROOT
+from webapp.plumbing import queueing
 
 
 def samples(text: str) -> dict[tuple, float]:
@@ -71,6 +72,23 @@ def test_every_metric_the_docs_name_is_served(client):
         name for name in documented if SAMPLE_SUFFIX.sub("", name) not in families and name not in families
     )
     assert unknown == []
+
+
+def scraped(client) -> dict[tuple, float]:
+    return samples(client.get("/metrics").get_data(as_text=True))
+
+
+def test_due_unsent_and_queue_depth_move_with_what_waits(client, run_jobs):
+    empty = scraped(client)
+    assert value(empty, "bellhop_due_unsent") == 0 and value(empty, "bellhop_queue_depth") == 0
+    post_and_plan(client, envelope("booking.created", booking_payload("b-1", start=now() + timedelta(days=3))))
+    waiting = scraped(client)
+    assert value(waiting, "bellhop_due_unsent") >= 1  # the expert's notice, due at once
+    queueing.queue().enqueue("workers.jobs.sweep")
+    assert value(scraped(client), "bellhop_queue_depth") == value(waiting, "bellhop_queue_depth") + 1
+    run_jobs()
+    done = scraped(client)
+    assert value(done, "bellhop_due_unsent") == 0 and value(done, "bellhop_queue_depth") == 0
 
 
 def post(url: str, event: dict, **headers) -> requests.Response:
