@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
 from webapp.domain.people import preferences
@@ -84,6 +85,18 @@ def test_unsubscribe_asks_first_then_suppresses_planned_and_future_messages(clie
     assert row.last_error.startswith("suppressed: recipient opted out of booking updates on email (unsubscribe link")
 
 
+def opt_out_suppressions(client) -> float:
+    """bellhop_suppressions_total for email opt-outs, as /metrics serves it."""
+    text = client.get("/metrics").get_data(as_text=True)
+    wanted = {"channel": "email", "stage": "opt_out"}
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "bellhop_suppressions_total" and sample.labels == wanted
+    )
+
+
 def test_opting_out_of_reminders_suppresses_those_already_planned(client, smtp):
     post_and_plan(client, envelope("booking.created", client_with_email()))
     recipient = db.session.query(Recipient).filter_by(external_id="client-1").one()
@@ -91,9 +104,11 @@ def test_opting_out_of_reminders_suppresses_those_already_planned(client, smtp):
 
     with client.application.test_request_context():
         token = unsubscribe_links.token(recipient.id, "email", "reminders")
+    counted = opt_out_suppressions(client)
     assert client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
     for kind in ("booking_24h", "booking_1h", "booking_start", "booking_end"):
         assert statuses(kind) == {"log": "pending", "email": "suppressed"}, kind
+    assert opt_out_suppressions(client) == counted + 4  # /metrics counts each one
     assert statuses("booking_accepted") == {}  # not sent yet: the booking is not accepted
     post_and_plan(client, envelope("booking.accepted", {"booking_id": "b-1"}))
     assert statuses("booking_accepted") == {"log": "pending", "email": "pending"}  # another category
