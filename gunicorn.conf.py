@@ -37,3 +37,10 @@ def post_fork(server, worker):
     # master's memory, not this copy's: the stop is lost and the master waits graceful_timeout to kill it.
     for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
         signal.signal(stop_signal, signal.SIG_DFL)
+
+
+def post_worker_init(worker):
+    """Make the unknown-account hash before the first request, so the first sign-in takes as long as the rest."""
+    from webapp.domain.staff import accounts
+
+    accounts.dummy_hash()
