@@ -1,5 +1,6 @@
 """Is Bellhop able to send reminders on time right now? Each part answers for itself."""
 
+import time
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
@@ -116,7 +117,21 @@ AT_RISK = {
 }
 
 
+# Every dashboard page shows the banner, and working it out takes seven round trips to the database and Redis;
+# a web process reuses its sentences this long, far below how fast a part goes red (HEARTBEAT_STALE_SECONDS).
+BANNER_REUSE_SECONDS = 1.0
+
+
 def risks() -> list[str]:
+    """The dashboard banner's sentences, worked out at most once a second in each web process."""
+    made_at, sentences = current_app.extensions.get("bellhop_banner", (None, []))
+    if made_at is None or time.monotonic() - made_at >= BANNER_REUSE_SECONDS:
+        sentences = fresh_risks()
+        current_app.extensions["bellhop_banner"] = (time.monotonic(), sentences)
+    return sentences
+
+
+def fresh_risks() -> list[str]:
     """Sentences for the dashboard's banner, one per failing part that puts reminders at risk, with since when."""
     found = checks()
     sentences = [at_risk(name, check) for name, check in found.items() if not check.ok and name in AT_RISK]
