@@ -23,7 +23,6 @@ WEB_TIERS = {
     "sync": ["--config", "bench/gunicorn_sync.conf.py", "--workers", "2", "--worker-class", "sync"],
 }
 GUNICORN = WEB_TIERS["gevent"]
-TIER_ROUNDS = 3
 CLIENT_PROCESSES, THREADS_PER_PROCESS = 2, 8
 
 
@@ -90,7 +89,7 @@ def serve(stack: Stack, app_path: str, tier: str = "gevent") -> tuple[subprocess
     return process, f"http://127.0.0.1:{port}/webhooks/events"
 
 
-def ingest(stack: Stack, count: int) -> dict:
+def ingest(stack: Stack, count: int, tier_rounds: int = 3) -> dict:
     """Bellhop's webhook against the bare endpoint and the write-only floor, same gunicorn and client, same run;
     and Bellhop on the Procfile's gevent workers against the sync workers used before, alternating rounds
     (this machine's noise is larger than the difference), each figure the median round."""
@@ -103,7 +102,7 @@ def ingest(stack: Stack, count: int) -> dict:
         )
     }
     rounds = {"bellhop_sync": [], "bellhop": []}
-    for _ in range(TIER_ROUNDS):
+    for _ in range(tier_rounds):
         for name, tier in (("bellhop_sync", "sync"), ("bellhop", "gevent")):
             rounds[name].append(measure(stack, "wsgi:app", tier, count))
     for name, results in rounds.items():
