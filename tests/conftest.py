@@ -33,8 +33,8 @@ def pytest_collection_modifyitems(items):
     """Start the long tests first, so no process is left with one at the end while the others idle.
 
     make test runs the tests marked timing in a phase of their own, so the long ones started together here
-    are the CPU-bound ones (the fuzzers, the hostile query strings, the benchmarks' smoke run), none of which
-    asserts how soon something happens.
+    are the CPU-bound ones (the fuzzers, the hostile query strings, the benchmarks' smoke run, the cancel
+    races), none of which asserts how soon something happens.
     """
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 

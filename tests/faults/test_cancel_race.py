@@ -25,7 +25,7 @@ from webapp.extensions import db
 from webapp.models import Booking, DeliveryAttempt, InboundEvent, Notification, NotificationStatus
 from webapp.plumbing import amqp, queueing
 
-pytestmark = [pytest.mark.slow, pytest.mark.timing]  # make test-fast leaves it out
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cancel_race")]  # make test-fast leaves it out
 
 TRIALS, SPREAD_SECONDS, LEAD_SECONDS = 1_000, 5.0, 4.0
 # Longer than the whole race: every cancel and move still waits in the inbox when its reminders fall due.
