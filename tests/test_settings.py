@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from tests.support.processes import process_env, procfile_entries, start
-from webapp.flask_config import PROJECT_ROOT, ConfigurationError, load_settings
+from webapp.flask_config import PROJECT_ROOT, ConfigurationError, described, load_settings
 
 BAD_VALUES = [
     ("SMTP_SECURITY", "tls", "'none', 'starttls' or 'ssl'"),
@@ -192,3 +192,17 @@ def test_every_process_stops_at_start_on_a_bad_setting(database_url, redis_url, 
 
 def test_the_release_step_checks_the_configuration_before_migrating():
     assert procfile_entries()["release"] == "flask --app wsgi config check && flask --app wsgi db upgrade"
+
+
+def test_config_check_masks_credentials_in_a_urls_query_as_well_as_its_password():
+    settings = load_settings(
+        BELLHOP_ENV="local",
+        DATABASE_URL="postgres://bellhop:hunter2-db@db.internal/bellhop?sslpassword=hunter2-key&sslmode=require",
+        REDIS_URL="rediss://:hunter2-redis@cache.internal:6380/0?ssl_cert_reqs=required",
+    )
+    shown = dict(described(settings))
+    assert shown["DATABASE_URL"] == (
+        "postgresql+psycopg://bellhop:***@db.internal/bellhop?sslpassword=***&sslmode=require"
+    )
+    assert shown["REDIS_URL"] == "rediss://:***@cache.internal:6380/0?ssl_cert_reqs=required"
+    assert "hunter2" not in repr(shown)

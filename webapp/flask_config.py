@@ -5,10 +5,8 @@ import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr, ValidationError
-from sqlalchemy.engine import make_url
 
 from webapp.settings import Settings
 
@@ -171,11 +169,13 @@ def described(settings: Settings) -> list[tuple[str, str]]:
     for field, value in settings:
         name = variable_name(field)
         if isinstance(value, SecretStr) and name == "AMQP_URL":
-            shown = without_password(value.get_secret_value())
+            shown = masked(value.get_secret_value())
         elif isinstance(value, SecretStr) or (isinstance(value, list) and value and isinstance(value[0], SecretStr)):
             shown = "(set, hidden)"
-        elif name in ("DATABASE_URL", "REDIS_URL") and value:
-            shown = without_password(value)
+        elif name == "DATABASE_URL" and value:
+            shown = masked(database_url(value))  # the URL the app connects with, driver named
+        elif name == "REDIS_URL" and value:
+            shown = masked(value)
         else:
             shown = "(unset)" if value is None else str(value)
         rows.append((name, shown))
@@ -198,14 +198,3 @@ def variable_name(field: str) -> str:
     if alias is None:
         return field
     return alias if isinstance(alias, str) else alias.choices[0]
-
-
-def without_password(url: str) -> str:
-    """A URL with its password replaced by ***."""
-    if url.startswith(("postgres", "sqlite", "mysql")):
-        return make_url(database_url(url)).render_as_string(hide_password=True)
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
