@@ -27,6 +27,11 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-r
 # Each connection is a greenlet: a slow or idle client holds a few kilobytes, not a whole worker.
 worker_class = "webapp.web.gunicorn_worker.SlowClientSafeWorker"
 worker_connections = 1000
+# Which proxies to believe is BELLHOP_PROXY_HOPS's to say, in werkzeug's ProxyFix (webapp/__init__.py). gunicorn's
+# own defaults would take X-Forwarded-Proto (and two other scheme headers) from any client on this machine.
+forwarded_allow_ips = ""
+secure_scheme_headers = {}
+forwarder_headers = ""
 # One request per connection, so new requests go to whichever worker is free (webapp/web/gunicorn_worker.py).
 keepalive = 0
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text, update
 
-from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan
+from tests.support.factories import booking_payload, contact, envelope, notifications, now, post_and_plan, row_counts
 from tests.support.processes import wait_for
 from tests.support.providers import post_callback, settings_for
 from webapp.domain.after_sending import fallbacks, suppressions
@@ -71,6 +71,25 @@ def test_an_undelivered_receipt_falls_back(client, run_jobs, twilio, smtp):
     assert by_channel()["email"].replaces_id == sms.id
     run_when_due(run_jobs)
     assert by_channel()["email"].status.value == "sent"
+
+
+def test_a_signed_status_report_naming_the_email_it_fell_back_to_changes_nothing(app, client, run_jobs, twilio, smtp):
+    post_and_plan(client, envelope("user.welcome", {**WELCOME, "email": "lin@example.com"}))
+    run_jobs()
+    sms = by_channel()["sms"]
+    post_callback(client, twilio.status_callback(sms.provider_ref, "undelivered", "30003"))
+    run_when_due(run_jobs)
+    email = by_channel()["email"]
+    assert email.status.value == "sent"
+    # Signed by Twilio for this deployment's URL, but naming the email: a dead-number code must not touch it.
+    url = f"{app.config['PUBLIC_URL']}/webhooks/twilio/status?notification={email.id}"
+    aimed = twilio.signed(url, twilio.status_callback(sms.provider_ref, "undelivered", "30005")["form"])
+    before = row_counts()
+    answer = post_callback(client, aimed)
+    assert answer.status_code == 200 and answer.json["status"] == "unknown"
+    assert row_counts() == before
+    db.session.expire_all()
+    assert by_channel()["email"].delivery_state is None
 
 
 def test_a_suppressed_number_falls_back(client, run_jobs, twilio, smtp):

@@ -1,7 +1,9 @@
 """Behind a proxy: the client's own address reaches the login throttle and the audit log, and only then."""
 
 import pytest
+import requests
 
+from tests.support.processes import process_env, web
 from tests.support.signin import sign_in
 from webapp.extensions import db
 from webapp.models import AuditEntry
@@ -38,3 +40,16 @@ def test_behind_a_trusted_proxy_each_client_is_seen_by_its_own_address(app, clie
     assert via_router(client, "admin@example.com", "203.0.113.7").status_code == 429
     assert via_router(client, "admin@example.com", "203.0.113.8").status_code == 401  # another client
     assert audited_addresses() == ["203.0.113.7"] * 4 + ["203.0.113.8"]
+
+
+def test_only_bellhop_proxy_hops_lets_a_forwarded_scheme_through_gunicorn(database_url, redis_url, tmp_path):
+    """gunicorn by itself believes X-Forwarded-Proto from any client on its machine; Bellhop's web does not."""
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on", "X-Forwarded-Protocol": "ssl"}
+    seen_as_https = {}
+    for hops in (0, 1):
+        env = {**process_env(database_url, redis_url), "BELLHOP_PROXY_HOPS": str(hops)}
+        with web(env, tmp_path / f"web-{hops}.log", workers=1) as base:
+            answer = requests.get(f"{base}/healthz", headers=forwarded, timeout=30)
+        assert answer.status_code == 200
+        seen_as_https[hops] = "Strict-Transport-Security" in answer.headers  # sent only over HTTPS
+    assert seen_as_https == {0: False, 1: True}

@@ -157,6 +157,36 @@ def test_behind_a_proxy_the_public_url_is_the_one_validated(behind_proxy, twilio
     assert notifications()[0].delivery_state == "delivered"
 
 
+def test_a_callback_signed_for_another_deployment_is_refused_whatever_host_it_names(twilio, client, run_jobs):
+    sid, notification_id = sent_sms(client, run_jobs, twilio)
+    staging = "https://bellhop-staging.example.com"  # another deployment on the same Twilio account
+    path = f"/webhooks/twilio/status?notification={notification_id}"
+    report = twilio.signed(staging + path, twilio.status_callback(sid, "undelivered", "30005")["form"])
+    stop = twilio.reply(f"{staging}/webhooks/twilio/inbound", NUMBER, "STOP")
+    before = row_counts()
+    for url, callback in ((path, report), ("/webhooks/twilio/inbound", stop)):
+        # The client names the other deployment's host: the URL rebuilt from the request matches its signature.
+        answer = client.post(url, data=callback["form"], headers=callback["headers"], base_url=staging)
+        assert answer.status_code == 403, url
+    assert row_counts() == before
+    assert notifications()[0].delivery_state is None
+
+
+def test_a_status_report_for_another_messages_sid_changes_nothing(twilio, client, run_jobs):
+    first_sid, first_id = sent_sms(client, run_jobs, twilio)
+    second_sid, _ = sent_sms(client, run_jobs, twilio, user_id="u-2", phone="+4915112345679")
+    public = "http://127.0.0.1:8000/webhooks/twilio/status"
+    aimed = twilio.signed(
+        f"{public}?notification={first_id}", twilio.status_callback(second_sid, "undelivered", "30005")["form"]
+    )
+    before = row_counts()
+    answer = post_callback(client, aimed)
+    assert answer.status_code == 200 and answer.json["status"] == "unknown"
+    assert row_counts() == before
+    assert [row.delivery_state for row in notifications()] == [None, None]
+    assert post_callback(client, twilio.status_callback(first_sid, "delivered")).json["status"] == "recorded"
+
+
 def sms_booking(client):
     """A booking whose client is reached by SMS: reminders planned."""
     person = contact("client-1", phone=NUMBER)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from webapp.domain.after_sending import receipts
 from webapp.domain.after_sending.receipts import DELIVERED, SENT, UNDELIVERED, Report
 from webapp.extensions import db
-from webapp.models import Notification
+from webapp.models import Notification, NotificationStatus
 from webapp.plumbing import queueing
 
 # MessageStatus values that say something after Twilio accepted the message; the rest are before it.
@@ -38,10 +38,26 @@ DEAD_NUMBER = {"30005", "30006", "21610", "21614"}
 
 
 def find(notification_param: str | None, sid: str) -> Notification | None:
-    """The message a callback is about: by the id in its callback URL, else by its MessageSid."""
+    """The SMS a callback is about: the one its callback URL names if it is that message, else the one with its sid."""
     if notification_param and ROW_ID.fullmatch(notification_param):
-        return db.session.get(Notification, int(notification_param))
-    return db.session.scalar(select(Notification).where(Notification.provider_ref == sid))
+        named = db.session.get(Notification, int(notification_param))
+        return named if named is not None and is_that_message(named, sid) else None
+    return db.session.scalar(
+        select(Notification).where(Notification.channel == "sms", Notification.provider_ref == sid)
+    )
+
+
+def is_that_message(notification: Notification, sid: str) -> bool:
+    """Whether a callback with this sid can be about this notification: an SMS with that sid, or one being sent.
+
+    Twilio may call back before the worker has recorded the sid it answered with; any other mismatch is a callback
+    meant for another message (or another deployment on the same Twilio account), and must change nothing.
+    """
+    if notification.channel != "sms":
+        return False
+    if notification.provider_ref is None:
+        return notification.status == NotificationStatus.PROCESSING
+    return notification.provider_ref == sid
 
 
 def report(notification: Notification, status: str, error_code: str | None) -> Report | None:

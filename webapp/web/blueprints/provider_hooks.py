@@ -27,14 +27,23 @@ def twilio_form():
         abort(403, "Twilio is not configured here: set TWILIO_AUTH_TOKEN to accept its callbacks")
     signature = request.headers.get("X-Twilio-Signature", "")
     validator = RequestValidator(token)
-    # Twilio signs the URL it called: the public one (BELLHOP_PUBLIC_URL), which behind a proxy is not
-    # the one this process sees; the URL rebuilt from the proxy's headers (BELLHOP_PROXY_HOPS) is also tried.
-    query = request.query_string.decode("latin-1")
-    public = current_app.config["PUBLIC_URL"] + request.path + (f"?{query}" if query else "")
-    if not any(validator.validate(url, request.form, signature) for url in (public, request.url)):
+    if not any(validator.validate(url, request.form, signature) for url in urls_twilio_may_have_called()):
         log.warning("Twilio callback to %s refused: bad or missing X-Twilio-Signature", request.path)
         abort(403, "X-Twilio-Signature does not match this request")
     return request.form
+
+
+def urls_twilio_may_have_called() -> list[str]:
+    """This request's URL under BELLHOP_PUBLIC_URL; behind trusted proxies, also as the proxy says it was called.
+
+    Without a trusted proxy the URL rebuilt from the request is the client's to choose (its Host header), so a
+    callback Twilio signed for another deployment on the same account would pass as ours.
+    """
+    query = request.query_string.decode("latin-1")
+    urls = [current_app.config["PUBLIC_URL"] + request.path + (f"?{query}" if query else "")]
+    if current_app.config["PROXY_HOPS"]:
+        urls.append(request.url)
+    return urls
 
 
 @bp.post("/twilio/status")
