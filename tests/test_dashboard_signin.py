@@ -1,6 +1,7 @@
 """Staff sign-in: roles checked on the server, CSRF on every form, throttled failures, an audit trail."""
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.support.factories import row_counts
 from tests.support.redirects import OFF_SITE
@@ -46,6 +47,18 @@ def test_an_attackers_failures_hold_only_that_address_not_the_owner(app, client,
     assert sign_in(client, "viewer@example.com", address="10.0.0.9").status_code == 302  # the owner, elsewhere
     assert [action for action, _, _ in actions()] == ["login_failed"] * 3 + ["login_throttled", "login"]
     assert "sign-in to viewer@example.com from 203.0.113.66 held" in caplog.text
+
+
+def test_a_client_hammering_while_held_writes_one_audit_row_and_one_warning(app, client, accounts, caplog):
+    app.config["LOGIN_MAX_FAILURES"] = 3
+    before = REGISTRY.get_sample_value("bellhop_sign_ins_held_total", {"counter": "pair"}) or 0
+    for _ in range(3):
+        assert sign_in(client, "viewer@example.com", "wrong password!", "203.0.113.66").status_code == 401
+    for _ in range(40):
+        assert sign_in(client, "viewer@example.com", "wrong password!", "203.0.113.66").status_code == 429
+    assert [action for action, _, _ in actions()] == ["login_failed"] * 3 + ["login_throttled"]
+    assert caplog.text.count("sign-in to viewer@example.com from 203.0.113.66 held") == 1
+    assert REGISTRY.get_sample_value("bellhop_sign_ins_held_total", {"counter": "pair"}) == before + 40
 
 
 def test_failed_logins_are_throttled_per_address_across_accounts(app, client, accounts):

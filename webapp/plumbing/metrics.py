@@ -93,6 +93,11 @@ EMAIL_SENDER_FAILURES = Counter(
     "Bounces that blame our own mail (SPF, DKIM, DMARC: authfailure; reverse DNS: requireptr), by reason.",
     ["reason"],
 )
+SIGN_INS_HELD = Counter(
+    "bellhop_sign_ins_held_total",
+    "Sign-ins answered 429 by the throttle, by the counter that held them (pair, address, account).",
+    ["counter"],
+)
 DELIVERY_REPORTS = Counter(
     "bellhop_delivery_reports_total",
     "Provider reports that moved a message's delivery state (sent, delivered, undelivered), by channel.",

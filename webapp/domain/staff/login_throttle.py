@@ -31,10 +31,11 @@ USUAL_ADDRESS_DAYS = 30
 
 @dataclass(frozen=True)
 class Hold:
-    """Why a sign-in must wait, and for how many seconds."""
+    """Why a sign-in must wait, for how many seconds, and which counter (pair, address, account) holds it."""
 
     reason: str
     retry_after: int
+    counter: str
 
 
 def keys(email: str, address: str) -> dict[str, str]:
@@ -57,13 +58,25 @@ def hold(email: str, address: str) -> Hold | None:
         log.warning("sign-in throttle unavailable; letting the attempt through", exc_info=True)
         return None
     if pair >= config["LOGIN_MAX_FAILURES"]:
-        return Hold("too many failures for this account from this address", window["pair"])
+        return Hold("too many failures for this account from this address", window["pair"], "pair")
     if by_address >= config["LOGIN_ADDRESS_MAX_FAILURES"]:
-        return Hold("too many failures from this address", window["address"])
+        return Hold("too many failures from this address", window["address"], "address")
     wait = account_delay(by_account) - (time.time() - last)
     if wait > 0 and not usual_address(email, address):
-        return Hold("failures for this account from many addresses", math.ceil(wait))
+        return Hold("failures for this account from many addresses", math.ceil(wait), "account")
     return None
+
+
+def first_of_its_hold(email: str, address: str, held: Hold) -> bool:
+    """Whether no attempt was held by this counter yet in this hold: only the first is logged and audited.
+
+    Every held attempt writing an audit row let one anonymous client write 165 rows a second.
+    """
+    marker = f"{keys(email, address)[held.counter]}:held"
+    try:
+        return bool(queueing.redis_connection().set(marker, 1, nx=True, ex=held.retry_after))
+    except RedisError:
+        return True
 
 
 def counts(named: dict[str, str]) -> tuple[int, int, int, float, dict[str, int]]:

@@ -17,6 +17,7 @@ from webapp.domain.staff import accounts, login_throttle
 from webapp.domain.staff import sessions as staff_sessions
 from webapp.extensions import db, login_manager
 from webapp.models import Role, Staff
+from webapp.plumbing import metrics
 from webapp.web import sessions
 
 TABS_AND_NEWLINES = re.compile(r"[\t\n\r]")
@@ -67,7 +68,7 @@ def login():
     email, address = form.email.data, request.remote_addr or "unknown"
     held = login_throttle.hold(email, address)
     if held:
-        return throttled(form, email, held)
+        return throttled(form, email, address, held)
     account = accounts.authenticate(email, form.password.data)
     if account is None:
         login_throttle.count_failure(email, address)
@@ -79,12 +80,12 @@ def login():
     return redirect(safe_next(request.args.get("next")))
 
 
-def throttled(form: LoginForm, email: str, held: login_throttle.Hold):
-    """Answer 429 with when to try again; log and audit why."""
-    log.warning(
-        "sign-in to %s from %s held for %d s: %s", email.lower(), request.remote_addr, held.retry_after, held.reason
-    )
-    staff_sessions.refused(email, "login_throttled", held.reason)
+def throttled(form: LoginForm, email: str, address: str, held: login_throttle.Hold):
+    """Answer 429 with when to try again; count it, and log and audit the first of each hold."""
+    metrics.SIGN_INS_HELD.labels(held.counter).inc()
+    if login_throttle.first_of_its_hold(email, address, held):
+        log.warning("sign-in to %s from %s held for %d s: %s", email.lower(), address, held.retry_after, held.reason)
+        staff_sessions.refused(email, "login_throttled", held.reason)
     error = f"Too many failed attempts. Try again in {wait_words(held.retry_after)}."
     page = render_template("dashboard/login.html", form=form, error=error)
     return page, 429, {"Retry-After": str(held.retry_after)}
