@@ -1,11 +1,15 @@
 """Staff sign-in: roles checked on the server, CSRF on every form, throttled failures, an audit trail."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+import requests
 from prometheus_client import REGISTRY
 
 from tests.support.factories import row_counts
+from tests.support.processes import process_env, web
 from tests.support.redirects import OFF_SITE
-from tests.support.signin import PASSWORD, actions, csrf_token, sign_in
+from tests.support.signin import PASSWORD, actions, csrf_token, page_token, sign_in
 
 
 def test_every_dashboard_page_needs_a_login(client):
@@ -59,6 +63,31 @@ def test_a_client_hammering_while_held_writes_one_audit_row_and_one_warning(app,
     assert [action for action, _, _ in actions()] == ["login_failed"] * 3 + ["login_throttled"]
     assert caplog.text.count("sign-in to viewer@example.com from 203.0.113.66 held") == 1
     assert REGISTRY.get_sample_value("bellhop_sign_ins_held_total", {"counter": "pair"}) == before + 40
+
+
+def test_guesses_made_at_once_on_several_web_workers_stay_within_the_limit(accounts, database_url, redis_url, tmp_path):
+    env = {**process_env(database_url, redis_url), "BELLHOP_LOGIN_MAX_FAILURES": "3"}
+    with web(env, tmp_path / "web.log", workers=4) as base:
+        guessers = [requests.Session() for _ in range(24)]
+        tokens = [page_token(guesser, f"{base}/login") for guesser in guessers]
+
+        def guess(n: int) -> int:
+            form = {"email": "viewer@example.com", "password": f"guess number {n}", "csrf_token": tokens[n]}
+            return guessers[n].post(f"{base}/login", data=form, timeout=60, allow_redirects=False).status_code
+
+        with ThreadPoolExecutor(len(guessers)) as pool:
+            answers = list(pool.map(guess, range(len(guessers))))
+    assert sorted(answers) == [401] * 3 + [429] * 21  # three passwords checked, however many arrived together
+
+
+def test_with_redis_away_each_web_process_still_holds_a_guesser(app, client, accounts, caplog):
+    app.config.update(LOGIN_MAX_FAILURES=3, REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    app.extensions.pop("bellhop_redis", None)
+    for _ in range(3):
+        assert sign_in(client, "viewer@example.com", "wrong password!", "203.0.113.66").status_code == 401
+    assert sign_in(client, "viewer@example.com", "wrong password!", "203.0.113.66").status_code == 429
+    assert sign_in(client, "viewer@example.com", address="10.0.0.9").status_code == 302  # the owner, elsewhere
+    assert "this process's own counts apply" in caplog.text
 
 
 def test_failed_logins_are_throttled_per_address_across_accounts(app, client, accounts):

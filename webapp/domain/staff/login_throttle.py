@@ -6,10 +6,16 @@ Three counters in Redis, each kept for the failure window after its last failure
 - an account from everywhere: past LOGIN_ACCOUNT_FREE_FAILURES each further try waits twice as long
   as the last (1 s, 2 s, 4 s ... at most LOGIN_MAX_DELAY_SECONDS), except from an address the account
   has signed in from lately, so its owner is never held up by somebody else's guessing.
+
+An attempt is counted against its pair and address before its password is checked, in one Redis step,
+and taken back if it succeeds: checking first and counting after let guesses made at the same moment on
+several web workers all pass. While Redis is away each web process keeps the pair and address limits
+itself.
 """
 
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -49,22 +55,64 @@ def keys(email: str, address: str) -> dict[str, str]:
     }
 
 
+# Count the attempt against its pair and address (a new counter lasts the window); take it back if it is held.
+RESERVE = """
+local pair = redis.call('INCR', KEYS[1])
+if pair == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local address = redis.call('INCR', KEYS[2])
+if address == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+if pair > tonumber(ARGV[2]) or address > tonumber(ARGV[3]) then
+  redis.call('DECR', KEYS[1])
+  redis.call('DECR', KEYS[2])
+end
+return {pair, address, redis.call('GET', KEYS[3]) or '0', redis.call('GET', KEYS[4]) or '0',
+        redis.call('TTL', KEYS[1]), redis.call('TTL', KEYS[2])}
+"""
+# Take an attempt back from counters that still exist (one that ran out must not come back as -1 for ever).
+RELEASE = """
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('DECR', key) end
+end
+"""
+
+
 def hold(email: str, address: str) -> Hold | None:
-    """Whether a sign-in to this account from this address must wait; None when it may go ahead."""
+    """Count this attempt, then say whether it must wait; None lets it go ahead, counted until it succeeds."""
     config, named = current_app.config, keys(email, address)
     try:
-        pair, by_address, by_account, last, window = counts(named)
+        pair, by_address, by_account, last, window = reserve(named)
     except RedisError:
-        log.warning("sign-in throttle unavailable; letting the attempt through", exc_info=True)
-        return None
-    if pair >= config["LOGIN_MAX_FAILURES"]:
+        log.warning("sign-in throttle's Redis unavailable; this process's own counts apply", exc_info=True)
+        return local_counts().hold(named)
+    if pair > config["LOGIN_MAX_FAILURES"]:
         return Hold("too many failures for this account from this address", window["pair"], "pair")
-    if by_address >= config["LOGIN_ADDRESS_MAX_FAILURES"]:
+    if by_address > config["LOGIN_ADDRESS_MAX_FAILURES"]:
         return Hold("too many failures from this address", window["address"], "address")
     wait = account_delay(by_account) - (time.time() - last)
     if wait > 0 and not usual_address(email, address):
+        release(named["pair"], named["address"])
         return Hold("failures for this account from many addresses", math.ceil(wait), "account")
     return None
+
+
+def reserve(named: dict[str, str]) -> tuple[int, int, int, float, dict[str, int]]:
+    """Count an attempt against the pair and address; the counts with it, the account's, and each window left."""
+    config = current_app.config
+    limits = [
+        config["LOGIN_FAILURE_WINDOW_SECONDS"],
+        config["LOGIN_MAX_FAILURES"],
+        config["LOGIN_ADDRESS_MAX_FAILURES"],
+    ]
+    counters = [named["pair"], named["address"], named["account"], named["last"]]
+    script = queueing.redis_connection().register_script(RESERVE)
+    pair, by_address, by_account, last, pair_ttl, address_ttl = script(keys=counters, args=limits)
+    windows = {"pair": max(int(pair_ttl), 1), "address": max(int(address_ttl), 1)}
+    return int(pair), int(by_address), int(float(by_account)), float(last), windows
+
+
+def release(*counters: str) -> None:
+    """Take an attempt back from these counters."""
+    queueing.redis_connection().register_script(RELEASE)(keys=list(counters))
 
 
 def first_of_its_hold(email: str, address: str, held: Hold) -> bool:
@@ -76,18 +124,7 @@ def first_of_its_hold(email: str, address: str, held: Hold) -> bool:
     try:
         return bool(queueing.redis_connection().set(marker, 1, nx=True, ex=held.retry_after))
     except RedisError:
-        return True
-
-
-def counts(named: dict[str, str]) -> tuple[int, int, int, float, dict[str, int]]:
-    """The three counts, the account's last failure time, and seconds left in each window."""
-    redis = queueing.redis_connection()
-    with redis.pipeline(transaction=False) as pipe:
-        pipe.mget(named["pair"], named["address"], named["account"], named["last"])
-        pipe.ttl(named["pair"]).ttl(named["address"])
-        values, pair_ttl, address_ttl = pipe.execute()
-    pair, by_address, by_account, last = (float(value or 0) for value in values)
-    return int(pair), int(by_address), int(by_account), last, {"pair": max(pair_ttl, 1), "address": max(address_ttl, 1)}
+        return local_counts().first_hold(marker, held.retry_after)
 
 
 def account_delay(failures: int) -> float:
@@ -117,21 +154,93 @@ def usual_address(email: str, address: str) -> bool:
 
 
 def count_failure(email: str, address: str) -> None:
-    """Add a failed sign-in to the pair, address and account counters."""
+    """The attempt failed: it stays counted, its pair and address windows start again, and the account's grows."""
     window, named = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"], keys(email, address)
     try:
         with queueing.redis_connection().pipeline(transaction=False) as pipe:
-            for name in ("pair", "address", "account"):
-                pipe.incr(named[name]).expire(named[name], window)
+            pipe.expire(named["pair"], window).expire(named["address"], window)
+            pipe.incr(named["account"]).expire(named["account"], window)
             pipe.set(named["last"], time.time(), ex=window)
             pipe.execute()
     except RedisError:
-        log.warning("sign-in throttle unavailable; failure not counted", exc_info=True)
+        log.warning("sign-in throttle's Redis unavailable; failure counted in this process only", exc_info=True)
 
 
 def clear(email: str, address: str) -> None:
-    """A successful sign-in clears its own pair's count; guessing from elsewhere keeps the account's."""
+    """The attempt succeeded: its pair starts again and the address takes it back; the account's count stays."""
+    named = keys(email, address)
     try:
-        queueing.redis_connection().delete(keys(email, address)["pair"])
+        queueing.redis_connection().delete(named["pair"])
+        release(named["address"])
     except RedisError:
-        log.warning("sign-in throttle unavailable; counter not cleared", exc_info=True)
+        log.warning("sign-in throttle's Redis unavailable; counter not cleared", exc_info=True)
+    local_counts().clear(named)
+
+
+class LocalCounts:
+    """The pair and address limits one web process keeps while Redis is away: weaker than shared ones, not none."""
+
+    def __init__(self, window: int, pair_limit: int, address_limit: int):
+        self.window, self.limits = window, {"pair": pair_limit, "address": address_limit}
+        self.counts: dict[str, tuple[int, float]] = {}  # counter: (attempts, when it runs out)
+        self.lock = threading.Lock()
+
+    def hold(self, named: dict[str, str]) -> Hold | None:
+        """Count an attempt against its pair and address; a Hold, taken back, when either is over its limit."""
+        now = time.monotonic()
+        with self.lock:
+            self.forget_old(now)
+            for counter in ("pair", "address"):
+                attempts, ends = self.counts.get(named[counter], (0, now + self.window))
+                self.counts[named[counter]] = (attempts + 1, ends)
+            for counter in ("pair", "address"):
+                attempts, ends = self.counts[named[counter]]
+                if attempts > self.limits[counter]:
+                    self.take_back(named)
+                    return Hold(
+                        f"too many failures ({counter}, counted here while Redis is away)",
+                        math.ceil(ends - now),
+                        counter,
+                    )
+        return None
+
+    def first_hold(self, marker: str, seconds: int) -> bool:
+        """Whether this hold has not been seen here yet; it is remembered for its length."""
+        now = time.monotonic()
+        with self.lock:
+            self.forget_old(now)
+            if marker in self.counts:
+                return False
+            self.counts[marker] = (0, now + seconds)
+            return True
+
+    def clear(self, named: dict[str, str]) -> None:
+        """A sign-in succeeded: its pair starts again and the address takes the attempt back."""
+        with self.lock:
+            self.counts.pop(named["pair"], None)
+            if named["address"] in self.counts:
+                self.take_back({"address": named["address"]})
+
+    def take_back(self, named: dict[str, str]) -> None:
+        """One attempt less on each named counter."""
+        for counter in named.values():
+            if counter in self.counts:
+                attempts, ends = self.counts[counter]
+                self.counts[counter] = (attempts - 1, ends)
+
+    def forget_old(self, now: float) -> None:
+        """Drop counters whose window ran out, so a long outage does not grow the process."""
+        for counter in [counter for counter, (_, ends) in self.counts.items() if ends <= now]:
+            del self.counts[counter]
+
+
+def local_counts() -> LocalCounts:
+    """This app's counts for while Redis is away, made on first use."""
+    config = current_app.config
+    found = current_app.extensions.get("bellhop_local_login_counts")
+    if found is None:
+        found = LocalCounts(
+            config["LOGIN_FAILURE_WINDOW_SECONDS"], config["LOGIN_MAX_FAILURES"], config["LOGIN_ADDRESS_MAX_FAILURES"]
+        )
+        current_app.extensions["bellhop_local_login_counts"] = found
+    return found
