@@ -1,5 +1,11 @@
 """The inbound events page, the admin replay of an event, and the audit page."""
 
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
 from tests.support.signin import actions, csrf_token, sign_in
 from webapp.extensions import db
 
@@ -36,6 +42,45 @@ def test_admins_replay_an_event_through_the_idempotent_ingest(app, client, accou
     # The replay adds only what is missing: the email. The log message is not sent twice.
     assert sorted(row.channel for row in notifications()) == ["email", "log"]
     assert actions()[-1][:2] == ("replay", "admin@example.com")
+
+
+@contextmanager
+def audit_log_refusing_rows():
+    """The database refuses every new audit row (a trigger), as a full disk or a lost connection might."""
+    if db.engine.dialect.name == "sqlite":
+        create = ["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'refused'); END"]
+        drop = ["DROP TRIGGER refuse_audit"]
+    else:
+        create = [
+            "CREATE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ "
+            "LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+        ]
+        drop = ["DROP TRIGGER refuse_audit ON audit_log", "DROP FUNCTION refuse_audit()"]
+    for statement in create:
+        db.session.execute(text(statement))
+    db.session.commit()
+    try:
+        yield
+    finally:
+        db.session.rollback()
+        for statement in drop:
+            db.session.execute(text(statement))
+        db.session.commit()
+
+
+def test_a_replay_that_cannot_be_audited_leaves_no_event_behind(client):
+    from tests.support.factories import envelope, post_and_plan
+    from webapp.domain.staff import actions as staff_actions
+    from webapp.models import InboundEvent
+
+    post_and_plan(client, envelope("user.welcome", {"user_id": "u-1", "email": "u1@example.com"}))
+    [original] = db.session.query(InboundEvent).all()
+    with audit_log_refusing_rows():
+        with pytest.raises(SQLAlchemyError):
+            staff_actions.replay(original)
+        db.session.rollback()
+        assert [event.event_id for event in db.session.query(InboundEvent)] == [original.event_id]
 
 
 def test_operators_cannot_replay_and_only_admins_see_the_audit_page(client, accounts):

@@ -30,14 +30,21 @@ def accept(raw: bytes | str, event_id: str, source: EventSource, replay_of: str 
     Returning means the event is durable, not yet planned. A replay is stored under its own event_id
     and names the original, whose id keys its messages.
     """
+    accepted = stage(raw, event_id, source, replay_of)
+    db.session.commit()
+    if not accepted.duplicate:
+        queueing.wake_planner()
+    return accepted
+
+
+def stage(raw: bytes | str, event_id: str, source: EventSource, replay_of: str | None = None) -> Accepted:
+    """Validate an event and add it to the caller's transaction unless its id is taken; the caller commits."""
     try:
         event, payload = validated(raw, event_id)
     except InvalidEvent:
         metrics.EVENTS.labels(source.value, known_type(raw), "invalid").inc()
         raise
     stored = store(event, payload, event_id, source, replay_of)
-    if stored:
-        queueing.wake_planner()
     metrics.EVENTS.labels(source.value, event.event_type, "accepted" if stored else "duplicate").inc()
     return Accepted(not stored, event.event_type)
 
@@ -69,7 +76,7 @@ INSERT_EVENT = text(
 
 
 def store(event: Event, payload: str, event_id: str, source: EventSource, replay_of: str | None) -> bool:
-    """Insert the event unless its id is stored already (the unique key decides, no look-up); commit."""
+    """Insert the event unless its id is stored already (the unique key decides, no look-up); the caller commits."""
     row = {
         "event_id": event_id,
         "event_type": event.event_type,
@@ -80,9 +87,7 @@ def store(event: Event, payload: str, event_id: str, source: EventSource, replay
         "replay_of": replay_of,
         **what_it_may_change(event),
     }
-    stored = db.session.execute(INSERT_EVENT, row).scalar() is not None
-    db.session.commit()
-    return stored
+    return db.session.execute(INSERT_EVENT, row).scalar() is not None
 
 
 def what_it_may_change(event: Event) -> dict:

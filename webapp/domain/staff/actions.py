@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from webapp.domain.accepting.inbox import accept
+from webapp.domain.accepting.inbox import stage
 from webapp.domain.after_sending import suppressions
 from webapp.domain.sending import states
 from webapp.domain.staff import audit_log
@@ -71,17 +71,18 @@ def booking_messages(booking: Booking, condition) -> list[int]:
 
 
 def replay(original: InboundEvent) -> str:
-    """Put a stored event in the inbox again under a new id, audited; return a summary of what follows."""
-    replay_id = accept_as_next_replay(original)
+    """Put a stored event in the inbox again under a new id, audited in the same transaction; return a summary."""
+    replay_id = stage_next_replay(original)
     audit_log.audit(
         "replay", target=f"event {original.event_id} as {replay_id}", rows=1, detail="waiting to be planned"
     )
     db.session.commit()
+    queueing.wake_planner()  # after the commit, so the planner finds the event
     return f"replayed as {replay_id}: waiting to be planned"
 
 
-def accept_as_next_replay(original: InboundEvent) -> str:
-    """Accept the event as `<event id>:replay:<n>`, the first n not yet taken; return that id.
+def stage_next_replay(original: InboundEvent) -> str:
+    """Stage the event as `<event id>:replay:<n>`, the first n not yet taken; return that id.
 
     The unique event id decides between two admins replaying at once: the one that loses finds its id
     taken and tries the next number, so each replay gets an id of its own.
@@ -92,7 +93,7 @@ def accept_as_next_replay(original: InboundEvent) -> str:
     )
     first = db.session.scalar(taken) + 1
     for number in range(first, first + MAX_REPLAY_TRIES):
-        result = accept(original.payload, f"{prefix}{number}", original.source, replay_of=replay_root(original))
+        result = stage(original.payload, f"{prefix}{number}", original.source, replay_of=replay_root(original))
         if not result.duplicate:
             return f"{prefix}{number}"
     raise RuntimeError(f"no free replay id for {original.event_id} after {MAX_REPLAY_TRIES} tries")
