@@ -3,6 +3,7 @@
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
+from functools import cache
 
 from tests.support.apps import TestConfig
 from webapp.plumbing.signatures import sign
@@ -81,14 +82,23 @@ def last_outcome() -> str | None:
 
 
 def row_counts() -> dict[str, int]:
-    """Count the rows of every table, to prove a rejected request changed nothing."""
+    """Count the rows of every table in one query, to prove a rejected request changed nothing."""
+    from webapp.extensions import db
+
+    names, counts = every_table_counted()
+    return dict(zip(names, db.session.execute(counts).one(), strict=True))
+
+
+@cache
+def every_table_counted():
+    """The tables' names, and one SELECT of each table's row count (the fuzzers run it 20,000 times)."""
     from sqlalchemy import func, select
 
     from webapp.extensions import db
 
-    return {
-        table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables
-    }
+    tables = db.metadata.sorted_tables
+    counts = select(*(select(func.count()).select_from(table).scalar_subquery() for table in tables))
+    return [table.name for table in tables], counts
 
 
 def notifications(**filters) -> list:
