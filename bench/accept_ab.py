@@ -27,6 +27,8 @@ CHILD = """
 import json, sys, time, uuid
 from datetime import datetime, timedelta, timezone
 from flask_migrate import upgrade
+
+from webapp.commands import migrations
 from webapp import create_app
 from webapp.flask_config import load_config
 from webapp.commands.demo import booking_payload, event
@@ -48,6 +50,7 @@ def body(n):
     return json.dumps(event("booking.created", payload))
 
 
+migrations.prepare(app)
 with app.app_context():
     upgrade()
     bodies = [body(n) for n in range(count + 200)]

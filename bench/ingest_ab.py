@@ -21,7 +21,10 @@ from tests.support import services
 from tests.support.processes import stop
 from tests.support.stack import OUTBOUND, SECRET
 
-MIGRATE = "from flask_migrate import upgrade; from webapp import create_app\nwith create_app().app_context(): upgrade()"
+MIGRATE = (
+    "from flask_migrate import upgrade; from webapp import create_app; from webapp.commands import migrations\n"
+    "app = create_app(); migrations.prepare(app)\nwith app.app_context(): upgrade()"
+)
 # Events carry this hook; nothing sends to it, since no worker runs.
 HOOK = "http://127.0.0.1:9/hook"
 

@@ -4,7 +4,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import commands, models  # noqa: F401  (models: registers the tables with the metadata)
-from webapp.extensions import csrf, db, engine_options, login_manager, migrate
+from webapp.extensions import csrf, db, engine_options, login_manager
 from webapp.flask_config import PROJECT_ROOT, load_config
 from webapp.plumbing import logs
 from webapp.web import admin, error_handlers, origin_check, security_headers
@@ -46,7 +46,6 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     logs.init_app(app)
     origin_check.init_app(app)
     security_headers.init_app(app)

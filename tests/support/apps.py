@@ -6,6 +6,7 @@ from flask_migrate import upgrade
 from sqlalchemy import delete
 
 from webapp import create_app
+from webapp.commands import migrations
 from webapp.extensions import db
 from webapp.flask_config import database_url, load_config
 
@@ -37,6 +38,7 @@ def config_for(database: str, redis: str, **overrides) -> type:
 def migrate(url: str) -> None:
     """Build the schema the way a release does: from the migrations."""
     app = create_app(config_for(url, "redis://127.0.0.1:1/0"))
+    migrations.prepare(app)
     with app.app_context():
         upgrade()
         db.engine.dispose()

@@ -17,6 +17,7 @@ from tests.support import services
 from tests.support.apps import clear_tables
 from tests.support.processes import procfile_command, stop
 from webapp import create_app
+from webapp.commands import migrations
 from webapp.extensions import db
 from webapp.flask_config import PROJECT_ROOT, load_config
 from webapp.models import Booking, Notification, Recipient
@@ -46,6 +47,7 @@ class Stack:
         services.wait_for_port(self.receiver_port)
         self.processes: list[subprocess.Popen] = []
         self.app = create_app(type("BenchConfig", (load_config(BELLHOP_ENV="test"),), self.settings()))
+        migrations.prepare(self.app)
         with self.app.app_context():
             upgrade()
 

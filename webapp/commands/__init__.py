@@ -1,4 +1,4 @@
-"""Every `flask` command but the background processes': events, demo data, templates, config, mail, staff."""
+"""Every `flask` command but the background processes': events, demo data, templates, config, mail, staff, db."""
 
 from flask import Flask
 
@@ -6,10 +6,11 @@ from webapp.commands.config import config_cli
 from webapp.commands.demo import demo_cli
 from webapp.commands.events import events_cli
 from webapp.commands.mail import mail_cli
+from webapp.commands.migrations import migrations_cli
 from webapp.commands.staff import staff_cli
 from webapp.commands.templates import templates_cli
 
-GROUPS = (events_cli, demo_cli, templates_cli, staff_cli, config_cli, mail_cli)
+GROUPS = (events_cli, demo_cli, templates_cli, staff_cli, config_cli, mail_cli, migrations_cli)
 
 
 def register(app: Flask) -> None:

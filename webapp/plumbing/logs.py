@@ -150,6 +150,8 @@ def dict_config(config) -> dict:
         "root": {"level": level, "handlers": ["stderr"]},
         "loggers": {
             "gunicorn.error": {"level": level, "handlers": [], "propagate": True},
+            # Alembic names each of its plugins at INFO as `flask db` imports it: noise in a release log.
+            "alembic.runtime.plugins": {"level": "WARNING", "handlers": [], "propagate": True},
             **{name: demoted for name in ("gunicorn.access", "rq.worker", "rq_scheduler.scheduler")},
         },
     }
