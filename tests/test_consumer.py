@@ -255,4 +255,6 @@ def test_a_consuming_consumer_keeps_readiness_and_a_stopped_one_does_not(app, cl
     assert wait_for(lambda: consumer_check()["ok"], 10), consumer_check()
     consumer.send_signal(signal.SIGTERM)
     assert consumer.wait(15) == 0
-    assert consumer_check() == {"ok": False, "detail": "no consumer is running", "age_seconds": None}
+    check = consumer_check()
+    assert (check["ok"], check["detail"]) == (False, "no consumer is running")
+    assert 0 <= check["age_seconds"] < 5  # since its clean stop, which the dashboard's banner names

@@ -4,7 +4,7 @@ import os
 import re
 import signal
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -93,6 +93,19 @@ def test_a_stopped_worker_takes_its_heartbeat_with_it(client, database_url, redi
     assert readiness(client)[1]["checks"]["workers"]["ok"]
     stop([worker])
     assert readiness(client)[1]["checks"]["workers"]["detail"] == "no worker is running"
+
+
+def test_after_a_clean_stop_the_banner_still_says_since_when(client, accounts, database_url, redis_url, tmp_path):
+    worker = start("worker", process_env(database_url, redis_url), tmp_path / "w.log")
+    wait_until_ready(redis_url, tmp_path, workers=1, with_scheduler=False)
+    stop([worker])  # SIGTERM: the worker finishes, takes its beat with it and notes when it stopped
+    stopped_at = time.time()
+    sign_in(client, "viewer@example.com")
+    page = client.get("/dashboard/").get_data(as_text=True)
+    since = re.search(r"No worker is running since ([0-9: -]+) UTC: due reminders are not being sent\.", page)
+    assert since, page
+    moment = datetime.strptime(since[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    assert stopped_at - 3 <= moment <= stopped_at + 1
 
 
 def test_overdue_notifications_are_named_with_their_count(app, client):

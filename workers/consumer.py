@@ -67,7 +67,7 @@ class Consumer:
     def forget_beat(self) -> None:
         """A consumer that stopped cleanly is not a stalled one."""
         try:
-            queueing.redis_connection().delete(heartbeats.key("consumer", self.name))
+            heartbeats.stopped(queueing.redis_connection(), "consumer", self.name)
         except RedisError:
             pass
 

@@ -35,6 +35,20 @@ def beat(redis: Redis, kind: str, name: str) -> None:
     redis.set(key(kind, name), redis_now(redis), ex=KEEP_SECONDS)
 
 
+def stopped(redis: Redis, kind: str, name: str) -> None:
+    """A process stops cleanly: its beat goes (it has not stalled), and the kind notes when, for "since when"."""
+    now = redis_now(redis)
+    with redis.pipeline() as pipe:
+        pipe.delete(key(kind, name)).set(f"{PREFIX}-stopped:{kind}", now, ex=KEEP_SECONDS)
+        pipe.execute()
+
+
+def since_last_stop(redis: Redis, kind: str) -> float | None:
+    """Seconds since a process of this kind last stopped cleanly, if one did in the last KEEP_SECONDS."""
+    value = redis.get(f"{PREFIX}-stopped:{kind}")
+    return redis_now(redis) - float(value) if value is not None else None
+
+
 def ages(redis: Redis, kind: str) -> dict[str, float]:
     """Seconds since each process of a kind last beat, by process name."""
     keys = list(redis.scan_iter(match=key(kind, "*"), count=1000))
@@ -72,6 +86,6 @@ class Beating:
         """Stop beating and remove the beat, so a clean shutdown is not mistaken for a stall."""
         self.stopped.set()
         try:
-            self.redis.delete(key(self.kind, self.name))
+            stopped(self.redis, self.kind, self.name)
         except RedisError:
             pass

@@ -71,10 +71,11 @@ def redis() -> Check:
 
 def freshest(kind: str, what: str) -> Check:
     """Whether any process of a kind beat within the stale limit, with the youngest beat's age."""
-    stale_after = current_app.config["HEARTBEAT_STALE_SECONDS"]
-    found = heartbeats.ages(queueing.redis_connection(), kind)
+    stale_after, redis = current_app.config["HEARTBEAT_STALE_SECONDS"], queueing.redis_connection()
+    found = heartbeats.ages(redis, kind)
     if not found:
-        return Check(False, f"no {what} is running")
+        stopped_for = heartbeats.since_last_stop(redis, kind)  # the last one stopped cleanly, taking its beat
+        return Check(False, f"no {what} is running", None if stopped_for is None else round(stopped_for, 1))
     age = min(found.values())
     if age > stale_after:
         return Check(False, f"no {what} has reported for {age:.0f} s (limit {stale_after} s)", round(age, 1))
