@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from tests.support.signin import actions, csrf_token, fresh_get, sign_in
 from webapp.extensions import db
-from webapp.models import StaffSession
+from webapp.models import Staff, StaffSession
 from webapp.models.types import utcnow
 
 SEND_TEST = "/dashboard/templates/en/user_welcome/telegram"
@@ -89,3 +89,23 @@ def test_the_table_keeps_only_a_hash_of_the_token(operator):
     with operator.session_transaction() as session:
         token = session["sid"]
     assert token not in row.token_hash and len(row.token_hash) == 64
+
+
+def test_the_sweep_purges_sessions_a_month_after_they_ended_or_ran_out(app, operator):
+    from workers.jobs import sweep
+
+    now, idle = utcnow(), timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
+    month = timedelta(days=30)
+    rows = {
+        "ended a month and a day ago": {"ended_at": now - month - timedelta(days=1), "end_reason": "signed_out"},
+        "ended a month less a day ago": {"ended_at": now - month + timedelta(days=1), "end_reason": "signed_out"},
+        "left idle, run out a month and a day ago": {"last_seen_at": now - month - idle - timedelta(days=1)},
+        "in use": {"last_seen_at": now},
+    }
+    staff_id = db.session.scalar(select(Staff.id).filter_by(email="operator@example.com"))
+    for name, columns in rows.items():
+        db.session.add(StaffSession(token_hash=name, staff_id=staff_id, started_at=now - 2 * month, **columns))
+    db.session.commit()
+    assert sweep()["sessions_purged"] == 2
+    kept = set(db.session.scalars(select(StaffSession.token_hash).where(StaffSession.token_hash.in_(rows))))
+    assert kept == {"ended a month less a day ago", "in use"}

@@ -16,6 +16,7 @@ from webapp.domain.planning import planner
 from webapp.domain.sending import attempts, channel_contract, send_early, states, throttle
 from webapp.domain.sending.channel_contract import DeliveryError, permanent, transient
 from webapp.domain.sending.templates import checks
+from webapp.domain.staff import sessions as staff_sessions
 from webapp.extensions import db
 from webapp.models import Booking, Notification, NotificationStatus, NotificationType
 from webapp.models.types import utcnow
@@ -158,7 +159,7 @@ def settle(outcomes: list[attempts.Outcome]) -> None:
 
 
 def sweep() -> dict:
-    """Safety net: take back expired leases, send rate-limited clusters early, dispatch what is due, re-arm wake-ups."""
+    """Safety net: take back expired leases, send clusters early, dispatch what is due, re-arm wake-ups, tidy up."""
     config = current_app.config
     waiting = planner.waiting()
     if waiting:
@@ -170,6 +171,7 @@ def sweep() -> dict:
     moved_early = send_early.pack_all(utcnow())
     dispatched = dispatch_due()
     armed = queueing.arm_wakeups(upcoming_due_times(2 * config["SWEEP_INTERVAL_SECONDS"] + 1))
+    sessions_purged = staff_sessions.purge_old(utcnow())
     if returned or exhausted or dispatched or moved_early:
         log.info(
             "sweep: %d leases returned, %d exhausted, %d moved early or back, %d dispatched",
@@ -185,6 +187,7 @@ def sweep() -> dict:
         "moved_early": moved_early,
         "dispatched": dispatched,
         "armed": armed,
+        "sessions_purged": sessions_purged,
     }
 
 

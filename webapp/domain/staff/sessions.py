@@ -9,7 +9,7 @@ import hashlib
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from webapp.domain.staff.audit_log import audit
 from webapp.extensions import db
@@ -18,6 +18,9 @@ from webapp.models.types import utcnow
 
 # last_seen_at is written at most this often, so browsing is not one UPDATE per page.
 SEEN_RESOLUTION = timedelta(seconds=60)
+# A session's row is kept this long after it ended or ran out (a record, and the sign-in throttle's "usual
+# address" of the last 30 days), then purged; the audit log keeps every sign-in and sign-out for good.
+KEEP_AFTER_END = timedelta(days=30)
 
 
 def fingerprint(token: str) -> str:
@@ -96,3 +99,14 @@ def end_rows(condition, reason: str) -> int:
         .execution_options(synchronize_session=False)
     )
     return result.rowcount
+
+
+def purge_old(now) -> int:
+    """Delete the sessions that ended, or ran out unused, over KEEP_AFTER_END ago; return how many. Committed."""
+    cutoff = now - KEEP_AFTER_END
+    idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+    # One never ended by hand ran out by its last use plus the idle time, at the latest.
+    ran_out_long_ago = StaffSession.ended_at.is_(None) & (StaffSession.last_seen_at < cutoff - idle)
+    purged = db.session.execute(delete(StaffSession).where((StaffSession.ended_at < cutoff) | ran_out_long_ago))
+    db.session.commit()
+    return purged.rowcount
