@@ -100,3 +100,19 @@ def test_web_lines_carry_the_request_id_which_the_response_returns(web_json, tmp
     access = [record["message"] for record in records if record["logger"] == "gunicorn.access"]
     assert any("request_id=req-4711" in line and '" 400 ' in line for line in access)
     assert not any("/healthz" in line for line in access)  # a success is routine: DEBUG, not shown at INFO
+
+
+def test_a_redis_outage_is_logged_once_as_it_starts_and_once_as_it_ends(app, client, caplog):
+    redis_url = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    app.extensions.pop("bellhop_redis")
+    for n in range(5):  # each accepted event would wake the planner, which needs Redis
+        assert post(client, envelope("user.welcome", {"user_id": f"u-{n}"})).status_code == 202
+    app.config["REDIS_URL"] = redis_url
+    app.extensions.pop("bellhop_redis")
+    assert post(client, envelope("user.welcome", {"user_id": "u-5"})).status_code == 202
+    lines = [record.getMessage() for record in caplog.records if "Redis" in record.getMessage()]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("Redis is unreachable (ConnectionError") and "wake the planner" in lines[0]
+    assert re.fullmatch(r"Redis answers again after \d+ s; 5 calls failed meanwhile", lines[1])
+    assert "Traceback" not in caplog.text and not any(record.exc_info for record in caplog.records)

@@ -3,7 +3,6 @@
 The web side enqueues by dotted path only, so it never imports the worker modules.
 """
 
-import logging
 import math
 import time
 from collections.abc import Iterable
@@ -19,7 +18,8 @@ from rq.job import Job
 from rq.utils import str_to_date
 from rq_scheduler import Scheduler
 
-log = logging.getLogger(__name__)
+from webapp.plumbing import outages
+
 DISPATCH_JOB = "workers.jobs.dispatch_due"
 PLAN_JOB = "workers.jobs.plan_inbox"
 # Set while a planning job is queued or running: a burst of events enqueues one job, not one each. The job
@@ -105,10 +105,11 @@ def arm_wakeups(moments: Iterable[datetime]) -> int:
         return 0
     try:
         write_wakeups(scheduler(), seconds)
-    except RedisError:
+    except RedisError as error:
         # SQL holds the notifications; the sweep finds them even with no wake-up.
-        log.warning("could not arm %d wake-ups; the sweep will dispatch them", len(seconds), exc_info=True)
+        outages.redis().failed(f"arm {len(seconds)} wake-ups (the sweep will dispatch them)", error)
         return 0
+    outages.redis().answered()
     remember(armed, seconds)
     return len(seconds)
 
@@ -156,9 +157,11 @@ def wake_planner() -> None:
     try:
         if take_planner_role():
             queue().enqueue(PLAN_JOB, at_front=True, result_ttl=WAKEUP_RESULT_TTL, failure_ttl=3600, job_timeout=3600)
-    except RedisError:
+    except RedisError as error:
         # SQL holds the event; the sweep wakes the planner again.
-        log.warning("could not wake the planner; the sweep will", exc_info=True)
+        outages.redis().failed("wake the planner (the sweep will)", error)
+        return
+    outages.redis().answered()
 
 
 def take_planner_role() -> bool:
@@ -170,8 +173,8 @@ def planner_still_running() -> None:
     """A planning job between batches: keep its mark from expiring while it works through a long inbox."""
     try:
         redis_connection().expire(planner_wake_key(), PLANNER_WAKE_SECONDS)
-    except RedisError:
-        log.warning("could not renew the planner's mark; it expires on its own", exc_info=True)
+    except RedisError as error:
+        outages.redis().failed("renew the planner's mark (it expires on its own)", error)
 
 
 def planner_finished() -> None:
