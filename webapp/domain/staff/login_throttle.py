@@ -196,7 +196,7 @@ class LocalCounts:
             for counter in ("pair", "address"):
                 attempts, ends = self.counts[named[counter]]
                 if attempts > self.limits[counter]:
-                    self.take_back(named)
+                    self.take_back({name: named[name] for name in ("pair", "address")})
                     return Hold(
                         f"too many failures ({counter}, counted here while Redis is away)",
                         math.ceil(ends - now),
