@@ -13,7 +13,6 @@ several web workers all pass. While Redis is away each web process keeps the pai
 itself.
 """
 
-import logging
 import math
 import threading
 import time
@@ -27,9 +26,8 @@ from sqlalchemy import exists, select
 from webapp.extensions import db
 from webapp.models import Staff, StaffSession
 from webapp.models.types import utcnow
-from webapp.plumbing import queueing
+from webapp.plumbing import outages, queueing
 
-log = logging.getLogger(__name__)
 PREFIX = "bellhop:login-failures"
 # An address the account signed in from within this time counts as its owner's.
 USUAL_ADDRESS_DAYS = 30
@@ -81,9 +79,10 @@ def hold(email: str, address: str) -> Hold | None:
     config, named = current_app.config, keys(email, address)
     try:
         pair, by_address, by_account, last, window = reserve(named)
-    except RedisError:
-        log.warning("sign-in throttle's Redis unavailable; this process's own counts apply", exc_info=True)
+    except RedisError as error:
+        outages.redis().failed("count a sign-in attempt (this process's own counts apply)", error)
         return local_counts().hold(named)
+    outages.redis().answered()
     if pair > config["LOGIN_MAX_FAILURES"]:
         return Hold("too many failures for this account from this address", window["pair"], "pair")
     if by_address > config["LOGIN_ADDRESS_MAX_FAILURES"]:
@@ -162,8 +161,8 @@ def count_failure(email: str, address: str) -> None:
             pipe.incr(named["account"]).expire(named["account"], window)
             pipe.set(named["last"], time.time(), ex=window)
             pipe.execute()
-    except RedisError:
-        log.warning("sign-in throttle's Redis unavailable; failure counted in this process only", exc_info=True)
+    except RedisError as error:
+        outages.redis().failed("count a failed sign-in (counted in this process only)", error)
 
 
 def clear(email: str, address: str) -> None:
@@ -172,8 +171,8 @@ def clear(email: str, address: str) -> None:
     try:
         queueing.redis_connection().delete(named["pair"])
         release(named["address"])
-    except RedisError:
-        log.warning("sign-in throttle's Redis unavailable; counter not cleared", exc_info=True)
+    except RedisError as error:
+        outages.redis().failed("clear a sign-in's counter", error)
     local_counts().clear(named)
 
 
