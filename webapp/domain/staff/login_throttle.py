@@ -182,6 +182,7 @@ class LocalCounts:
     def __init__(self, window: int, pair_limit: int, address_limit: int):
         self.window, self.limits = window, {"pair": pair_limit, "address": address_limit}
         self.counts: dict[str, tuple[int, float]] = {}  # counter: (attempts, when it runs out)
+        self.holds: dict[str, float] = {}  # a hold already audited: when it ends
         self.lock = threading.Lock()
 
     def hold(self, named: dict[str, str]) -> Hold | None:
@@ -208,9 +209,9 @@ class LocalCounts:
         now = time.monotonic()
         with self.lock:
             self.forget_old(now)
-            if marker in self.counts:
+            if marker in self.holds:
                 return False
-            self.counts[marker] = (0, now + seconds)
+            self.holds[marker] = now + seconds
             return True
 
     def clear(self, named: dict[str, str]) -> None:
@@ -229,8 +230,8 @@ class LocalCounts:
 
     def forget_old(self, now: float) -> None:
         """Drop counters whose window ran out, so a long outage does not grow the process."""
-        for counter in [counter for counter, (_, ends) in self.counts.items() if ends <= now]:
-            del self.counts[counter]
+        self.counts = {counter: (n, ends) for counter, (n, ends) in self.counts.items() if ends > now}
+        self.holds = {marker: ends for marker, ends in self.holds.items() if ends > now}
 
 
 def local_counts() -> LocalCounts:
